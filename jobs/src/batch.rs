@@ -1,0 +1,192 @@
+//! Batches: many jobs that share one body and one counter, run by a few runner jobs.
+//!
+//! A batch of `n` items with body `f` is what Naughty Dog's `RunJobs` with an array of `n` job
+//! declarations is: `n` jobs counted on one counter. Instead of `n` allocations and `n` queue
+//! operations, the batch is one shared `Batch` with an atomic cursor, and as many runner jobs as
+//! there are workers. Each runner claims `grain` items at a time with one `fetch_add` and runs
+//! them; it reports the finished items to the counter (cached, see `worker.rs`). A runner of a
+//! Normal or Low batch checks between items whether higher-priority work is waiting, and yields
+//! if so, keeping the rest of its chunk.
+
+use std::num::NonZeroUsize;
+use std::ops::Range;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use crossbeam_utils::CachePadded;
+
+use crate::action::Action;
+use crate::config::ConfigError;
+use crate::job::{Completion, Job};
+use crate::{Context, Priority};
+
+/// How many items a batch hands out at a time (the grain size, or "min range" in enkiTS).
+///
+/// Pick a grain so that one chunk costs at least about 10 us: then the cost of claiming it (one
+/// atomic operation that other workers may contend on) is noise, and there are still enough
+/// chunks to balance the load. `Auto` cuts the range into 8 chunks per worker.
+///
+/// ```
+/// use jobs::Grain;
+/// assert!(Grain::fixed(256).is_ok());
+/// assert!(Grain::fixed(0).is_err()); // a zero grain is an error, not a silent fallback
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Grain {
+    /// 8 chunks per worker, at least one item each.
+    #[default]
+    Auto,
+    /// Exactly this many items per chunk (the last may be shorter).
+    Fixed(NonZeroUsize),
+}
+
+impl Grain {
+    /// A fixed grain of `items`; zero is [`ConfigError::ZeroGrain`].
+    pub fn fixed(items: usize) -> Result<Grain, ConfigError> {
+        NonZeroUsize::new(items).map(Grain::Fixed).ok_or(ConfigError::ZeroGrain)
+    }
+
+    pub(crate) fn resolve(self, items: usize, workers: usize) -> usize {
+        match self {
+            Grain::Fixed(n) => n.get(),
+            Grain::Auto => items.div_ceil(8 * workers.max(1)).max(1),
+        }
+    }
+}
+
+struct Batch<F> {
+    body: F,
+    next: CachePadded<AtomicUsize>,
+    end: usize,
+    grain: usize,
+    /// Where finished items are reported.
+    completion: Completion,
+}
+
+// SAFETY: `completion` is a raw pointer to a counter or parent that outlives every item of the
+// batch (they are counted on it); the body is `Send + Sync`.
+unsafe impl<F: Send + Sync> Send for Batch<F> {}
+// SAFETY: as above; runners share the batch and only read `body` and `completion`.
+unsafe impl<F: Send + Sync> Sync for Batch<F> {}
+
+impl<F> Batch<F> {
+    /// Claims the next chunk.
+    fn claim(&self) -> Option<Range<usize>> {
+        // Relaxed: the cursor only partitions the range; the items' effects are published
+        // through the counter.
+        let start = self.next.fetch_add(self.grain, Ordering::Relaxed);
+        (start < self.end).then(|| start..(start + self.grain).min(self.end))
+    }
+}
+
+struct Runner<F> {
+    batch: Arc<Batch<F>>,
+    /// The claimed items not yet run.
+    current: Range<usize>,
+}
+
+fn runners<'a, F: Send + Sync + 'a>(
+    body: F,
+    range: Range<usize>,
+    grain: Grain,
+    workers: usize,
+    completion: Completion,
+    step: fn(&mut Runner<F>, &mut Context<'_>) -> Action<Runner<F>>,
+) -> Vec<Job<'a>> {
+    let items = range.len();
+    let grain = grain.resolve(items, workers);
+    let chunks = items.div_ceil(grain);
+    let batch = Arc::new(Batch {
+        body,
+        next: CachePadded::new(AtomicUsize::new(range.start)),
+        end: range.end,
+        grain,
+        completion,
+    });
+    (0..chunks.min(workers.max(1)))
+        .map(|_| Job::new(Runner { batch: Arc::clone(&batch), current: 0..0 }, step))
+        .collect()
+}
+
+/// Runner jobs for a batch whose body takes one item at a time.
+pub(crate) fn items<'a, F>(
+    body: F,
+    range: Range<usize>,
+    grain: Grain,
+    workers: usize,
+    completion: Completion,
+) -> Vec<Job<'a>>
+where
+    F: Fn(usize) + Send + Sync + 'a,
+{
+    runners(body, range, grain, workers, completion, run_items::<F>)
+}
+
+/// Runner jobs for a batch whose body takes a chunk at a time.
+pub(crate) fn chunks<'a, F>(
+    body: F,
+    range: Range<usize>,
+    grain: Grain,
+    workers: usize,
+    completion: Completion,
+) -> Vec<Job<'a>>
+where
+    F: Fn(Range<usize>) + Send + Sync + 'a,
+{
+    runners(body, range, grain, workers, completion, run_chunks::<F>)
+}
+
+fn run_items<F: Fn(usize) + Sync>(runner: &mut Runner<F>, cx: &mut Context<'_>) -> Action<Runner<F>> {
+    let Runner { batch, current } = runner;
+    let may_yield = cx.priority() != Priority::High;
+    loop {
+        if Range::is_empty(current) {
+            match batch.claim() {
+                Some(chunk) => *current = chunk,
+                None => return Action::Done,
+            }
+        }
+        let start = current.start;
+        let mut next = start;
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            while next < current.end {
+                (batch.body)(next);
+                next += 1;
+                if may_yield && cx.higher_priority_waiting() {
+                    break;
+                }
+            }
+        }));
+        match outcome {
+            Ok(()) => {
+                cx.local().complete(batch.completion, next - start, None);
+                current.start = next;
+                if !Range::is_empty(current) {
+                    return Action::Yield(run_items::<F>);
+                }
+            }
+            Err(panic) => {
+                // The panicking item and the rest of its chunk count as finished.
+                cx.local().complete(batch.completion, current.len(), Some(panic));
+                *current = 0..0;
+            }
+        }
+    }
+}
+
+fn run_chunks<F: Fn(Range<usize>) + Sync>(
+    runner: &mut Runner<F>,
+    cx: &mut Context<'_>,
+) -> Action<Runner<F>> {
+    let Runner { batch, .. } = runner;
+    while let Some(chunk) = batch.claim() {
+        let count = chunk.len();
+        let outcome = catch_unwind(AssertUnwindSafe(|| (batch.body)(chunk)));
+        cx.local().complete(batch.completion, count, outcome.err());
+        if cx.priority() != Priority::High && cx.higher_priority_waiting() {
+            return Action::Yield(run_chunks::<F>);
+        }
+    }
+    Action::Done
+}

@@ -1,0 +1,88 @@
+//! The context a job's step runs in.
+
+use std::marker::PhantomData;
+
+use crate::counter::Counter;
+use crate::heap::TaggedHeap;
+use crate::job::{Completion, Job};
+use crate::worker::{Local, LocalPtr};
+use crate::Priority;
+
+/// What a running step can ask of the executor: where it runs, detached spawns, the heap.
+///
+/// ```
+/// use jobs::{Counter, Job, JobSystem};
+/// let system = JobSystem::new(jobs::Config::default().workers(2))?;
+/// let done = Counter::new();
+/// let inner = done.clone();
+/// system.submit_counted(&done, Job::from_fn(move |cx| {
+///     // Fan out from inside a job: these go to this worker's own queue.
+///     for _ in 0..10 {
+///         cx.spawn_counted(&inner, Job::from_fn(|_| {}));
+///     }
+/// }));
+/// system.wait(&done)?; // the ten spawned jobs are counted too
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Context<'w> {
+    local: LocalPtr,
+    priority: Priority,
+    _local: PhantomData<&'w mut Local>,
+}
+
+impl<'w> Context<'w> {
+    pub(crate) fn new(local: LocalPtr, priority: Priority) -> Self {
+        Context { local, priority, _local: PhantomData }
+    }
+
+    pub(crate) fn local(&mut self) -> &mut Local {
+        // SAFETY: `local` is this thread's live executor state; callers end the borrow before
+        // any user code runs (see `worker::LocalPtr`).
+        unsafe { &mut *self.local.as_ptr() }
+    }
+
+    fn local_ref(&self) -> &Local {
+        // SAFETY: as in `local`.
+        unsafe { self.local.as_ref() }
+    }
+
+    /// The index of the worker running this step, `None` on a thread outside the pool (the
+    /// main thread while it waits).
+    pub fn worker_index(&self) -> Option<usize> {
+        self.local_ref().worker_index()
+    }
+
+    /// Whether this step runs on the main thread (the thread that created the system).
+    pub fn on_main_thread(&self) -> bool {
+        self.local_ref().on_main_thread()
+    }
+
+    /// The priority of the running job.
+    pub fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    /// Whether work of a higher priority than this job's is waiting: a long job can check this
+    /// and return [`Action::Yield`](crate::Action::Yield).
+    pub fn higher_priority_waiting(&self) -> bool {
+        self.local_ref().higher_priority_waiting(self.priority)
+    }
+
+    /// Spawns a detached job onto this thread's own queue (other workers take a share when they
+    /// are idle). It takes this job's priority unless it sets its own.
+    pub fn spawn(&mut self, job: Job<'static>) {
+        let job = job.into_ref(Completion::None, self.priority);
+        self.local().push(job);
+    }
+
+    /// Spawns a job counted on `counter`.
+    pub fn spawn_counted(&mut self, counter: &Counter, job: Job<'static>) {
+        let job = job.into_ref(Completion::Counter(counter.arm(1)), self.priority);
+        self.local().push(job);
+    }
+
+    /// The system's tagged heap.
+    pub fn heap(&self) -> &TaggedHeap {
+        self.local_ref().shared.heap()
+    }
+}

@@ -1,0 +1,429 @@
+//! Jobs: an owned capture plus the step that runs next, boxed behind a thin pointer.
+//!
+//! A [`Job`] is one heap allocation, a `HeapJob<C>`: a [`Header`] the executor reads (priority,
+//! where completion goes, the count of unfinished children, a slot for a child's panic), the
+//! user's capture `C`, and `Next<C>`, the step to run when the job is next picked. Queues hold
+//! [`JobRef`]s, the type-erased pointer to that allocation; the header's vtable knows `C`.
+//!
+//! A `JobRef` has exactly one owner at a time: a queue, a counter's waiter list, an I/O request,
+//! the worker running it, or (while its children run) nobody: the last child to finish resumes
+//! it. Whoever owns it either runs it (which ends in `finish`, freeing it, or in handing it to a
+//! new owner) or cancels it; it is never run twice at once nor freed twice.
+
+use std::marker::PhantomData;
+use std::mem;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::action::{Action, BlockingStep, MemoryStep, Spawner, Step};
+use crate::counter::CounterState;
+use crate::heap::{Block, MemoryError};
+use crate::panic::{Cancelled, PanicSlot, Payload};
+use crate::system::Shared;
+use crate::worker::LocalPtr;
+use crate::{Context, Priority};
+
+/// A job ready to be submitted: an owned capture plus its first step.
+///
+/// `'a` is how long the capture may borrow: `'static` for [`JobSystem::submit`], the parent's
+/// capture for children ([`Spawner::spawn`]), the caller's stack for
+/// [`Scope::spawn`](crate::Scope::spawn).
+///
+/// ```
+/// use jobs::{Action, Context, Counter, Job, JobSystem, Priority};
+///
+/// struct Countdown(u32);
+/// fn tick(n: &mut Countdown, _cx: &mut Context<'_>) -> Action<Countdown> {
+///     if n.0 == 0 { return Action::Done; }
+///     n.0 -= 1;
+///     Action::Yield(tick) // let other jobs run, then come back
+/// }
+///
+/// let system = JobSystem::new(jobs::Config::default().workers(2))?;
+/// let done = Counter::new();
+/// system.submit_counted(&done, Job::new(Countdown(3), tick).with_priority(Priority::Low));
+/// system.wait(&done)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// [`JobSystem::submit`]: crate::JobSystem::submit
+pub struct Job<'a> {
+    ptr: NonNull<Header>,
+    priority: Option<Priority>,
+    pinned: bool,
+    _capture: PhantomData<&'a ()>,
+}
+
+// SAFETY: a `Job` owns a `HeapJob<C>` with `C: Send` (checked in `Job::new`).
+unsafe impl Send for Job<'_> {}
+
+impl<'a> Job<'a> {
+    /// A job with capture `capture` whose first step is `step`.
+    pub fn new<C: Send + 'a>(capture: C, step: Step<C>) -> Job<'a> {
+        let boxed = Box::new(HeapJob {
+            header: Header {
+                vtable: HeapJob::<C>::VTABLE,
+                priority: Priority::Normal,
+                pinned: false,
+                completion: Completion::None,
+                children: AtomicUsize::new(0),
+                panic: PanicSlot::new(),
+            },
+            capture,
+            next: Next::Step(step),
+        });
+        Job {
+            ptr: NonNull::from(Box::leak(boxed)).cast(),
+            priority: None,
+            pinned: false,
+            _capture: PhantomData,
+        }
+    }
+
+    /// A job that runs `f` to completion.
+    pub fn from_fn<F>(f: F) -> Job<'a>
+    where
+        F: FnOnce(&mut Context<'_>) + Send + 'a,
+    {
+        fn call_once<F: FnOnce(&mut Context<'_>)>(
+            f: &mut Option<F>,
+            cx: &mut Context<'_>,
+        ) -> Action<Option<F>> {
+            if let Some(f) = f.take() {
+                f(cx);
+            }
+            Action::Done
+        }
+        Job::new(Some(f), call_once::<F>)
+    }
+
+    /// Runs at `priority`. Default: [`Priority::Normal`], or the parent's priority for children.
+    pub fn with_priority(mut self, priority: Priority) -> Self {
+        self.priority = Some(priority);
+        self
+    }
+
+    /// Runs only on the thread that created the [`JobSystem`](crate::JobSystem) (the main
+    /// thread), when it waits or calls [`run_pinned`](crate::JobSystem::run_pinned). Every step
+    /// of the job runs there, also after it suspends.
+    pub fn pinned_to_main(mut self) -> Self {
+        self.pinned = true;
+        self
+    }
+
+    /// Hands the job to the executor, counted on `completion`.
+    pub(crate) fn into_ref(self, completion: Completion, default: Priority) -> JobRef {
+        let ptr = self.ptr;
+        let priority = self.priority.unwrap_or(default);
+        let pinned = self.pinned;
+        mem::forget(self);
+        // SAFETY: the job is exclusively ours until it is published by the caller.
+        unsafe {
+            let header = ptr.as_ptr();
+            (*header).priority = priority;
+            (*header).pinned = pinned;
+            (*header).completion = completion;
+        }
+        JobRef { ptr }
+    }
+}
+
+impl Drop for Job<'_> {
+    fn drop(&mut self) {
+        // A job dropped before submission: nothing counts it yet.
+        // SAFETY: we own the allocation and it was never published.
+        unsafe { (self.ptr.as_ref().vtable.drop)(self.ptr) };
+    }
+}
+
+/// Where a job reports that it finished.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Completion {
+    /// Nobody counts it.
+    None,
+    /// A counter armed for it (kept alive while above zero, see `counter.rs`).
+    Counter(NonNull<CounterState>),
+    /// A parent suspended in `Action::Spawn` until its children count reaches zero.
+    Parent(NonNull<Header>),
+}
+
+impl Completion {
+    /// Reports `count` finished jobs at once, from a thread with no [`Local`] (an I/O thread, a
+    /// cancellation).
+    pub(crate) fn complete_now(self, count: usize, panic: Option<Payload>, shared: &Shared) {
+        match self {
+            Completion::None => {
+                if let Some(panic) = panic {
+                    shared.unobserved_panic(panic);
+                }
+            }
+            Completion::Counter(counter) => {
+                // SAFETY: the finished jobs are still counted, so the counter is alive.
+                unsafe {
+                    if let Some(panic) = panic {
+                        counter.as_ref().record_panic(panic);
+                    }
+                    CounterState::decrement(counter, count);
+                }
+            }
+            Completion::Parent(parent) => {
+                // SAFETY: the parent is suspended until its last child reports, so it is alive.
+                let header = unsafe { parent.as_ref() };
+                if let Some(panic) = panic {
+                    header.panic.record(panic);
+                }
+                if header.children.fetch_sub(count, Ordering::AcqRel) == count {
+                    shared.schedule(JobRef::from_header(parent));
+                }
+            }
+        }
+    }
+}
+
+/// What the executor keeps at the front of every job.
+pub(crate) struct Header {
+    vtable: &'static VTable,
+    priority: Priority,
+    pinned: bool,
+    completion: Completion,
+    /// Unfinished children while suspended in `Action::Spawn` (plus one while spawning).
+    children: AtomicUsize,
+    /// The first panic of a child, or of a counter waited on.
+    panic: PanicSlot,
+}
+
+impl Header {
+    pub(crate) fn priority(&self) -> Priority {
+        self.priority
+    }
+
+    pub(crate) fn pinned(&self) -> bool {
+        self.pinned
+    }
+
+    pub(crate) fn completion(&self) -> Completion {
+        self.completion
+    }
+
+    /// Counts `count` more children. Relaxed: the children are published after this, and their
+    /// decrements are ordered after it through that publication.
+    pub(crate) fn add_children(&self, count: usize) {
+        self.children.fetch_add(count, Ordering::Relaxed);
+    }
+
+    /// Takes `count` finished children off; true if they were the last.
+    pub(crate) fn finish_children(&self, count: usize) -> bool {
+        // AcqRel: the children's effects become visible to whoever resumes the parent.
+        self.children.fetch_sub(count, Ordering::AcqRel) == count
+    }
+
+    pub(crate) fn record_panic(&self, panic: Payload) {
+        self.panic.record(panic);
+    }
+}
+
+struct VTable {
+    /// Runs steps until the job finishes or is handed to a new owner.
+    run: unsafe fn(JobRef, LocalPtr),
+    /// Runs the pending blocking step on an I/O thread.
+    blocking: unsafe fn(JobRef) -> Result<(), Payload>,
+    /// Frees the job without running it.
+    drop: unsafe fn(NonNull<Header>),
+}
+
+#[repr(C)]
+struct HeapJob<C> {
+    header: Header,
+    capture: C,
+    next: Next<C>,
+}
+
+enum Next<C> {
+    Step(Step<C>),
+    Memory(MemoryStep<C>, Result<Block, MemoryError>),
+    Blocking(BlockingStep<C>, Step<C>),
+    /// Between taking a step out and putting the continuation back.
+    Spent,
+}
+
+impl<C> HeapJob<C> {
+    const VTABLE: &'static VTable =
+        &VTable { run: run::<C>, blocking: run_blocking::<C>, drop: drop_job::<C> };
+}
+
+/// The type-erased pointer to a job that queues pass around. See the module docs for ownership.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct JobRef {
+    ptr: NonNull<Header>,
+}
+
+// SAFETY: a JobRef stands for a `HeapJob<C>` with `C: Send`, owned by one party at a time.
+unsafe impl Send for JobRef {}
+
+impl JobRef {
+    pub(crate) fn from_header(ptr: NonNull<Header>) -> JobRef {
+        JobRef { ptr }
+    }
+
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: a JobRef's owner keeps the job alive; the header is only read here, or
+        // changed through atomics.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    pub(crate) fn record_panic(&self, panic: Payload) {
+        self.header().record_panic(panic);
+    }
+
+    /// Runs the job on the thread that owns `local`.
+    ///
+    /// # Safety
+    /// The caller owns the job, and `local` is the live executor state of this thread.
+    pub(crate) unsafe fn run(self, local: LocalPtr) {
+        // SAFETY: forwarded from the caller.
+        unsafe { (self.header().vtable.run)(self, local) }
+    }
+
+    /// Runs the job's pending blocking step; called on an I/O thread that owns the job.
+    pub(crate) fn run_blocking(self) -> Result<(), Payload> {
+        // SAFETY: a job is sent to an I/O thread only with `Next::Blocking` set, and the I/O
+        // thread owns it.
+        unsafe { (self.header().vtable.blocking)(self) }
+    }
+
+    /// Frees the job and reports its completion, through this thread's executor state.
+    ///
+    /// # Safety
+    /// The caller owns the job; `local` is this thread's live executor state.
+    pub(crate) unsafe fn finish(self, local: LocalPtr, panic: Option<Payload>) {
+        let completion = self.header().completion;
+        // SAFETY: we own the job; the capture's drop may run user code, hence the catch.
+        let dropped = catch_unwind(AssertUnwindSafe(|| unsafe { (self.header().vtable.drop)(self.ptr) }));
+        let panic = panic.or(dropped.err());
+        // SAFETY: the user code above has returned; no other borrow of `local` is live.
+        unsafe { (*local.as_ptr()).complete(completion, 1, panic) };
+    }
+
+    /// Frees the job and reports its completion from a thread without executor state.
+    pub(crate) fn finish_detached(self, panic: Option<Payload>, shared: &Shared) {
+        let completion = self.header().completion;
+        // SAFETY: the caller owns the job.
+        let dropped = catch_unwind(AssertUnwindSafe(|| unsafe { (self.header().vtable.drop)(self.ptr) }));
+        completion.complete_now(1, panic.or(dropped.err()), shared);
+    }
+
+    /// Drops the job without running it, reporting it as cancelled to whoever waits for it.
+    pub(crate) fn cancel(self, shared: &Shared) {
+        self.finish_detached(Some(Box::new(Cancelled)), shared);
+    }
+}
+
+/// # Safety
+/// `ptr` is an unpublished or owned `HeapJob<C>` from `Job::new`, not used afterwards.
+unsafe fn drop_job<C>(ptr: NonNull<Header>) {
+    // SAFETY: the allocation came from `Box<HeapJob<C>>` in `Job::new`.
+    drop(unsafe { Box::from_raw(ptr.cast::<HeapJob<C>>().as_ptr()) });
+}
+
+/// # Safety
+/// See [`JobRef::run_blocking`].
+unsafe fn run_blocking<C>(job: JobRef) -> Result<(), Payload> {
+    let ptr = job.ptr.cast::<HeapJob<C>>().as_ptr();
+    // SAFETY: the I/O thread owns the job; nothing else touches `next` or the capture.
+    unsafe {
+        let Next::Blocking(call, then) = mem::replace(&mut (*ptr).next, Next::Spent) else {
+            unreachable!("a job reached an I/O thread without a blocking step");
+        };
+        (*ptr).next = Next::Step(then);
+        let capture = &mut (*ptr).capture;
+        catch_unwind(AssertUnwindSafe(|| call(capture)))
+    }
+}
+
+/// Runs steps of the job until it finishes or is handed to a new owner (a queue, a counter's
+/// waiter list, an I/O thread, or its children).
+///
+/// # Safety
+/// See [`JobRef::run`].
+unsafe fn run<C>(job: JobRef, local: LocalPtr) {
+    let ptr = job.ptr.cast::<HeapJob<C>>().as_ptr();
+    loop {
+        // SAFETY (for the whole loop body): we own the job. The header is only read or changed
+        // through atomics; the capture and `next` are touched only by the owner, and children
+        // borrowing the capture have all finished before the parent runs again.
+        let header = unsafe { &(*ptr).header };
+        if let Some(panic) = header.panic.take() {
+            // A child, or a counter waited on, panicked: cancel instead of continuing.
+            // SAFETY: we own the job.
+            unsafe { job.finish(local, Some(panic)) };
+            return;
+        }
+        let next = unsafe { mem::replace(&mut (*ptr).next, Next::Spent) };
+        let priority = header.priority;
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            let capture = unsafe { &mut (*ptr).capture };
+            let mut cx = Context::new(local, priority);
+            match next {
+                Next::Step(step) => step(capture, &mut cx),
+                Next::Memory(then, memory) => then(capture, &mut cx, memory),
+                Next::Blocking(..) | Next::Spent => unreachable!("a job resumed without a step"),
+            }
+        }));
+        let action = match outcome {
+            Ok(action) => action,
+            Err(panic) => {
+                // SAFETY: we own the job.
+                unsafe { job.finish(local, Some(panic)) };
+                return;
+            }
+        };
+        // SAFETY: user code of the step has returned; these borrows are short.
+        let local_ref = || unsafe { &mut *local.as_ptr() };
+        match action {
+            Action::Done => {
+                // SAFETY: we own the job.
+                unsafe { job.finish(local, None) };
+                return;
+            }
+            Action::Yield(then) => {
+                unsafe { (*ptr).next = Next::Step(then) };
+                local_ref().yield_job(job);
+                return;
+            }
+            Action::Wait(counter, then) => {
+                unsafe { (*ptr).next = Next::Step(then) };
+                // After this the counter may own the job: touch nothing unless it is ours again.
+                if !counter.state().wait_job(job, &local_ref().shared) {
+                    return;
+                }
+            }
+            Action::Spawn(spawn, then) => {
+                unsafe { (*ptr).next = Next::Step(then) };
+                // One extra count while spawning, so that fast children cannot resume us early.
+                header.add_children(1);
+                let spawned = catch_unwind(AssertUnwindSafe(|| {
+                    let capture = unsafe { &mut (*ptr).capture };
+                    let mut spawner = Spawner::new(local, job.ptr);
+                    spawn(capture, &mut spawner);
+                }));
+                if let Err(panic) = spawned {
+                    header.record_panic(panic);
+                }
+                // The last child (or this, if all are done) resumes the job.
+                if !header.finish_children(1) {
+                    return;
+                }
+            }
+            Action::Memory(request, then) => {
+                let memory = local_ref().shared.heap().allocate(request);
+                unsafe { (*ptr).next = Next::Memory(then, memory) };
+            }
+            Action::Blocking(call, then) => {
+                unsafe { (*ptr).next = Next::Blocking(call, then) };
+                local_ref().shared.submit_blocking(job);
+                return;
+            }
+        }
+    }
+}

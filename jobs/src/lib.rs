@@ -1,0 +1,114 @@
+//! A game-engine job system in the Naughty Dog manner, without fibers.
+//!
+//! A fixed set of worker threads, one per core and pinned, pulls jobs from High, Normal and Low
+//! priority queues. Jobs are counted by atomic [`Counter`]s that frames key their work to. A job
+//! that must wait never blocks its thread: a job is an owned capture plus a [`Step`] that
+//! returns an [`Action`], what happens next; suspension is a continuation, not a context switch.
+//!
+//! | the job says | the executor | then |
+//! |---|---|---|
+//! | [`Action::Done`] | drops the capture, counts the job finished | |
+//! | [`Action::Spawn`] | creates children that may borrow the capture | continues when all finished |
+//! | [`Action::Wait`] | parks the job on the counter | continues when it reaches zero |
+//! | [`Action::Yield`] | requeues the job behind others | continues later |
+//! | [`Action::Memory`] | allocates from the [`TaggedHeap`] | continues with the [`Block`] |
+//! | [`Action::Blocking`] | hands the job to an I/O thread to block there | continues on a worker |
+//!
+//! ## The seed's chain, complete
+//! Spawn subtasks, continue after them, request memory, continue, done:
+//!
+//! ```
+//! use jobs::{Action, Block, Context, Counter, Job, JobSystem, MemoryError, Tag};
+//!
+//! /// Everything the job owns across its steps.
+//! struct Frame {
+//!     positions: Vec<f32>,
+//!     sums: [f32; 4],
+//!     scratch: Option<Block>,
+//! }
+//!
+//! // Step 1: split the work into four children that borrow parts of the capture.
+//! fn simulate(f: &mut Frame, _cx: &mut Context<'_>) -> Action<Frame> {
+//!     Action::Spawn(
+//!         |f, spawner| {
+//!             let quarter = f.positions.len() / 4;
+//!             for (part, sum) in f.positions.chunks_mut(quarter).zip(f.sums.iter_mut()) {
+//!                 spawner.spawn_fn(move |_| {
+//!                     for p in part.iter_mut() { *p += 1.0; }
+//!                     *sum = part.iter().sum();
+//!                 });
+//!             }
+//!         },
+//!         after_children,
+//!     )
+//! }
+//!
+//! // Step 2: every child has finished and its writes are visible. Ask for frame memory.
+//! fn after_children(f: &mut Frame, _cx: &mut Context<'_>) -> Action<Frame> {
+//!     assert_eq!(f.sums.iter().sum::<f32>(), 128.0); // 64 positions, each 1.0 + 1.0
+//!     Action::memory(Tag(1), 64 * 4, with_memory)
+//! }
+//!
+//! // Step 3: continue with the memory; then done.
+//! fn with_memory(f: &mut Frame, _cx: &mut Context<'_>, memory: Result<Block, MemoryError>) -> Action<Frame> {
+//!     let mut block = match memory {
+//!         Ok(block) => block,
+//!         Err(_) => return Action::Done,
+//!     };
+//!     block.cast_slice_mut::<f32>().copy_from_slice(&f.positions);
+//!     f.scratch = Some(block);
+//!     Action::Done
+//! }
+//!
+//! let system = JobSystem::new(jobs::Config::default().workers(2))?;
+//! let frame_done = Counter::new();
+//! let frame = Frame { positions: vec![1.0; 64], sums: [0.0; 4], scratch: None };
+//! system.submit_counted(&frame_done, Job::new(frame, simulate));
+//! system.wait(&frame_done)?;       // the main thread runs jobs while it waits
+//! system.heap().release(Tag(1));   // the frame's memory, all at once
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## Everyday use
+//! The conveniences are built on the same model: [`JobSystem::submit`] one closure,
+//! [`JobSystem::submit_batch`] many jobs on one counter, [`JobSystem::submit_for`] an indexed
+//! batch, [`JobSystem::parallel_for`] with a [`Grain`], and [`JobSystem::scope`] for jobs that
+//! borrow the caller's stack.
+//!
+//! ## How it works
+//! - [`worker`](crate#how-it-works): private queues, sharing, cached completions (`worker.rs`);
+//! - the shared queues per priority (`queue.rs`);
+//! - the sleep/wake protocol and why no wake-up is lost (`sleep/README.md`, checked by `loom`);
+//! - counters and how they stay alive (`counter.rs`); panics (`panic.rs`).
+//!
+//! ## Checking the unsafe core
+//! `cargo +nightly miri test -p jobs --test miri` runs a reduced suite under Miri;
+//! `RUSTFLAGS="--cfg loom" cargo test -p jobs --release --lib sleep` runs the loom models.
+
+mod action;
+mod batch;
+mod config;
+mod context;
+pub mod counter;
+mod heap;
+mod job;
+mod panic;
+mod priority;
+mod queue;
+mod sleep;
+mod stats;
+mod sync;
+mod system;
+mod worker;
+
+pub use action::{Action, BlockingStep, MemoryRequest, MemoryStep, SpawnStep, Spawner, Step};
+pub use batch::Grain;
+pub use config::{Config, ConfigError};
+pub use context::Context;
+pub use counter::Counter;
+pub use heap::{Block, HeapStats, MemoryError, Tag, TaggedHeap};
+pub use job::Job;
+pub use panic::JobPanic;
+pub use priority::Priority;
+pub use stats::{Stats, WorkerStats};
+pub use system::{JobSystem, NotMainThread, Scope};

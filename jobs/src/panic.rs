@@ -1,0 +1,142 @@
+//! How a panic inside a job reaches whoever waits for it.
+//!
+//! Every step of a job runs under `catch_unwind`. A panicking job is dropped, counted as
+//! finished, and its payload is recorded where its completion goes: on its [`Counter`] (a thread
+//! that waits there gets [`JobPanic`] back, a job that waits there is cancelled with it), or on
+//! its parent job (which is then cancelled instead of continued, passing the panic up). The
+//! worker that ran it goes on with the next job.
+//!
+//! [`Counter`]: crate::Counter
+
+use std::any::Any;
+use std::fmt;
+use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+/// What `catch_unwind` hands back.
+pub(crate) type Payload = Box<dyn Any + Send + 'static>;
+
+/// A job panicked (or was cancelled at shutdown) while it was counted by the counter waited on.
+///
+/// ```
+/// use jobs::{Counter, Job, JobSystem};
+/// let system = JobSystem::new(jobs::Config::default().workers(2))?;
+/// let counter = Counter::new();
+/// system.submit_counted(&counter, Job::from_fn(|_| panic!("bad particle")));
+/// let err = system.wait(&counter).unwrap_err();
+/// assert_eq!(err.message(), "bad particle");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct JobPanic {
+    message: String,
+    payload: Option<Payload>,
+}
+
+impl JobPanic {
+    pub(crate) fn new(payload: Payload) -> Self {
+        JobPanic { message: message_of(&*payload), payload: Some(payload) }
+    }
+
+    pub(crate) fn message_only(message: String) -> Self {
+        JobPanic { message, payload: None }
+    }
+
+    /// The panic message (`"Box<dyn Any>"` when the payload was not a string).
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The original payload, when this waiter was the first to take it.
+    pub fn into_payload(self) -> Option<Box<dyn Any + Send + 'static>> {
+        self.payload
+    }
+
+    /// Re-raises the panic on this thread, with its original payload where there is one.
+    pub fn resume(self) -> ! {
+        match self.payload {
+            Some(payload) => std::panic::resume_unwind(payload),
+            None => std::panic::resume_unwind(Box::new(self.message)),
+        }
+    }
+}
+
+impl fmt::Debug for JobPanic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobPanic").field("message", &self.message).finish_non_exhaustive()
+    }
+}
+
+impl fmt::Display for JobPanic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a job panicked: {}", self.message)
+    }
+}
+
+impl std::error::Error for JobPanic {}
+
+/// The payload a job gets when the system shuts down before it could run.
+pub(crate) struct Cancelled;
+
+/// The text of a panic payload.
+pub(crate) fn message_of(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&'static str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else if let Some(p) = payload.downcast_ref::<JobPanic>() {
+        p.message.clone()
+    } else if payload.is::<Cancelled>() {
+        "job cancelled: the job system shut down before it could run".to_owned()
+    } else {
+        "Box<dyn Any>".to_owned()
+    }
+}
+
+/// A lock-free slot that keeps the first panic recorded into it.
+///
+/// Children record into their parent's slot from any worker; the parent takes it when it resumes.
+pub(crate) struct PanicSlot {
+    /// Null, or a `Box<Payload>` leaked by `record` and owned by the slot.
+    first: AtomicPtr<Payload>,
+}
+
+impl PanicSlot {
+    pub(crate) const fn new() -> Self {
+        PanicSlot { first: AtomicPtr::new(ptr::null_mut()) }
+    }
+
+    /// Keeps `payload` if the slot is empty, else drops it (the first panic wins).
+    pub(crate) fn record(&self, payload: Payload) {
+        let boxed = Box::into_raw(Box::new(payload));
+        // Release: the taker must see the payload's contents.
+        if self
+            .first
+            .compare_exchange(ptr::null_mut(), boxed, Ordering::Release, Ordering::Relaxed)
+            .is_err()
+        {
+            // SAFETY: `boxed` came from `Box::into_raw` just above and was not published.
+            drop(unsafe { Box::from_raw(boxed) });
+        }
+    }
+
+    /// Takes the recorded panic, if any.
+    pub(crate) fn take(&self) -> Option<Payload> {
+        if self.first.load(Ordering::Relaxed).is_null() {
+            return None;
+        }
+        let taken = self.first.swap(ptr::null_mut(), Ordering::Acquire);
+        if taken.is_null() {
+            None
+        } else {
+            // SAFETY: a non-null pointer in the slot came from `Box::into_raw` in `record`, and
+            // the swap made this call its only owner.
+            Some(*unsafe { Box::from_raw(taken) })
+        }
+    }
+}
+
+impl Drop for PanicSlot {
+    fn drop(&mut self) {
+        drop(self.take());
+    }
+}

@@ -1,0 +1,154 @@
+#![doc = include_str!("README.md")]
+
+use crate::sync::{fence, lock, wait, AtomicUsize, Condvar, Mutex, Ordering};
+
+#[cfg(all(test, loom))]
+mod loom;
+
+/// The sleep/wake protocol of one job system's workers.
+pub(crate) struct Sleep {
+    /// Workers asleep: a hint for publishers; changed only under `lock`.
+    sleeping: AtomicUsize,
+    /// Workers awake and looking for work: a hint for workers that could share.
+    idle: AtomicUsize,
+    lock: Mutex<State>,
+    /// One per worker, waited on with `lock`.
+    wakers: Vec<Condvar>,
+}
+
+struct State {
+    asleep: Vec<bool>,
+    terminating: bool,
+    done: bool,
+}
+
+/// Why [`Sleep::sleep`] returned.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// Work appeared before the worker went to sleep, or a publisher woke it: look again.
+    Look,
+    /// The system shut down: the worker exits.
+    Done,
+}
+
+impl Sleep {
+    pub(crate) fn new(workers: usize) -> Self {
+        Sleep {
+            sleeping: AtomicUsize::new(0),
+            idle: AtomicUsize::new(0),
+            lock: Mutex::new(State { asleep: vec![false; workers], terminating: false, done: false }),
+            wakers: (0..workers).map(|_| Condvar::new()).collect(),
+        }
+    }
+
+    /// `(looking, asleep)` worker counts, as hints (relaxed loads).
+    #[inline]
+    pub(crate) fn hints(&self) -> (usize, usize) {
+        (self.idle.load(Ordering::Relaxed), self.sleeping.load(Ordering::Relaxed))
+    }
+
+    /// The worker ran out of work and starts looking.
+    pub(crate) fn start_looking(&self) {
+        self.idle.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The worker found work while looking.
+    pub(crate) fn stop_looking(&self) {
+        self.idle.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Puts worker `me` (which is looking) to sleep until a publisher wakes it, unless
+    /// `has_work` finds work after it announced itself. `may_finish` tells whether the system
+    /// could shut down now (no blocking request in flight). Returns with the worker looking again.
+    pub(crate) fn sleep(
+        &self,
+        me: usize,
+        mut has_work: impl FnMut() -> bool,
+        may_finish: impl Fn() -> bool,
+    ) -> Wake {
+        {
+            let mut state = lock(&self.lock);
+            if state.done {
+                return Wake::Done;
+            }
+            state.asleep[me] = true;
+            self.sleeping.fetch_add(1, Ordering::Relaxed);
+            self.idle.fetch_sub(1, Ordering::Relaxed);
+        }
+        // Pairs with the fence in `notify`: either our re-check below sees the publisher's job,
+        // or the publisher sees `sleeping > 0` (see README.md).
+        fence(Ordering::SeqCst);
+        let mut state = lock(&self.lock);
+        if has_work() {
+            if state.asleep[me] {
+                state.asleep[me] = false;
+                self.sleeping.fetch_sub(1, Ordering::Relaxed);
+            }
+            self.idle.fetch_add(1, Ordering::Relaxed);
+            return Wake::Look;
+        }
+        while state.asleep[me] && !state.done {
+            if state.terminating
+                && self.sleeping.load(Ordering::Relaxed) == state.asleep.len()
+                && may_finish()
+                && !has_work()
+            {
+                state.done = true;
+                self.wake_all(&mut state);
+                break;
+            }
+            state = wait(&self.wakers[me], state);
+        }
+        self.idle.fetch_add(1, Ordering::Relaxed);
+        if state.done {
+            Wake::Done
+        } else {
+            Wake::Look
+        }
+    }
+
+    /// Wakes up to `count` sleeping workers. Call after publishing work.
+    pub(crate) fn notify(&self, count: usize) {
+        // Pairs with the fence in `sleep`.
+        fence(Ordering::SeqCst);
+        if count == 0 || self.sleeping.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mut state = lock(&self.lock);
+        let mut woken = 0;
+        for (index, asleep) in state.asleep.iter_mut().enumerate() {
+            if woken == count {
+                break;
+            }
+            if *asleep {
+                *asleep = false;
+                self.sleeping.fetch_sub(1, Ordering::Relaxed);
+                self.wakers[index].notify_one();
+                woken += 1;
+            }
+        }
+    }
+
+    /// Starts shutdown: every worker wakes, drains what it can see, and exits once all are idle.
+    pub(crate) fn terminate(&self) {
+        let mut state = lock(&self.lock);
+        state.terminating = true;
+        self.wake_all(&mut state);
+    }
+
+    #[cfg(loom)]
+    /// Whether shutdown has finished (every worker is on its way out).
+    pub(crate) fn is_done(&self) -> bool {
+        lock(&self.lock).done
+    }
+
+    fn wake_all(&self, state: &mut State) {
+        for (index, asleep) in state.asleep.iter_mut().enumerate() {
+            if *asleep {
+                *asleep = false;
+                self.sleeping.fetch_sub(1, Ordering::Relaxed);
+            }
+            self.wakers[index].notify_one();
+        }
+    }
+}

@@ -1,0 +1,610 @@
+//! The job system: its threads, its shared state, and the ways into it.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Range;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle, Thread, ThreadId};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::batch::{self, Grain};
+use crate::config::{Config, ConfigError};
+use crate::counter::{Counter, CounterPool};
+use crate::heap::TaggedHeap;
+use crate::job::{Completion, Job, JobRef};
+use crate::panic::{JobPanic, Payload};
+use crate::queue::{Entry, Queues};
+use crate::sleep::Sleep;
+use crate::stats::{Stats, StatsShared};
+use crate::sync::lock;
+use crate::worker::{self, with_local, Local, LocalPtr};
+use crate::{Context, Priority};
+
+/// A fixed set of pinned worker threads running prioritized jobs. See the [crate docs](crate).
+///
+/// `JobSystem` is `Sync`: any thread may submit. The thread that creates it is the *main
+/// thread*: jobs [pinned to it](Job::pinned_to_main) run there.
+///
+/// ## Shutdown
+/// Dropping the system lets the workers run every job already queued, every job those spawn,
+/// and every job resumed by a blocking request in flight, until no worker can find work. Then:
+/// jobs still queued for the main thread, and jobs still suspended on a counter, are cancelled:
+/// dropped without running, reported to whoever waits for them as a [`JobPanic`] saying so.
+/// Every worker and I/O thread is joined before `drop` returns.
+pub struct JobSystem {
+    shared: Arc<Shared>,
+    workers: Vec<JoinHandle<()>>,
+    io_threads: Vec<JoinHandle<()>>,
+}
+
+/// The state every thread of one job system shares.
+pub(crate) struct Shared {
+    queues: Queues,
+    pub(crate) sleep: Sleep,
+    main_id: ThreadId,
+    main_thread: Thread,
+    main_inbox: Mutex<VecDeque<JobRef>>,
+    main_queued: AtomicUsize,
+    /// Taken (closing the channel) at shutdown, so that the I/O threads end.
+    io: Mutex<Option<Sender<JobRef>>>,
+    io_in_flight: AtomicUsize,
+    heap: TaggedHeap,
+    counters: Arc<CounterPool>,
+    stats: StatsShared,
+    spin: Duration,
+    workers: usize,
+}
+
+impl Shared {
+    pub(crate) fn worker_count(&self) -> usize {
+        self.workers
+    }
+
+    pub(crate) fn spin(&self) -> Duration {
+        self.spin
+    }
+
+    pub(crate) fn heap(&self) -> &TaggedHeap {
+        &self.heap
+    }
+
+    pub(crate) fn stats(&self) -> &StatsShared {
+        &self.stats
+    }
+
+    pub(crate) fn is_main_thread(&self) -> bool {
+        thread::current().id() == self.main_id
+    }
+
+    /// Queues a job where it can be seen by every worker (or by the main thread if pinned
+    /// there), and wakes a worker for it.
+    pub(crate) fn schedule(&self, job: JobRef) {
+        let header = job.header();
+        if header.pinned() {
+            self.push_main(job);
+        } else {
+            self.publish(header.priority().index(), Entry::Job(job));
+        }
+    }
+
+    /// Pushes to the shared queue of `priority` and wakes a worker if one sleeps.
+    pub(crate) fn publish(&self, priority: usize, entry: Entry) {
+        self.queues.push(priority, entry);
+        self.sleep.notify(1);
+    }
+
+    pub(crate) fn steal(&self, priority: usize) -> Option<Entry> {
+        self.queues.steal(priority)
+    }
+
+    #[inline]
+    pub(crate) fn has_queued(&self, priority: usize) -> bool {
+        self.queues.has_queued(priority)
+    }
+
+    pub(crate) fn has_visible_work(&self) -> bool {
+        self.queues.any_queued()
+    }
+
+    /// Whether workers may shut down once idle: no blocking request can still resume a job.
+    pub(crate) fn may_finish(&self) -> bool {
+        self.io_in_flight.load(Ordering::Acquire) == 0
+    }
+
+    pub(crate) fn push_main(&self, job: JobRef) {
+        lock(&self.main_inbox).push_back(job);
+        self.main_queued.fetch_add(1, Ordering::Release);
+        self.main_thread.unpark();
+    }
+
+    pub(crate) fn pop_main(&self) -> Option<JobRef> {
+        if self.main_queued.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let job = lock(&self.main_inbox).pop_front()?;
+        self.main_queued.fetch_sub(1, Ordering::Relaxed);
+        Some(job)
+    }
+
+    /// Hands a job with a pending blocking step to an I/O thread.
+    pub(crate) fn submit_blocking(&self, job: JobRef) {
+        self.io_in_flight.fetch_add(1, Ordering::AcqRel);
+        let refused = match lock(&self.io).as_ref() {
+            Some(sender) => sender.send(job).err().map(|e| e.into_inner()),
+            None => Some(job),
+        };
+        if let Some(job) = refused {
+            job.cancel(self);
+            self.io_in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    pub(crate) fn unobserved_panic(&self, _panic: Payload) {
+        // The panic hook already reported it where it happened; nothing waits for this job.
+        self.stats.unobserved_panics.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Cancels everything still queued (shutdown, after the workers have exited).
+    fn cancel_queued(&self) {
+        loop {
+            let mut any = false;
+            while let Some(job) = self.pop_main() {
+                job.cancel(self);
+                any = true;
+            }
+            for p in 0..Priority::ALL.len() {
+                while let Some(entry) = self.steal(p) {
+                    entry.cancel(self);
+                    any = true;
+                }
+            }
+            if !any {
+                return;
+            }
+        }
+    }
+}
+
+/// The body of an I/O thread: runs blocking steps, then sends their jobs back to the workers.
+fn io_main(shared: Arc<Shared>, requests: Receiver<JobRef>) {
+    for job in requests {
+        match job.run_blocking() {
+            Ok(()) => shared.schedule(job),
+            Err(panic) => job.finish_detached(Some(panic), &shared),
+        }
+        shared.io_in_flight.fetch_sub(1, Ordering::AcqRel);
+        // A shutting-down system may be waiting for this request to end.
+        shared.sleep.notify(1);
+    }
+}
+
+/// [`JobSystem::run_pinned`] was called on a thread other than the main thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotMainThread;
+
+impl fmt::Display for NotMainThread {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pinned jobs run only on the thread that created the job system")
+    }
+}
+
+impl std::error::Error for NotMainThread {}
+
+impl JobSystem {
+    /// Starts the workers and I/O threads described by `config`.
+    ///
+    /// ```
+    /// let system = jobs::JobSystem::new(jobs::Config::default())?;
+    /// assert!(system.worker_count() >= 1);
+    /// assert_eq!(
+    ///     jobs::JobSystem::new(jobs::Config::default().workers(0)).err(),
+    ///     Some(jobs::ConfigError::ZeroWorkers)
+    /// );
+    /// # Ok::<(), jobs::ConfigError>(())
+    /// ```
+    pub fn new(config: Config) -> Result<JobSystem, ConfigError> {
+        let resolved = config.resolve()?;
+        let (sender, receiver) = crossbeam_channel::unbounded();
+        let current = thread::current();
+        let shared = Arc::new(Shared {
+            queues: Queues::new(),
+            sleep: Sleep::new(resolved.workers),
+            main_id: current.id(),
+            main_thread: current,
+            main_inbox: Mutex::new(VecDeque::new()),
+            main_queued: AtomicUsize::new(0),
+            io: Mutex::new(Some(sender)),
+            io_in_flight: AtomicUsize::new(0),
+            heap: TaggedHeap::new(config.heap_block_size),
+            counters: Arc::new(Mutex::new(Vec::new())),
+            stats: StatsShared::new(resolved.workers),
+            spin: config.spin,
+            workers: resolved.workers,
+        });
+        let mut system = JobSystem { shared, workers: Vec::new(), io_threads: Vec::new() };
+        for (index, core) in resolved.cores.into_iter().enumerate() {
+            let shared = Arc::clone(&system.shared);
+            let handle = thread::Builder::new()
+                .name(format!("jobs-worker-{index}"))
+                .spawn(move || worker::worker_main(shared, index, core))
+                .map_err(|e| ConfigError::Spawn(e.to_string()))?;
+            system.workers.push(handle);
+        }
+        for index in 0..config.io_threads {
+            let shared = Arc::clone(&system.shared);
+            let receiver = receiver.clone();
+            let handle = thread::Builder::new()
+                .name(format!("jobs-io-{index}"))
+                .spawn(move || io_main(shared, receiver))
+                .map_err(|e| ConfigError::Spawn(e.to_string()))?;
+            system.io_threads.push(handle);
+        }
+        Ok(system)
+    }
+
+    /// The number of worker threads.
+    pub fn worker_count(&self) -> usize {
+        self.shared.workers
+    }
+
+    /// Per worker: the core it was asked to run on and whether pinning succeeded, or `None` if
+    /// it is not pinned. Workers report this as they start.
+    pub fn pinning(&self) -> Vec<Option<(usize, bool)>> {
+        self.stats().workers.into_iter().map(|w| w.core).collect()
+    }
+
+    /// A counter at zero from the system's pool (it goes back when the last handle is dropped).
+    pub fn counter(&self) -> Counter {
+        Counter::from_pool(&self.shared.counters)
+    }
+
+    /// The tagged heap that [`Action::Memory`](crate::Action::Memory) allocates from.
+    pub fn heap(&self) -> &TaggedHeap {
+        &self.shared.heap
+    }
+
+    /// A snapshot of the statistics. Cheap: a few loads per worker.
+    pub fn stats(&self) -> Stats {
+        let (workers, jobs_finished) = self.shared.stats.snapshot();
+        Stats {
+            workers,
+            jobs_finished,
+            queued: self.shared.queues.lengths(),
+            pinned_queued: self.shared.main_queued.load(Ordering::Relaxed),
+            io_in_flight: self.shared.io_in_flight.load(Ordering::Relaxed),
+            unobserved_panics: self.shared.stats.unobserved_panics.load(Ordering::Relaxed),
+            heap: self.shared.heap.stats(),
+        }
+    }
+
+    /// Submits a job that nothing counts (fire and forget).
+    pub fn submit(&self, job: Job<'static>) {
+        self.shared.schedule(job.into_ref(Completion::None, Priority::Normal));
+    }
+
+    /// Submits a job counted on `counter`.
+    pub fn submit_counted(&self, counter: &Counter, job: Job<'static>) {
+        let completion = Completion::Counter(counter.arm(1));
+        self.shared.schedule(job.into_ref(completion, Priority::Normal));
+    }
+
+    /// Submits jobs counted on `counter`: the counter goes up by their number at once, and they
+    /// reach the workers in a few bundles rather than one by one.
+    ///
+    /// ```
+    /// use jobs::{Job, JobSystem};
+    /// let system = JobSystem::new(jobs::Config::default().workers(2))?;
+    /// let counter = system.counter();
+    /// system.submit_batch(&counter, (0..1000).map(|_| Job::from_fn(|_| {})));
+    /// system.wait(&counter)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit_batch<I>(&self, counter: &Counter, jobs: I)
+    where
+        I: IntoIterator<Item = Job<'static>>,
+    {
+        let jobs: Vec<Job<'static>> = jobs.into_iter().collect();
+        let completion = Completion::Counter(counter.arm(jobs.len()));
+        let mut by_priority: [Vec<JobRef>; 3] = Default::default();
+        for job in jobs {
+            let job = job.into_ref(completion, Priority::Normal);
+            if job.header().pinned() {
+                self.shared.push_main(job);
+            } else {
+                by_priority[job.header().priority().index()].push(job);
+            }
+        }
+        let workers = self.shared.workers;
+        for (p, mut jobs) in by_priority.into_iter().enumerate() {
+            // One bundle per worker: each worker takes one and shares on from there.
+            let per_bundle = jobs.len().div_ceil(workers).max(1);
+            while !jobs.is_empty() {
+                let rest = jobs.split_off(per_bundle.min(jobs.len()));
+                let bundle = std::mem::replace(&mut jobs, rest);
+                self.shared.publish(p, Entry::Bundle(Box::new(bundle)));
+            }
+        }
+    }
+
+    /// Submits `range.len()` jobs counted on `counter`, job `i` running `body(i)`: Naughty Dog's
+    /// `RunJobs` with an array of job declarations. The items are handed out `grain` at a time
+    /// (see [`Grain`]) by one runner job per worker.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use std::sync::Arc;
+    /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2))?;
+    /// let sum = Arc::new(AtomicU64::new(0));
+    /// let counter = system.counter();
+    /// let s = sum.clone();
+    /// system.submit_for(&counter, jobs::Priority::Normal, 0..1000, jobs::Grain::Auto, move |i| {
+    ///     s.fetch_add(i as u64, Ordering::Relaxed);
+    /// });
+    /// system.wait(&counter)?;
+    /// assert_eq!(sum.load(Ordering::Relaxed), 499_500);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn submit_for<F>(&self, counter: &Counter, priority: Priority, range: Range<usize>, grain: Grain, body: F)
+    where
+        F: Fn(usize) + Send + Sync + 'static,
+    {
+        self.submit_runners(counter, priority, range.len(), |workers, completion| {
+            batch::items(body, range, grain, workers, completion)
+        });
+    }
+
+    /// Arms `counter` for `items` items plus the runners `make` creates, and queues the runners.
+    fn submit_runners<'a>(
+        &self,
+        counter: &Counter,
+        priority: Priority,
+        items: usize,
+        make: impl FnOnce(usize, Completion) -> Vec<Job<'a>>,
+    ) {
+        if items == 0 {
+            return;
+        }
+        let completion = Completion::Counter(counter.arm(items));
+        let runners = make(self.shared.workers, completion);
+        // Runners are counted too: when the counter reaches zero, no runner holds the body.
+        counter.arm(runners.len());
+        for runner in runners {
+            let job = runner.into_ref(completion, priority);
+            self.shared.queues.push(priority.index(), Entry::Job(job));
+        }
+        self.shared.sleep.notify(self.shared.workers);
+    }
+
+    /// Runs `body(i)` for every `i` in `range` on the workers (and this thread), returning when
+    /// all are done. `body` may borrow from the caller. A panic in `body` is returned as an error
+    /// once every other item has run.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2))?;
+    /// let hits = AtomicUsize::new(0); // borrowed from this stack frame
+    /// system.parallel_for(0..1000, jobs::Grain::Auto, |_| {
+    ///     hits.fetch_add(1, Ordering::Relaxed);
+    /// })?;
+    /// assert_eq!(hits.into_inner(), 1000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn parallel_for<F>(&self, range: Range<usize>, grain: Grain, body: F) -> Result<(), JobPanic>
+    where
+        F: Fn(usize) + Send + Sync,
+    {
+        let counter = self.counter();
+        self.submit_runners(&counter, Priority::Normal, range.len(), |workers, completion| {
+            batch::items(body, range, grain, workers, completion)
+        });
+        // Every runner borrowing `body` is counted: after this wait none is left.
+        self.wait(&counter)
+    }
+
+    /// Like [`parallel_for`](Self::parallel_for), with `body` called once per chunk of at most
+    /// `grain` items: the form for kernels that loop over a slice.
+    ///
+    /// ```
+    /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2))?;
+    /// let data: Vec<f32> = (0..100_000).map(|i| i as f32).collect();
+    /// let total = std::sync::atomic::AtomicU64::new(0);
+    /// system.parallel_for_chunks(0..data.len(), jobs::Grain::fixed(4096)?, |chunk| {
+    ///     let sum: f32 = data[chunk].iter().sum();
+    ///     total.fetch_add(sum as u64, std::sync::atomic::Ordering::Relaxed);
+    /// })?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn parallel_for_chunks<F>(&self, range: Range<usize>, grain: Grain, body: F) -> Result<(), JobPanic>
+    where
+        F: Fn(Range<usize>) + Send + Sync,
+    {
+        let counter = self.counter();
+        self.submit_runners(&counter, Priority::Normal, range.len(), |workers, completion| {
+            batch::chunks(body, range, grain, workers, completion)
+        });
+        self.wait(&counter)
+    }
+
+    /// Calls `body(i, &mut items[i])` for every item, in parallel: each item is visited once.
+    ///
+    /// ```
+    /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2))?;
+    /// let mut squares = vec![0u64; 1000];
+    /// system.for_each_mut(&mut squares, jobs::Grain::Auto, |i, square| *square = (i * i) as u64)?;
+    /// assert_eq!(squares[999], 998_001);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn for_each_mut<T, F>(&self, items: &mut [T], grain: Grain, body: F) -> Result<(), JobPanic>
+    where
+        T: Send,
+        F: Fn(usize, &mut T) + Send + Sync,
+    {
+        let base = SendPtr(items.as_mut_ptr());
+        self.parallel_for_chunks(0..items.len(), grain, move |chunk| {
+            let base = &base;
+            for i in chunk {
+                // SAFETY: `i` is in bounds, the batch hands every index out exactly once, and
+                // `items` stays mutably borrowed until every chunk has run.
+                body(i, unsafe { &mut *base.0.add(i) });
+            }
+        })
+    }
+
+    /// Waits until `counter` is zero, running jobs on this thread meanwhile (jobs pinned to it
+    /// first, if this is the main thread). Sleeps only when there is nothing it can run.
+    ///
+    /// Returns the panic of a job counted in this round, if one panicked. Inside a job, return
+    /// [`Action::Wait`](crate::Action::Wait) instead: it suspends the job and frees the worker.
+    pub fn wait(&self, counter: &Counter) -> Result<(), JobPanic> {
+        with_local(&self.shared, |local| help_until(&self.shared, local, counter));
+        counter.outcome()
+    }
+
+    /// Runs the jobs queued for the main thread, returning how many ran; an error on any other
+    /// thread. Call it once a frame from the game loop (waiting does it too).
+    pub fn run_pinned(&self) -> Result<usize, NotMainThread> {
+        if !self.shared.is_main_thread() {
+            return Err(NotMainThread);
+        }
+        Ok(with_local(&self.shared, |local| {
+            let mut ran = 0;
+            while let Some(job) = self.shared.pop_main() {
+                // SAFETY: `local` is this thread's state, not borrowed; we own `job`.
+                unsafe { Local::run(local, job) };
+                ran += 1;
+            }
+            ran
+        }))
+    }
+
+    /// Runs `f` with a [`Scope`] whose jobs may borrow from the caller's stack; returns when
+    /// every job spawned in it has finished. A panic in a job (or in `f`) is re-raised here after
+    /// that.
+    ///
+    /// ```
+    /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2))?;
+    /// let mut halves = [0u32; 2];
+    /// let (a, b) = halves.split_at_mut(1);
+    /// system.scope(|s| {
+    ///     s.spawn(|_| a[0] = 1);
+    ///     s.spawn(|_| b[0] = 2);
+    /// });
+    /// assert_eq!(halves, [1, 2]);
+    /// # Ok::<(), jobs::ConfigError>(())
+    /// ```
+    pub fn scope<'env, F, R>(&'env self, f: F) -> R
+    where
+        F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+    {
+        let scope = Scope {
+            shared: &self.shared,
+            counter: self.counter(),
+            _scope: PhantomData,
+            _env: PhantomData,
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
+        // Every job of the scope is counted: after this wait none can touch the borrows.
+        let waited = self.wait(&scope.counter);
+        match result {
+            Err(panic) => resume_unwind(panic),
+            Ok(value) => match waited {
+                Ok(()) => value,
+                Err(panic) => panic.resume(),
+            },
+        }
+    }
+}
+
+/// A pointer to the items of [`JobSystem::for_each_mut`], shared by its chunks.
+struct SendPtr<T>(*mut T);
+
+// SAFETY: the chunks that share it touch disjoint items, and `T: Send`.
+unsafe impl<T: Send> Send for SendPtr<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for SendPtr<T> {}
+
+/// Runs jobs on this thread until `counter` is zero; parks when there is nothing to run.
+fn help_until(shared: &Shared, local: LocalPtr, counter: &Counter) {
+    // SAFETY (for the short borrows below): `local` is this thread's state and no borrow of it
+    // is held while a job runs.
+    let this = || unsafe { &mut *local.as_ptr() };
+    let mut registered = false;
+    let mut idle_since: Option<Instant> = None;
+    while !counter.is_zero() {
+        if let Some(job) = this().find_work() {
+            // SAFETY: we own `job`; no borrow of `local` is held.
+            unsafe { Local::run(local, job) };
+            idle_since = None;
+            continue;
+        }
+        // Nothing to run here: our finished jobs may be what the counter waits for.
+        this().flush();
+        if counter.is_zero() {
+            break;
+        }
+        let since = *idle_since.get_or_insert_with(Instant::now);
+        if since.elapsed() < shared.spin() {
+            thread::yield_now();
+            continue;
+        }
+        if !registered {
+            // Unparked when the counter reaches zero (or a job is pinned to this thread).
+            if !counter.register_thread(thread::current()) {
+                break;
+            }
+            registered = true;
+            continue; // look once more: work may have arrived meanwhile
+        }
+        thread::park();
+    }
+}
+
+impl Drop for JobSystem {
+    fn drop(&mut self) {
+        self.shared.sleep.terminate();
+        for handle in self.workers.drain(..) {
+            let _ = handle.join();
+        }
+        // Closing the channel ends the I/O threads once their requests are done.
+        drop(lock(&self.shared.io).take());
+        for handle in self.io_threads.drain(..) {
+            let _ = handle.join();
+        }
+        self.shared.cancel_queued();
+    }
+}
+
+impl fmt::Debug for JobSystem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobSystem").field("workers", &self.shared.workers).finish_non_exhaustive()
+    }
+}
+
+/// Jobs that may borrow from the stack of [`JobSystem::scope`]'s caller.
+pub struct Scope<'scope, 'env: 'scope> {
+    shared: &'env Arc<Shared>,
+    counter: Counter,
+    _scope: PhantomData<&'scope mut &'scope ()>,
+    _env: PhantomData<&'env mut &'env ()>,
+}
+
+impl<'scope> Scope<'scope, '_> {
+    /// Spawns a job that runs `f`, which may borrow anything that outlives the scope.
+    pub fn spawn<F>(&'scope self, f: F)
+    where
+        F: FnOnce(&mut Context<'_>) + Send + 'scope,
+    {
+        self.spawn_job(Job::from_fn(f));
+    }
+
+    /// Spawns any job (a capture and steps) that may borrow for the scope.
+    pub fn spawn_job(&'scope self, job: Job<'scope>) {
+        let job = job.into_ref(Completion::Counter(self.counter.arm(1)), Priority::Normal);
+        self.shared.schedule(job);
+    }
+}

@@ -1,0 +1,346 @@
+//! Workers: the pinned threads that run jobs, and the executor state of any thread that runs
+//! jobs (a worker, or the main thread while it waits).
+//!
+//! ## Where a worker looks for a job
+//! Highest priority first. At each priority: its private queue (newest first, for locality),
+//! then the shared queue of that priority (oldest first). A thread that waits on a counter also
+//! looks at its inbox of jobs pinned to it, before anything else.
+//!
+//! ## Private queues and sharing
+//! A job spawned inside a job goes to the spawning thread's private queue: a plain `VecDeque`,
+//! no atomics, no fences. Other workers cannot see it, so the owner shares: whenever it pushes
+//! or pops and sees that some worker is looking for work (or asleep with nobody looking), it
+//! moves the older half of that private queue into the shared queue as one bundle (one job that,
+//! when run, adopts its jobs into the runner's private queue), and wakes one sleeper if nobody is
+//! looking. Work moves between cores in halves, one shared-queue operation per bundle, not per job.
+//!
+//! ## Cached completions
+//! A worker keeps the count of jobs it finished for the same counter (or parent) and applies it
+//! in one atomic operation when it is about to run a job counted elsewhere, or runs out of work.
+//! A counter thus never reaches zero early, and its cache line moves once per run of jobs.
+//!
+//! ## `LocalPtr`
+//! Jobs run user code that may re-enter the executor of the same thread (a
+//! [`JobSystem::wait`](crate::JobSystem::wait) inside a job helps from the same queues). So the
+//! executor state is reached through one raw pointer per thread ([`LocalPtr`]), and every borrow
+//! of it is short and ends before user code runs. No `&mut Local` is held across a job's step.
+
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::mem;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::counter::CounterState;
+use crate::job::{Completion, JobRef};
+use crate::panic::Payload;
+use crate::queue::Entry;
+use crate::sleep::Wake;
+use crate::system::Shared;
+use crate::Priority;
+
+/// The executor state of the current thread, reached only through short borrows (module docs).
+pub(crate) type LocalPtr = NonNull<Local>;
+
+thread_local! {
+    /// The executor state of this thread while it runs jobs: a worker's for its whole life, an
+    /// outside thread's while it waits.
+    static CURRENT: Cell<Option<LocalPtr>> = const { Cell::new(None) };
+}
+
+/// Jobs run between two publications of a worker's statistics while it stays busy.
+const STATS_EVERY: u64 = 1024;
+
+/// One thread's executor state.
+pub(crate) struct Local {
+    pub(crate) shared: Arc<Shared>,
+    /// `Some(i)` on worker `i`.
+    index: Option<usize>,
+    /// On the main thread, which runs the jobs pinned to it.
+    main: bool,
+    private: [VecDeque<JobRef>; 3],
+    /// Finished jobs not yet taken off their counter or parent (module docs).
+    pending: Completion,
+    pending_count: usize,
+    /// Jobs finished per priority since the statistics were last published.
+    finished: [u64; 3],
+    since_publish: u64,
+    /// Priority of the job being run.
+    current: Priority,
+}
+
+impl Local {
+    pub(crate) fn new(shared: Arc<Shared>, index: Option<usize>) -> Local {
+        let main = index.is_none() && shared.is_main_thread();
+        Local {
+            shared,
+            index,
+            main,
+            private: Default::default(),
+            pending: Completion::None,
+            pending_count: 0,
+            finished: [0; 3],
+            since_publish: 0,
+            current: Priority::Normal,
+        }
+    }
+
+    pub(crate) fn worker_index(&self) -> Option<usize> {
+        self.index
+    }
+
+    pub(crate) fn on_main_thread(&self) -> bool {
+        self.main
+    }
+
+    /// Queues a job spawned on this thread.
+    pub(crate) fn push(&mut self, job: JobRef) {
+        let header = job.header();
+        if header.pinned() && !self.main {
+            self.shared.push_main(job);
+            return;
+        }
+        let p = header.priority().index();
+        self.private[p].push_back(job);
+        self.maybe_share(p);
+    }
+
+
+    /// The next job this thread should run, highest priority first (module docs).
+    pub(crate) fn find_work(&mut self) -> Option<JobRef> {
+        if self.main {
+            if let Some(job) = self.shared.pop_main() {
+                return Some(job);
+            }
+        }
+        for p in 0..Priority::ALL.len() {
+            if let Some(job) = self.private[p].pop_back() {
+                self.maybe_share(p);
+                return Some(job);
+            }
+            match self.shared.steal(p) {
+                Some(Entry::Job(job)) => return Some(job),
+                Some(Entry::Bundle(jobs)) => {
+                    // Adopt the bundle: newest of its jobs first, the rest stays private.
+                    self.private[p].extend(*jobs);
+                    let job = self.private[p].pop_back();
+                    self.maybe_share(p);
+                    return job;
+                }
+                None => {}
+            }
+        }
+        None
+    }
+
+    /// Whether work of a priority above `priority` is waiting where this thread can see it.
+    pub(crate) fn higher_priority_waiting(&self, priority: Priority) -> bool {
+        (0..priority.index()).any(|p| !self.private[p].is_empty() || self.shared.has_queued(p))
+    }
+
+    /// Shares half of private queue `p` if another worker is looking for work, or asleep with
+    /// nobody looking (module docs).
+    #[inline]
+    fn maybe_share(&mut self, p: usize) {
+        if self.private[p].len() < 2 {
+            return;
+        }
+        let (looking, sleeping) = self.shared.sleep.hints();
+        if (looking > 0 && !self.shared.has_queued(p)) || (looking == 0 && sleeping > 0) {
+            self.share(p);
+        }
+    }
+
+    #[cold]
+    fn share(&mut self, p: usize) {
+        let queue = &mut self.private[p];
+        let half = queue.len() / 2;
+        let entry = if half == 1 {
+            Entry::Job(queue.pop_front().expect("queue holds at least two jobs"))
+        } else {
+            Entry::Bundle(Box::new(queue.drain(..half).collect()))
+        };
+        self.shared.publish(p, entry);
+    }
+
+    /// Runs `job` on this thread.
+    ///
+    /// # Safety
+    /// `local` is this thread's live executor state and no borrow of it is held; the caller
+    /// owns `job`.
+    pub(crate) unsafe fn run(local: LocalPtr, job: JobRef) {
+        {
+            // SAFETY: a short borrow, ended before the job's user code runs.
+            let this = unsafe { &mut *local.as_ptr() };
+            let header = job.header();
+            this.current = header.priority();
+            if this.pending != header.completion() {
+                this.flush();
+            }
+        }
+        // SAFETY: forwarded from the caller.
+        unsafe { job.run(local) };
+    }
+
+    /// Reports `count` finished jobs (or batch items) to `completion`, after recording `panic`
+    /// there. The decrement itself is cached (module docs).
+    pub(crate) fn complete(&mut self, completion: Completion, count: usize, panic: Option<Payload>) {
+        self.finished[self.current.index()] += count as u64;
+        self.since_publish += 1;
+        if self.since_publish >= STATS_EVERY {
+            self.publish_stats();
+        }
+        if let Some(panic) = panic {
+            match completion {
+                Completion::None => self.shared.unobserved_panic(panic),
+                // SAFETY: the job is still counted, so the counter is alive.
+                Completion::Counter(counter) => unsafe { counter.as_ref().record_panic(panic) },
+                // SAFETY: the parent is suspended until this child reports, so it is alive.
+                Completion::Parent(parent) => unsafe { parent.as_ref().record_panic(panic) },
+            }
+        }
+        if completion == Completion::None {
+            return;
+        }
+        if self.pending == completion {
+            self.pending_count += count;
+        } else {
+            self.flush();
+            self.pending = completion;
+            self.pending_count = count;
+        }
+    }
+
+    /// Applies the cached completions.
+    pub(crate) fn flush(&mut self) {
+        let count = mem::replace(&mut self.pending_count, 0);
+        match mem::replace(&mut self.pending, Completion::None) {
+            Completion::None => {}
+            // SAFETY: `count` finished jobs of this counter are still counted on it.
+            Completion::Counter(counter) => unsafe { CounterState::decrement(counter, count) },
+            Completion::Parent(parent) => {
+                // SAFETY: the parent is suspended until its last child reports, so it is alive.
+                if unsafe { parent.as_ref() }.finish_children(count) {
+                    // Resume it here, next: its children's data is hot in this cache.
+                    self.push(JobRef::from_header(parent));
+                }
+            }
+        }
+    }
+
+    /// Sends a yielding job to the back of the shared queue of its priority.
+    pub(crate) fn yield_job(&mut self, job: JobRef) {
+        self.shared.schedule(job);
+    }
+
+    /// Adds this thread's finished-job counts to the shared statistics.
+    pub(crate) fn publish_stats(&mut self) {
+        self.since_publish = 0;
+        let finished = mem::take(&mut self.finished);
+        self.shared.stats().add_finished(self.index, finished);
+        if let Some(index) = self.index {
+            let queued = self.private.iter().map(VecDeque::len).sum();
+            self.shared.stats().worker(index).set_private_queued(queued);
+        }
+    }
+
+    /// Publishes every private job to the shared queues (an outside thread stops helping).
+    fn publish_private(&mut self) {
+        for p in 0..Priority::ALL.len() {
+            if !self.private[p].is_empty() {
+                let jobs = self.private[p].drain(..).collect();
+                self.shared.publish(p, Entry::Bundle(Box::new(jobs)));
+            }
+        }
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        self.flush();
+        self.publish_private();
+        self.publish_stats();
+    }
+}
+
+/// Runs `f` with this thread's executor state for `shared`: the current one if this thread is
+/// already running jobs of that system, else a new one for the duration of the call.
+pub(crate) fn with_local<R>(shared: &Arc<Shared>, f: impl FnOnce(LocalPtr) -> R) -> R {
+    if let Some(local) = CURRENT.get() {
+        // SAFETY: CURRENT points to the live state of a frame further up this thread's stack.
+        if Arc::ptr_eq(&unsafe { local.as_ref() }.shared, shared) {
+            return f(local);
+        }
+    }
+    let mut local = Local::new(Arc::clone(shared), None);
+    let ptr = NonNull::from(&mut local);
+    let previous = CURRENT.replace(Some(ptr));
+    struct Restore(Option<LocalPtr>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            CURRENT.set(self.0);
+        }
+    }
+    let restore = Restore(previous);
+    let result = f(ptr);
+    drop(restore);
+    drop(local);
+    result
+}
+
+/// The body of worker thread `index`.
+pub(crate) fn worker_main(shared: Arc<Shared>, index: usize, core: Option<usize>) {
+    if let Some(core) = core {
+        let pinned = core_affinity::set_for_current(core_affinity::CoreId { id: core });
+        shared.stats().worker(index).set_pinned(core, pinned);
+    }
+    let mut local = Local::new(Arc::clone(&shared), Some(index));
+    let ptr = NonNull::from(&mut local);
+    CURRENT.set(Some(ptr));
+    let stats = shared.stats().worker(index);
+    stats.mark_busy(true);
+    // SAFETY (for the short borrows below): `ptr` is this thread's state, and no borrow of it
+    // is held while a job runs.
+    let this = || unsafe { &mut *ptr.as_ptr() };
+    'work: loop {
+        while let Some(job) = this().find_work() {
+            // SAFETY: we own `job`; no borrow of the state is held.
+            unsafe { Local::run(ptr, job) };
+        }
+        this().flush();
+        this().publish_stats();
+        stats.mark_busy(false);
+        shared.sleep.start_looking();
+        let spin = shared.spin();
+        let mut deadline = Instant::now() + spin;
+        let mut rounds = 0u32;
+        loop {
+            if let Some(job) = this().find_work() {
+                shared.sleep.stop_looking();
+                stats.mark_busy(true);
+                // SAFETY: as above.
+                unsafe { Local::run(ptr, job) };
+                continue 'work;
+            }
+            rounds = rounds.wrapping_add(1);
+            if rounds % 8 != 0 {
+                std::hint::spin_loop();
+                continue;
+            }
+            if Instant::now() < deadline {
+                // Two cores, three threads (the main thread helps): give the core away now and
+                // then while looking.
+                std::thread::yield_now();
+                continue;
+            }
+            let wake = shared.sleep.sleep(index, || shared.has_visible_work(), || shared.may_finish());
+            match wake {
+                Wake::Look => deadline = Instant::now() + spin,
+                Wake::Done => break 'work,
+            }
+        }
+    }
+    CURRENT.set(None);
+    drop(local);
+}

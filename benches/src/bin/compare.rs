@@ -1,0 +1,170 @@
+//! The quick side-by-side table: every benchmark, ours against its peer, in well under a minute.
+//!
+//! ```text
+//! cargo run --release -p benches --bin compare -- [--json] [--only NAME]... [--rounds N] [--workers N]
+//! ```
+//!
+//! Each benchmark builds both systems, runs a warm-up round, then alternates ours and the peer
+//! for `--rounds` rounds, and reports the median of each and the median per-round ratio
+//! ours/peer. `--json` prints one object per line per row instead of the table.
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use benches::compare::{Comparison, Settings, BENCHMARKS};
+use benches::DEFAULT_WORKERS;
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Measured rounds when `--rounds` is not given.
+const DEFAULT_ROUNDS: usize = 7;
+
+struct Args {
+    json: bool,
+    only: Vec<String>,
+    rounds: usize,
+    workers: usize,
+}
+
+const USAGE: &str = "usage: compare [--json] [--only NAME]... [--rounds N] [--workers N]
+
+  --json         one JSON object per line per row instead of the table
+  --only NAME    run only this benchmark (repeatable, or comma-separated)
+  --rounds N     measured rounds per benchmark (default 7; idle_cpu, 2 s a round, at most 3)
+  --workers N    workers of each system (default 2)";
+
+fn parse_args() -> Result<Option<Args>, String> {
+    let mut args = Args {
+        json: false,
+        only: Vec::new(),
+        rounds: DEFAULT_ROUNDS,
+        workers: DEFAULT_WORKERS,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, value)) if flag.starts_with("--") => {
+                (flag.to_string(), Some(value.to_string()))
+            }
+            _ => (arg.clone(), None),
+        };
+        let mut value = |name: &str| {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .ok_or(format!("{name} needs a value"))
+        };
+        match flag.as_str() {
+            "--json" => args.json = true,
+            "--only" => args
+                .only
+                .extend(value("--only")?.split(',').map(str::to_string)),
+            "--rounds" => args.rounds = positive("--rounds", &value("--rounds")?)?,
+            "--workers" => args.workers = positive("--workers", &value("--workers")?)?,
+            "-h" | "--help" => return Ok(None),
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    for name in &args.only {
+        if !BENCHMARKS.iter().any(|b| b.name == name) {
+            let names: Vec<&str> = BENCHMARKS.iter().map(|b| b.name).collect();
+            return Err(format!(
+                "no benchmark named {name:?} (there are: {})",
+                names.join(", ")
+            ));
+        }
+    }
+    Ok(Some(args))
+}
+
+fn positive(flag: &str, value: &str) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(format!("{flag} {value:?}: expected a positive integer")),
+    }
+}
+
+fn figure(x: f64) -> String {
+    if !x.is_finite() {
+        "-".to_string()
+    } else if x.abs() >= 100.0 {
+        format!("{x:.0}")
+    } else if x.abs() >= 10.0 {
+        format!("{x:.1}")
+    } else if x.abs() >= 1.0 {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
+fn table_row(c: &Comparison) -> String {
+    format!(
+        "{:<17} {:<11} {:>10} {:>10} {:>8}  {:<22} {}; {}",
+        c.name,
+        c.peer,
+        figure(c.ours),
+        figure(c.peer_value),
+        figure(c.ratio),
+        c.unit,
+        c.target,
+        c.peer_does
+    )
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(why) => {
+            eprintln!("compare: {why}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let settings = Settings {
+        workers: args.workers,
+        rounds: args.rounds,
+        warmup: 1,
+    };
+    let started = Instant::now();
+    let stdout = std::io::stdout();
+    if !args.json {
+        println!(
+            "{} workers each; {} rounds after 1 warm-up round; medians; ratio = median of per-round ours/peer",
+            settings.workers, settings.rounds
+        );
+        println!(
+            "{:<17} {:<11} {:>10} {:>10} {:>8}  {:<22} target; peer does",
+            "benchmark", "peer", "ours", "peer", "ratio", "unit"
+        );
+    }
+    let mut ran = 0;
+    for bench in BENCHMARKS {
+        if !args.only.is_empty() && !args.only.iter().any(|n| n == bench.name) {
+            continue;
+        }
+        for row in (bench.run)(&settings) {
+            let line = if args.json {
+                row.to_json()
+            } else {
+                table_row(&row)
+            };
+            let mut out = stdout.lock();
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+        ran += 1;
+    }
+    eprintln!(
+        "compare: {ran} benchmark(s) in {:.1} s ({} workers, {} rounds)",
+        started.elapsed().as_secs_f64(),
+        settings.workers,
+        settings.rounds
+    );
+    ExitCode::SUCCESS
+}

@@ -1,39 +1,35 @@
-//! The synchronization primitives of the sleep protocol, swapped for `loom`'s under `--cfg loom`
-//! so that `loom` can explore every interleaving of the wait/wake protocol (see `sleep/`).
+//! Lock helpers, and the primitives of the sleep protocol, which are swapped for `loom`'s under
+//! `--cfg loom` so that `loom` can explore every interleaving of the wait/wake protocol
+//! (see `sleep/`).
 
-#[cfg(loom)]
-pub(crate) use loom::sync::{
-    atomic::{fence, AtomicUsize, Ordering},
-    Condvar, Mutex, MutexGuard,
-};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-#[cfg(not(loom))]
-pub(crate) use std::sync::{
-    atomic::{fence, AtomicUsize, Ordering},
-    Condvar, Mutex, MutexGuard,
-};
-
-/// Locks `mutex`, ignoring poisoning: nothing the protocol does under these locks can panic
-/// half-way through an update.
+/// Locks `mutex`, ignoring poisoning: no code of this crate panics while holding one of its
+/// locks, and user code never runs under them.
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    #[cfg(loom)]
-    {
-        mutex.lock().unwrap()
-    }
-    #[cfg(not(loom))]
-    {
-        mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Waits on `condvar`, ignoring poisoning like [`lock`].
-pub(crate) fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+/// The sleep protocol's primitives: `std`'s, or `loom`'s under `--cfg loom`.
+pub(crate) mod protocol {
     #[cfg(loom)]
-    {
-        condvar.wait(guard).unwrap()
-    }
+    pub(crate) use loom::sync::{
+        atomic::{AtomicUsize, Ordering},
+        Condvar, Mutex, MutexGuard,
+    };
     #[cfg(not(loom))]
-    {
-        condvar.wait(guard).unwrap_or_else(std::sync::PoisonError::into_inner)
+    pub(crate) use std::sync::{
+        atomic::{AtomicUsize, Ordering},
+        Condvar, Mutex, MutexGuard,
+    };
+
+    /// Locks `mutex`, ignoring poisoning like [`super::lock`].
+    pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+        mutex.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Waits on `condvar`, ignoring poisoning.
+    pub(crate) fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        condvar.wait(guard).unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -1,89 +1,77 @@
-//! `loom` models of the sleep protocol: every interleaving of a worker going to sleep with a
-//! publisher pushing work, and of shutdown. A lost wake-up shows up as a deadlock, which loom
-//! reports.
+//! `loom` models of the sleep protocol. Workers behave as real ones do: take jobs while there
+//! are some, otherwise sleep, and leave only on `Wake::Done`. The publisher pushes jobs and
+//! waits (yielding) until every job was taken, then shuts down. A lost wake-up leaves a job in
+//! the queue with every worker asleep: the publisher then spins forever, which loom reports (as
+//! exceeding its branch limit), and a shutdown that hangs shows up as a deadlock.
+//!
+//! The stand-in queue is pushed with a read-modify-write, as the real one is (the injector's push
+//! is a compare-and-swap on its tail). Pushing with a plain `store` would trip a quirk of loom
+//! 0.7.3: a read-modify-write on another thread may read a value older than a plain store that
+//! precedes it in modification order (`store(1)` on one thread, `fetch_add(0)` on another, and
+//! the storing thread then loads 0), which reports deadlocks that cannot happen.
 
 use super::{Sleep, Wake};
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 
-/// One worker looks for work, finds none, sleeps; a publisher pushes one job and notifies. The
-/// worker must end up with the job.
-#[test]
-fn no_lost_wake_up() {
-    loom::model(|| {
-        let sleep = Arc::new(Sleep::new(1));
+/// `workers` workers against one publisher of `jobs` jobs.
+fn model(workers: usize, jobs: usize) {
+    loom::model(move || {
+        let sleep = Arc::new(Sleep::new(workers));
         let queue = Arc::new(AtomicUsize::new(0));
-        let worker = {
-            let (sleep, queue) = (sleep.clone(), queue.clone());
-            thread::spawn(move || {
-                sleep.start_looking();
-                loop {
-                    if queue.swap(0, Ordering::Relaxed) == 1 {
-                        sleep.stop_looking();
-                        return;
-                    }
-                    let wake = sleep.sleep(0, || queue.load(Ordering::Relaxed) == 1, || true);
-                    assert_eq!(wake, Wake::Look);
-                }
-            })
-        };
-        queue.store(1, Ordering::Relaxed);
-        sleep.notify(1);
-        worker.join().unwrap();
-    });
-}
-
-/// Two sleepers, two jobs published one at a time: both jobs get taken.
-#[test]
-fn every_job_wakes_a_worker() {
-    loom::model(|| {
-        let sleep = Arc::new(Sleep::new(2));
-        let queue = Arc::new(AtomicUsize::new(0));
-        let workers: Vec<_> = (0..2)
+        let taken = Arc::new(AtomicUsize::new(0));
+        let handles: Vec<_> = (0..workers)
             .map(|me| {
-                let (sleep, queue) = (sleep.clone(), queue.clone());
+                let (sleep, queue, taken) = (sleep.clone(), queue.clone(), taken.clone());
                 thread::spawn(move || {
                     sleep.start_looking();
                     loop {
                         let n = queue.load(Ordering::Relaxed);
                         if n > 0
                             && queue
-                                .compare_exchange(n, n - 1, Ordering::Relaxed, Ordering::Relaxed)
+                                .compare_exchange(n, n - 1, Ordering::Acquire, Ordering::Relaxed)
                                 .is_ok()
                         {
-                            sleep.stop_looking();
+                            taken.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        if sleep.sleep(me, || queue.load(Ordering::Relaxed) > 0, || true) == Wake::Done {
                             return;
                         }
-                        sleep.sleep(me, || queue.load(Ordering::Relaxed) > 0, || true);
                     }
                 })
             })
             .collect();
-        for _ in 0..2 {
-            queue.fetch_add(1, Ordering::Relaxed);
+        for _ in 0..jobs {
+            queue.fetch_add(1, Ordering::Release);
             sleep.notify(1);
         }
-        for w in workers {
-            w.join().unwrap();
+        while taken.load(Ordering::Relaxed) < jobs {
+            thread::yield_now();
         }
+        sleep.terminate();
+        for handle in handles {
+            handle.join().unwrap();
+        }
+        assert_eq!(queue.load(Ordering::Relaxed), 0);
     });
+}
+
+/// One worker going to sleep while one job is published.
+#[test]
+fn no_lost_wake_up() {
+    model(1, 1);
+}
+
+/// Two workers, two jobs published one at a time.
+#[test]
+fn every_job_is_taken() {
+    model(2, 2);
 }
 
 /// Shutdown while a worker is asleep or going to sleep: it always exits.
 #[test]
 fn terminate_wakes_sleepers() {
-    loom::model(|| {
-        let sleep = Arc::new(Sleep::new(1));
-        let worker = {
-            let sleep = sleep.clone();
-            thread::spawn(move || {
-                sleep.start_looking();
-                while sleep.sleep(0, || false, || true) != Wake::Done {}
-            })
-        };
-        sleep.terminate();
-        worker.join().unwrap();
-        assert!(sleep.is_done());
-    });
+    model(2, 0);
 }

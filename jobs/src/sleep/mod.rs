@@ -1,6 +1,6 @@
 #![doc = include_str!("README.md")]
 
-use crate::sync::{fence, lock, wait, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::sync::protocol::{lock, wait, AtomicUsize, Condvar, Mutex, Ordering};
 
 #[cfg(all(test, loom))]
 mod loom;
@@ -72,12 +72,12 @@ impl Sleep {
                 return Wake::Done;
             }
             state.asleep[me] = true;
-            self.sleeping.fetch_add(1, Ordering::Relaxed);
+            // AcqRel read-modify-write, paired with the one in `notify`: either the publisher's
+            // comes first, and then this one acquires its push, so the re-check below sees the
+            // job; or this one comes first, and the publisher reads `sleeping > 0` (README.md).
+            self.sleeping.fetch_add(1, Ordering::AcqRel);
             self.idle.fetch_sub(1, Ordering::Relaxed);
         }
-        // Pairs with the fence in `notify`: either our re-check below sees the publisher's job,
-        // or the publisher sees `sleeping > 0` (see README.md).
-        fence(Ordering::SeqCst);
         let mut state = lock(&self.lock);
         if has_work() {
             if state.asleep[me] {
@@ -109,9 +109,9 @@ impl Sleep {
 
     /// Wakes up to `count` sleeping workers. Call after publishing work.
     pub(crate) fn notify(&self, count: usize) {
-        // Pairs with the fence in `sleep`.
-        fence(Ordering::SeqCst);
-        if count == 0 || self.sleeping.load(Ordering::Relaxed) == 0 {
+        // A read-modify-write, not a load: it reads the latest value and releases the push that
+        // came before it, pairing with the one in `sleep` (README.md).
+        if self.sleeping.fetch_add(0, Ordering::AcqRel) == 0 || count == 0 {
             return;
         }
         let mut state = lock(&self.lock);

@@ -90,7 +90,14 @@ impl<C> Action<C> {
 
     /// `Action::Memory` for `size` bytes aligned to 16, freed when `tag` is released.
     pub fn memory(tag: Tag, size: usize, then: MemoryStep<C>) -> Self {
-        Action::Memory(MemoryRequest { tag, size, align: 16 }, then)
+        Action::Memory(
+            MemoryRequest {
+                tag,
+                size,
+                align: 16,
+            },
+            then,
+        )
     }
 }
 
@@ -115,13 +122,21 @@ pub struct Spawner<'c, 'w> {
     local: LocalPtr,
     _local: PhantomData<&'w mut Local>,
     parent: NonNull<Header>,
+    /// Children spawned so far, counted here and taken off the parent's guard at the end.
+    spawned: &'w mut usize,
     /// Children are jobs borrowing for `'c`; invariant so that `'c` cannot be shortened.
     _borrow: PhantomData<fn(&'c ()) -> &'c ()>,
 }
 
 impl<'c, 'w> Spawner<'c, 'w> {
-    pub(crate) fn new(local: LocalPtr, parent: NonNull<Header>) -> Self {
-        Spawner { local, _local: PhantomData, parent, _borrow: PhantomData }
+    pub(crate) fn new(local: LocalPtr, parent: NonNull<Header>, spawned: &'w mut usize) -> Self {
+        Spawner {
+            local,
+            _local: PhantomData,
+            parent,
+            spawned,
+            _borrow: PhantomData,
+        }
     }
 
     fn local(&mut self) -> &mut Local {
@@ -138,9 +153,8 @@ impl<'c, 'w> Spawner<'c, 'w> {
 
     /// Spawns a child job.
     pub fn spawn(&mut self, job: Job<'c>) {
-        let header = self.parent();
-        header.add_children(1);
-        let priority = header.priority();
+        *self.spawned += 1;
+        let priority = self.parent().priority();
         let job = job.into_ref(Completion::Parent(self.parent), priority);
         self.local().push(job);
     }
@@ -159,7 +173,9 @@ impl<'c, 'w> Spawner<'c, 'w> {
     where
         F: Fn(usize) + Send + Sync + 'c,
     {
-        self.spawn_batch(range.len(), |workers, done| batch::items(body, range, grain, workers, done));
+        self.spawn_batch(range.len(), |workers, done| {
+            batch::items(body, range, grain, workers, done)
+        });
     }
 
     /// Like [`parallel_for`](Self::parallel_for), but `body` gets a whole chunk of at most
@@ -168,7 +184,9 @@ impl<'c, 'w> Spawner<'c, 'w> {
     where
         F: Fn(Range<usize>) + Send + Sync + 'c,
     {
-        self.spawn_batch(range.len(), |workers, done| batch::chunks(body, range, grain, workers, done));
+        self.spawn_batch(range.len(), |workers, done| {
+            batch::chunks(body, range, grain, workers, done)
+        });
     }
 
     /// Counts `items` children on the parent, plus the batch's runners (so that none still
@@ -182,12 +200,10 @@ impl<'c, 'w> Spawner<'c, 'w> {
             return;
         }
         let completion = Completion::Parent(self.parent);
-        let header = self.parent();
-        header.add_children(items);
-        let priority = header.priority();
+        let priority = self.parent().priority();
         let workers = self.local().shared.worker_count();
         let runners = runners(workers, completion);
-        self.parent().add_children(runners.len());
+        *self.spawned += items + runners.len();
         for runner in runners {
             let job = runner.into_ref(completion, priority);
             self.local().push(job);

@@ -44,7 +44,9 @@ pub enum Grain {
 impl Grain {
     /// A fixed grain of `items`; zero is [`ConfigError::ZeroGrain`].
     pub fn fixed(items: usize) -> Result<Grain, ConfigError> {
-        NonZeroUsize::new(items).map(Grain::Fixed).ok_or(ConfigError::ZeroGrain)
+        NonZeroUsize::new(items)
+            .map(Grain::Fixed)
+            .ok_or(ConfigError::ZeroGrain)
     }
 
     pub(crate) fn resolve(self, items: usize, workers: usize) -> usize {
@@ -105,7 +107,15 @@ fn runners<'a, F: Send + Sync + 'a>(
         completion,
     });
     (0..chunks.min(workers.max(1)))
-        .map(|_| Job::new(Runner { batch: Arc::clone(&batch), current: 0..0 }, step))
+        .map(|_| {
+            Job::new(
+                Runner {
+                    batch: Arc::clone(&batch),
+                    current: 0..0,
+                },
+                step,
+            )
+        })
         .collect()
 }
 
@@ -137,7 +147,10 @@ where
     runners(body, range, grain, workers, completion, run_chunks::<F>)
 }
 
-fn run_items<F: Fn(usize) + Sync>(runner: &mut Runner<F>, cx: &mut Context<'_>) -> Action<Runner<F>> {
+fn run_items<F: Fn(usize) + Sync>(
+    runner: &mut Runner<F>,
+    cx: &mut Context<'_>,
+) -> Action<Runner<F>> {
     let Runner { batch, current } = runner;
     let may_yield = cx.priority() != Priority::High;
     loop {
@@ -168,7 +181,8 @@ fn run_items<F: Fn(usize) + Sync>(runner: &mut Runner<F>, cx: &mut Context<'_>) 
             }
             Err(panic) => {
                 // The panicking item and the rest of its chunk count as finished.
-                cx.local().complete(batch.completion, current.len(), Some(panic));
+                cx.local()
+                    .complete(batch.completion, current.len(), Some(panic));
                 *current = 0..0;
             }
         }

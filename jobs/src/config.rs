@@ -121,7 +121,11 @@ impl Config {
         };
         Ok(Resolved {
             workers,
-            cores: if self.pin || self.cores.is_some() { cores } else { vec![None; workers] },
+            cores: if self.pin || self.cores.is_some() {
+                cores
+            } else {
+                vec![None; workers]
+            },
         })
     }
 }
@@ -160,14 +164,31 @@ pub enum ConfigError {
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ConfigError::ZeroWorkers => write!(f, "workers(0): a job system needs at least one worker thread"),
-            ConfigError::ZeroIoThreads => write!(f, "io_threads(0): blocking requests need at least one I/O thread"),
-            ConfigError::ZeroHeapBlockSize => write!(f, "heap_block_size(0): tagged heap blocks must hold at least one byte"),
-            ConfigError::EmptyCoreList => write!(f, "cores([]): give at least one core id, or leave cores unset"),
+            ConfigError::ZeroWorkers => write!(
+                f,
+                "workers(0): a job system needs at least one worker thread"
+            ),
+            ConfigError::ZeroIoThreads => write!(
+                f,
+                "io_threads(0): blocking requests need at least one I/O thread"
+            ),
+            ConfigError::ZeroHeapBlockSize => write!(
+                f,
+                "heap_block_size(0): tagged heap blocks must hold at least one byte"
+            ),
+            ConfigError::EmptyCoreList => write!(
+                f,
+                "cores([]): give at least one core id, or leave cores unset"
+            ),
             ConfigError::NoSuchCore { core, available } => {
-                write!(f, "core {core} does not exist on this machine (cores: {available:?})")
+                write!(
+                    f,
+                    "core {core} does not exist on this machine (cores: {available:?})"
+                )
             }
-            ConfigError::ZeroGrain => write!(f, "grain size 0: a chunk must hold at least one item"),
+            ConfigError::ZeroGrain => {
+                write!(f, "grain size 0: a chunk must hold at least one item")
+            }
             ConfigError::Spawn(why) => write!(f, "could not start a thread: {why}"),
         }
     }

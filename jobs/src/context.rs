@@ -32,7 +32,11 @@ pub struct Context<'w> {
 
 impl<'w> Context<'w> {
     pub(crate) fn new(local: LocalPtr, priority: Priority) -> Self {
-        Context { local, priority, _local: PhantomData }
+        Context {
+            local,
+            priority,
+            _local: PhantomData,
+        }
     }
 
     pub(crate) fn local(&mut self) -> &mut Local {

@@ -29,8 +29,8 @@ use std::thread::Thread;
 
 use crate::job::JobRef;
 use crate::panic::{message_of, JobPanic, Payload};
-use crate::system::Shared;
 use crate::sync::lock;
+use crate::system::Shared;
 
 /// An atomic count of unfinished jobs that jobs and threads can wait on.
 ///
@@ -248,6 +248,8 @@ impl Drop for Counter {
 
 impl std::fmt::Debug for Counter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Counter").field("value", &self.value()).finish()
+        f.debug_struct("Counter")
+            .field("value", &self.value())
+            .finish()
     }
 }

@@ -76,7 +76,11 @@ impl Chunk {
         // initialized (reused blocks keep the bytes of their last user).
         let ptr = unsafe { alloc::alloc_zeroed(layout) };
         let ptr = NonNull::new(ptr).ok_or(MemoryError::OutOfMemory { size })?;
-        Ok(Chunk { ptr, size: size.max(1), free_list })
+        Ok(Chunk {
+            ptr,
+            size: size.max(1),
+            free_list,
+        })
     }
 }
 
@@ -98,14 +102,19 @@ impl Drop for Chunk {
     fn drop(&mut self) {
         // SAFETY: allocated in `Chunk::new` with this size and alignment.
         unsafe {
-            alloc::dealloc(self.ptr.as_ptr(), Layout::from_size_align_unchecked(self.size, BLOCK_ALIGN))
+            alloc::dealloc(
+                self.ptr.as_ptr(),
+                Layout::from_size_align_unchecked(self.size, BLOCK_ALIGN),
+            )
         };
     }
 }
 
 impl Live {
     fn chunk(&self) -> &Chunk {
-        self.0.as_ref().expect("a live chunk holds its memory until dropped")
+        self.0
+            .as_ref()
+            .expect("a live chunk holds its memory until dropped")
     }
 }
 
@@ -143,14 +152,19 @@ impl Block {
     pub fn as_slice(&self) -> &[u8] {
         // SAFETY: `offset..offset + len` lies inside the chunk, which `self.chunk` keeps alive;
         // no other block overlaps it; every byte is initialized (chunks are zeroed when made).
-        unsafe { std::slice::from_raw_parts(self.chunk.chunk().ptr.as_ptr().add(self.offset), self.len) }
+        unsafe {
+            std::slice::from_raw_parts(self.chunk.chunk().ptr.as_ptr().add(self.offset), self.len)
+        }
     }
 
     /// The bytes, mutably.
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: as in `as_slice`, and `&mut self` makes this the only access to the range.
         unsafe {
-            std::slice::from_raw_parts_mut(self.chunk.chunk().ptr.as_ptr().add(self.offset), self.len)
+            std::slice::from_raw_parts_mut(
+                self.chunk.chunk().ptr.as_ptr().add(self.offset),
+                self.len,
+            )
         }
     }
 
@@ -209,7 +223,12 @@ impl TaggedHeap {
 
     /// `size` bytes aligned to `align`, freed when `tag` is released. A request larger than a
     /// block gets a block of its own.
-    pub fn allocate_bytes(&self, tag: Tag, size: usize, align: usize) -> Result<Block, MemoryError> {
+    pub fn allocate_bytes(
+        &self,
+        tag: Tag,
+        size: usize,
+        align: usize,
+    ) -> Result<Block, MemoryError> {
         self.allocate(MemoryRequest { tag, size, align })
     }
 
@@ -219,12 +238,19 @@ impl TaggedHeap {
             return Err(MemoryError::BadAlignment(align));
         }
         let mut tags = lock(&self.tags);
-        let state = tags.entry(tag).or_insert_with(|| TagState { current: None, blocks: Vec::new() });
+        let state = tags.entry(tag).or_insert_with(|| TagState {
+            current: None,
+            blocks: Vec::new(),
+        });
         if let Some((live, used)) = &mut state.current {
             let offset = used.next_multiple_of(align);
             if offset + size <= live.chunk().size {
                 *used = offset + size;
-                return Ok(Block { chunk: Arc::clone(live), offset, len: size });
+                return Ok(Block {
+                    chunk: Arc::clone(live),
+                    offset,
+                    len: size,
+                });
             }
         }
         let live = Arc::new(Live(Some(self.take_chunk(size)?)));
@@ -232,7 +258,11 @@ impl TaggedHeap {
         if size <= self.block_size {
             state.current = Some((Arc::clone(&live), size));
         }
-        Ok(Block { chunk: live, offset: 0, len: size })
+        Ok(Block {
+            chunk: live,
+            offset: 0,
+            len: size,
+        })
     }
 
     fn take_chunk(&self, size: usize) -> Result<Chunk, MemoryError> {

@@ -66,7 +66,7 @@ impl<'a> Job<'a> {
                 vtable: HeapJob::<C>::VTABLE,
                 priority: Priority::Normal,
                 pinned: false,
-                completion: Completion::None,
+                completion: PackedCompletion(0),
                 children: AtomicUsize::new(0),
                 panic: PanicSlot::new(),
             },
@@ -123,7 +123,7 @@ impl<'a> Job<'a> {
             let header = ptr.as_ptr();
             (*header).priority = priority;
             (*header).pinned = pinned;
-            (*header).completion = completion;
+            (*header).completion = PackedCompletion::pack(completion);
         }
         JobRef { ptr }
     }
@@ -181,17 +181,49 @@ impl Completion {
     }
 }
 
-/// What the executor keeps at the front of every job.
+/// A [`Completion`] in one word: null for `None`, else the pointer with its low bit telling a
+/// parent (1) from a counter (0). Both pointees are at least 8-byte aligned.
+#[derive(Clone, Copy)]
+struct PackedCompletion(usize);
+
+impl PackedCompletion {
+    const PARENT: usize = 1;
+
+    fn pack(completion: Completion) -> Self {
+        PackedCompletion(match completion {
+            Completion::None => 0,
+            Completion::Counter(counter) => counter.as_ptr() as usize,
+            Completion::Parent(parent) => parent.as_ptr() as usize | Self::PARENT,
+        })
+    }
+
+    fn unpack(self) -> Completion {
+        let address = self.0 & !Self::PARENT;
+        match (NonNull::new(address as *mut u8), self.0 & Self::PARENT) {
+            (None, _) => Completion::None,
+            (Some(ptr), 0) => Completion::Counter(ptr.cast()),
+            (Some(ptr), _) => Completion::Parent(ptr.cast()),
+        }
+    }
+}
+
+/// What the executor keeps at the front of every job (40 bytes).
 pub(crate) struct Header {
     vtable: &'static VTable,
-    priority: Priority,
-    pinned: bool,
-    completion: Completion,
-    /// Unfinished children while suspended in `Action::Spawn` (plus one while spawning).
+    completion: PackedCompletion,
+    /// Unfinished children while suspended in `Action::Spawn` (see `SPAWN_GUARD`).
     children: AtomicUsize,
     /// The first panic of a child, or of a counter waited on.
     panic: PanicSlot,
+    priority: Priority,
+    pinned: bool,
 }
+
+/// The children count of a job while it is still spawning: larger than any number of children,
+/// so that children finishing early cannot bring it to zero. The spawner counts its children
+/// locally and takes `SPAWN_GUARD - spawned` off at the end: one atomic operation per spawn, not
+/// one per child.
+const SPAWN_GUARD: usize = usize::MAX / 2;
 
 impl Header {
     pub(crate) fn priority(&self) -> Priority {
@@ -203,13 +235,7 @@ impl Header {
     }
 
     pub(crate) fn completion(&self) -> Completion {
-        self.completion
-    }
-
-    /// Counts `count` more children. Relaxed: the children are published after this, and their
-    /// decrements are ordered after it through that publication.
-    pub(crate) fn add_children(&self, count: usize) {
-        self.children.fetch_add(count, Ordering::Relaxed);
+        self.completion.unpack()
     }
 
     /// Takes `count` finished children off; true if they were the last.
@@ -241,15 +267,19 @@ struct HeapJob<C> {
 
 enum Next<C> {
     Step(Step<C>),
-    Memory(MemoryStep<C>, Result<Block, MemoryError>),
+    /// Boxed: rare, and it would double the size of every job.
+    Memory(MemoryStep<C>, Box<Result<Block, MemoryError>>),
     Blocking(BlockingStep<C>, Step<C>),
     /// Between taking a step out and putting the continuation back.
     Spent,
 }
 
 impl<C> HeapJob<C> {
-    const VTABLE: &'static VTable =
-        &VTable { run: run::<C>, blocking: run_blocking::<C>, drop: drop_job::<C> };
+    const VTABLE: &'static VTable = &VTable {
+        run: run::<C>,
+        blocking: run_blocking::<C>,
+        drop: drop_job::<C>,
+    };
 }
 
 /// The type-erased pointer to a job that queues pass around. See the module docs for ownership.
@@ -297,9 +327,11 @@ impl JobRef {
     /// # Safety
     /// The caller owns the job; `local` is this thread's live executor state.
     pub(crate) unsafe fn finish(self, local: LocalPtr, panic: Option<Payload>) {
-        let completion = self.header().completion;
+        let completion = self.header().completion();
         // SAFETY: we own the job; the capture's drop may run user code, hence the catch.
-        let dropped = catch_unwind(AssertUnwindSafe(|| unsafe { (self.header().vtable.drop)(self.ptr) }));
+        let dropped = catch_unwind(AssertUnwindSafe(|| unsafe {
+            (self.header().vtable.drop)(self.ptr)
+        }));
         let panic = panic.or(dropped.err());
         // SAFETY: the user code above has returned; no other borrow of `local` is live.
         unsafe { (*local.as_ptr()).complete(completion, 1, panic) };
@@ -307,9 +339,11 @@ impl JobRef {
 
     /// Frees the job and reports its completion from a thread without executor state.
     pub(crate) fn finish_detached(self, panic: Option<Payload>, shared: &Shared) {
-        let completion = self.header().completion;
+        let completion = self.header().completion();
         // SAFETY: the caller owns the job.
-        let dropped = catch_unwind(AssertUnwindSafe(|| unsafe { (self.header().vtable.drop)(self.ptr) }));
+        let dropped = catch_unwind(AssertUnwindSafe(|| unsafe {
+            (self.header().vtable.drop)(self.ptr)
+        }));
         completion.complete_now(1, panic.or(dropped.err()), shared);
     }
 
@@ -349,9 +383,10 @@ unsafe fn run_blocking<C>(job: JobRef) -> Result<(), Payload> {
 unsafe fn run<C>(job: JobRef, local: LocalPtr) {
     let ptr = job.ptr.cast::<HeapJob<C>>().as_ptr();
     loop {
-        // SAFETY (for the whole loop body): we own the job. The header is only read or changed
-        // through atomics; the capture and `next` are touched only by the owner, and children
-        // borrowing the capture have all finished before the parent runs again.
+        // Ownership, for every unsafe block of this loop: we own the job. The header is only
+        // read or changed through atomics; the capture and `next` are touched only by the owner,
+        // and children borrowing the capture have all finished before the parent runs again.
+        // SAFETY: see above.
         let header = unsafe { &(*ptr).header };
         if let Some(panic) = header.panic.take() {
             // A child, or a counter waited on, panicked: cancel instead of continuing.
@@ -359,14 +394,16 @@ unsafe fn run<C>(job: JobRef, local: LocalPtr) {
             unsafe { job.finish(local, Some(panic)) };
             return;
         }
+        // SAFETY: we own the job (see the comment at the top of the loop).
         let next = unsafe { mem::replace(&mut (*ptr).next, Next::Spent) };
         let priority = header.priority;
         let outcome = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: we own the job (see the comment at the top of the loop).
             let capture = unsafe { &mut (*ptr).capture };
             let mut cx = Context::new(local, priority);
             match next {
                 Next::Step(step) => step(capture, &mut cx),
-                Next::Memory(then, memory) => then(capture, &mut cx, memory),
+                Next::Memory(then, memory) => then(capture, &mut cx, *memory),
                 Next::Blocking(..) | Next::Spent => unreachable!("a job resumed without a step"),
             }
         }));
@@ -378,8 +415,10 @@ unsafe fn run<C>(job: JobRef, local: LocalPtr) {
                 return;
             }
         };
-        // SAFETY: user code of the step has returned; these borrows are short.
-        let local_ref = || unsafe { &mut *local.as_ptr() };
+        let local_ref = || {
+            // SAFETY: the step's user code has returned; these borrows are short.
+            unsafe { &mut *local.as_ptr() }
+        };
         match action {
             Action::Done => {
                 // SAFETY: we own the job.
@@ -387,11 +426,13 @@ unsafe fn run<C>(job: JobRef, local: LocalPtr) {
                 return;
             }
             Action::Yield(then) => {
+                // SAFETY: we own the job (see the comment at the top of the loop).
                 unsafe { (*ptr).next = Next::Step(then) };
                 local_ref().yield_job(job);
                 return;
             }
             Action::Wait(counter, then) => {
+                // SAFETY: we own the job (see the comment at the top of the loop).
                 unsafe { (*ptr).next = Next::Step(then) };
                 // After this the counter may own the job: touch nothing unless it is ours again.
                 if !counter.state().wait_job(job, &local_ref().shared) {
@@ -399,27 +440,32 @@ unsafe fn run<C>(job: JobRef, local: LocalPtr) {
                 }
             }
             Action::Spawn(spawn, then) => {
+                // SAFETY: we own the job (see the comment at the top of the loop).
                 unsafe { (*ptr).next = Next::Step(then) };
-                // One extra count while spawning, so that fast children cannot resume us early.
-                header.add_children(1);
-                let spawned = catch_unwind(AssertUnwindSafe(|| {
+                // Relaxed: no child exists yet; they are published (with release) after this.
+                header.children.store(SPAWN_GUARD, Ordering::Relaxed);
+                let mut spawned = 0;
+                let outcome = catch_unwind(AssertUnwindSafe(|| {
+                    // SAFETY: we own the job (see the comment at the top of the loop).
                     let capture = unsafe { &mut (*ptr).capture };
-                    let mut spawner = Spawner::new(local, job.ptr);
+                    let mut spawner = Spawner::new(local, job.ptr, &mut spawned);
                     spawn(capture, &mut spawner);
                 }));
-                if let Err(panic) = spawned {
+                if let Err(panic) = outcome {
                     header.record_panic(panic);
                 }
                 // The last child (or this, if all are done) resumes the job.
-                if !header.finish_children(1) {
+                if !header.finish_children(SPAWN_GUARD - spawned) {
                     return;
                 }
             }
             Action::Memory(request, then) => {
                 let memory = local_ref().shared.heap().allocate(request);
-                unsafe { (*ptr).next = Next::Memory(then, memory) };
+                // SAFETY: we own the job (see the comment at the top of the loop).
+                unsafe { (*ptr).next = Next::Memory(then, Box::new(memory)) };
             }
             Action::Blocking(call, then) => {
+                // SAFETY: we own the job (see the comment at the top of the loop).
                 unsafe { (*ptr).next = Next::Blocking(call, then) };
                 local_ref().shared.submit_blocking(job);
                 return;

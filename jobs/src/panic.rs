@@ -34,11 +34,17 @@ pub struct JobPanic {
 
 impl JobPanic {
     pub(crate) fn new(payload: Payload) -> Self {
-        JobPanic { message: message_of(&*payload), payload: Some(payload) }
+        JobPanic {
+            message: message_of(&*payload),
+            payload: Some(payload),
+        }
     }
 
     pub(crate) fn message_only(message: String) -> Self {
-        JobPanic { message, payload: None }
+        JobPanic {
+            message,
+            payload: None,
+        }
     }
 
     /// The panic message (`"Box<dyn Any>"` when the payload was not a string).
@@ -62,7 +68,9 @@ impl JobPanic {
 
 impl fmt::Debug for JobPanic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JobPanic").field("message", &self.message).finish_non_exhaustive()
+        f.debug_struct("JobPanic")
+            .field("message", &self.message)
+            .finish_non_exhaustive()
     }
 }
 
@@ -102,7 +110,9 @@ pub(crate) struct PanicSlot {
 
 impl PanicSlot {
     pub(crate) const fn new() -> Self {
-        PanicSlot { first: AtomicPtr::new(ptr::null_mut()) }
+        PanicSlot {
+            first: AtomicPtr::new(ptr::null_mut()),
+        }
     }
 
     /// Keeps `payload` if the slot is empty, else drops it (the first panic wins).

@@ -16,7 +16,7 @@ pub(crate) enum Entry {
     /// One job.
     Job(JobRef),
     /// Jobs shared out of a private queue in one piece; the thread that takes it adopts them.
-    Bundle(Box<Vec<JobRef>>),
+    Bundle(Vec<JobRef>),
 }
 
 impl Entry {
@@ -36,7 +36,9 @@ pub(crate) struct Queues {
 
 impl Queues {
     pub(crate) fn new() -> Self {
-        Queues { by_priority: [Injector::new(), Injector::new(), Injector::new()] }
+        Queues {
+            by_priority: [Injector::new(), Injector::new(), Injector::new()],
+        }
     }
 
     pub(crate) fn push(&self, priority: usize, entry: Entry) {

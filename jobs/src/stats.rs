@@ -141,7 +141,10 @@ impl StatsShared {
     }
 
     pub(crate) fn worker(&self, index: usize) -> WorkerHandle<'_> {
-        WorkerHandle { counters: &self.workers[index], epoch: self.epoch }
+        WorkerHandle {
+            counters: &self.workers[index],
+            epoch: self.epoch,
+        }
     }
 
     pub(crate) fn add_finished(&self, worker: Option<usize>, finished: [u64; 3]) {

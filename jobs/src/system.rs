@@ -189,7 +189,10 @@ pub struct NotMainThread;
 
 impl fmt::Display for NotMainThread {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "pinned jobs run only on the thread that created the job system")
+        write!(
+            f,
+            "pinned jobs run only on the thread that created the job system"
+        )
     }
 }
 
@@ -226,7 +229,11 @@ impl JobSystem {
             spin: config.spin,
             workers: resolved.workers,
         });
-        let mut system = JobSystem { shared, workers: Vec::new(), io_threads: Vec::new() };
+        let mut system = JobSystem {
+            shared,
+            workers: Vec::new(),
+            io_threads: Vec::new(),
+        };
         for (index, core) in resolved.cores.into_iter().enumerate() {
             let shared = Arc::clone(&system.shared);
             let handle = thread::Builder::new()
@@ -284,13 +291,15 @@ impl JobSystem {
 
     /// Submits a job that nothing counts (fire and forget).
     pub fn submit(&self, job: Job<'static>) {
-        self.shared.schedule(job.into_ref(Completion::None, Priority::Normal));
+        self.shared
+            .schedule(job.into_ref(Completion::None, Priority::Normal));
     }
 
     /// Submits a job counted on `counter`.
     pub fn submit_counted(&self, counter: &Counter, job: Job<'static>) {
         let completion = Completion::Counter(counter.arm(1));
-        self.shared.schedule(job.into_ref(completion, Priority::Normal));
+        self.shared
+            .schedule(job.into_ref(completion, Priority::Normal));
     }
 
     /// Submits jobs counted on `counter`: the counter goes up by their number at once, and they
@@ -326,7 +335,7 @@ impl JobSystem {
             while !jobs.is_empty() {
                 let rest = jobs.split_off(per_bundle.min(jobs.len()));
                 let bundle = std::mem::replace(&mut jobs, rest);
-                self.shared.publish(p, Entry::Bundle(Box::new(bundle)));
+                self.shared.publish(p, Entry::Bundle(bundle));
             }
         }
     }
@@ -349,8 +358,14 @@ impl JobSystem {
     /// assert_eq!(sum.load(Ordering::Relaxed), 499_500);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn submit_for<F>(&self, counter: &Counter, priority: Priority, range: Range<usize>, grain: Grain, body: F)
-    where
+    pub fn submit_for<F>(
+        &self,
+        counter: &Counter,
+        priority: Priority,
+        range: Range<usize>,
+        grain: Grain,
+        body: F,
+    ) where
         F: Fn(usize) + Send + Sync + 'static,
     {
         self.submit_runners(counter, priority, range.len(), |workers, completion| {
@@ -394,14 +409,22 @@ impl JobSystem {
     /// assert_eq!(hits.into_inner(), 1000);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn parallel_for<F>(&self, range: Range<usize>, grain: Grain, body: F) -> Result<(), JobPanic>
+    pub fn parallel_for<F>(
+        &self,
+        range: Range<usize>,
+        grain: Grain,
+        body: F,
+    ) -> Result<(), JobPanic>
     where
         F: Fn(usize) + Send + Sync,
     {
         let counter = self.counter();
-        self.submit_runners(&counter, Priority::Normal, range.len(), |workers, completion| {
-            batch::items(body, range, grain, workers, completion)
-        });
+        self.submit_runners(
+            &counter,
+            Priority::Normal,
+            range.len(),
+            |workers, completion| batch::items(body, range, grain, workers, completion),
+        );
         // Every runner borrowing `body` is counted: after this wait none is left.
         self.wait(&counter)
     }
@@ -419,14 +442,22 @@ impl JobSystem {
     /// })?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn parallel_for_chunks<F>(&self, range: Range<usize>, grain: Grain, body: F) -> Result<(), JobPanic>
+    pub fn parallel_for_chunks<F>(
+        &self,
+        range: Range<usize>,
+        grain: Grain,
+        body: F,
+    ) -> Result<(), JobPanic>
     where
         F: Fn(Range<usize>) + Send + Sync,
     {
         let counter = self.counter();
-        self.submit_runners(&counter, Priority::Normal, range.len(), |workers, completion| {
-            batch::chunks(body, range, grain, workers, completion)
-        });
+        self.submit_runners(
+            &counter,
+            Priority::Normal,
+            range.len(),
+            |workers, completion| batch::chunks(body, range, grain, workers, completion),
+        );
         self.wait(&counter)
     }
 
@@ -461,7 +492,9 @@ impl JobSystem {
     /// Returns the panic of a job counted in this round, if one panicked. Inside a job, return
     /// [`Action::Wait`](crate::Action::Wait) instead: it suspends the job and frees the worker.
     pub fn wait(&self, counter: &Counter) -> Result<(), JobPanic> {
-        with_local(&self.shared, |local| help_until(&self.shared, local, counter));
+        with_local(&self.shared, |local| {
+            help_until(&self.shared, local, counter)
+        });
         counter.outcome()
     }
 
@@ -530,9 +563,11 @@ unsafe impl<T: Send> Sync for SendPtr<T> {}
 
 /// Runs jobs on this thread until `counter` is zero; parks when there is nothing to run.
 fn help_until(shared: &Shared, local: LocalPtr, counter: &Counter) {
-    // SAFETY (for the short borrows below): `local` is this thread's state and no borrow of it
-    // is held while a job runs.
-    let this = || unsafe { &mut *local.as_ptr() };
+    let this = || {
+        // SAFETY: `local` is this thread's state, and every borrow made here ends before a job
+        // runs (see `worker::LocalPtr`).
+        unsafe { &mut *local.as_ptr() }
+    };
     let mut registered = false;
     let mut idle_since: Option<Instant> = None;
     while !counter.is_zero() {
@@ -581,7 +616,9 @@ impl Drop for JobSystem {
 
 impl fmt::Debug for JobSystem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JobSystem").field("workers", &self.shared.workers).finish_non_exhaustive()
+        f.debug_struct("JobSystem")
+            .field("workers", &self.shared.workers)
+            .finish_non_exhaustive()
     }
 }
 

@@ -36,7 +36,9 @@ fn model(workers: usize, jobs: usize) {
                             taken.fetch_add(1, Ordering::Relaxed);
                             continue;
                         }
-                        if sleep.sleep(me, || queue.load(Ordering::Relaxed) > 0, || true) == Wake::Done {
+                        if sleep.sleep(me, || queue.load(Ordering::Relaxed) > 0, || true)
+                            == Wake::Done
+                        {
                             return;
                         }
                     }

@@ -1,5 +1,7 @@
 #![doc = include_str!("README.md")]
 
+use crossbeam_utils::CachePadded;
+
 use crate::sync::protocol::{lock, wait, AtomicUsize, Condvar, Mutex, Ordering};
 
 #[cfg(all(test, loom))]
@@ -8,9 +10,9 @@ mod loom;
 /// The sleep/wake protocol of one job system's workers.
 pub(crate) struct Sleep {
     /// Workers asleep: a hint for publishers; changed only under `lock`.
-    sleeping: AtomicUsize,
+    sleeping: CachePadded<AtomicUsize>,
     /// Workers awake and looking for work: a hint for workers that could share.
-    idle: AtomicUsize,
+    idle: CachePadded<AtomicUsize>,
     lock: Mutex<State>,
     /// One per worker, waited on with `lock`.
     wakers: Vec<Condvar>,
@@ -34,9 +36,13 @@ pub(crate) enum Wake {
 impl Sleep {
     pub(crate) fn new(workers: usize) -> Self {
         Sleep {
-            sleeping: AtomicUsize::new(0),
-            idle: AtomicUsize::new(0),
-            lock: Mutex::new(State { asleep: vec![false; workers], terminating: false, done: false }),
+            sleeping: CachePadded::new(AtomicUsize::new(0)),
+            idle: CachePadded::new(AtomicUsize::new(0)),
+            lock: Mutex::new(State {
+                asleep: vec![false; workers],
+                terminating: false,
+                done: false,
+            }),
             wakers: (0..workers).map(|_| Condvar::new()).collect(),
         }
     }
@@ -44,7 +50,10 @@ impl Sleep {
     /// `(looking, asleep)` worker counts, as hints (relaxed loads).
     #[inline]
     pub(crate) fn hints(&self) -> (usize, usize) {
-        (self.idle.load(Ordering::Relaxed), self.sleeping.load(Ordering::Relaxed))
+        (
+            self.idle.load(Ordering::Relaxed),
+            self.sleeping.load(Ordering::Relaxed),
+        )
     }
 
     /// The worker ran out of work and starts looking.

@@ -27,7 +27,11 @@ struct Options {
 const USAGE: &str = "usage: demo [--frames N] [--particles N] [--workers N]";
 
 fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
-    let mut options = Options { frames: 600, particles: 200_000, workers: None };
+    let mut options = Options {
+        frames: 600,
+        particles: 200_000,
+        workers: None,
+    };
     let mut args = args.skip(1);
     while let Some(flag) = args.next() {
         let mut number = |name: &str| -> Result<usize, String> {
@@ -80,7 +84,11 @@ fn average(s: &mut FrameSummary, _cx: &mut Context<'_>) -> Action<FrameSummary> 
     Action::memory(s.tag, std::mem::size_of::<f32>() * 4, store)
 }
 
-fn store(s: &mut FrameSummary, _cx: &mut Context<'_>, memory: Result<Block, MemoryError>) -> Action<FrameSummary> {
+fn store(
+    s: &mut FrameSummary,
+    _cx: &mut Context<'_>,
+    memory: Result<Block, MemoryError>,
+) -> Action<FrameSummary> {
     if let Ok(mut block) = memory {
         block.cast_slice_mut::<f32>()[0] = s.mean_speed;
     }
@@ -113,7 +121,10 @@ fn main() -> ExitCode {
     let mut particles: Vec<Particle> = (0..options.particles)
         .map(|i| {
             let a = i as f32 * 0.618;
-            Particle { position: Vec3::new(a.cos(), 1.0 + (i % 97) as f32 * 0.01, a.sin()), velocity: Vec3::ZERO }
+            Particle {
+                position: Vec3::new(a.cos(), 1.0 + (i % 97) as f32 * 0.01, a.sin()),
+                velocity: Vec3::ZERO,
+            }
         })
         .collect();
     let grain = Grain::fixed(512).expect("512 is not zero");
@@ -157,7 +168,8 @@ fn main() -> ExitCode {
         }
         system.heap().release(tag);
         frame_times.push(frame_start.elapsed());
-        mean_speed = particles.iter().map(|p| p.velocity.length()).sum::<f32>() / particles.len() as f32;
+        mean_speed =
+            particles.iter().map(|p| p.velocity.length()).sum::<f32>() / particles.len() as f32;
 
         if last_report.elapsed() >= Duration::from_secs(1) {
             last_report = Instant::now();
@@ -184,7 +196,10 @@ fn main() -> ExitCode {
     println!("workers             {}", system.worker_count());
     println!("mean frame time     {:.3} ms", mean.as_secs_f64() * 1e3);
     println!("p99 frame time      {:.3} ms", p99.as_secs_f64() * 1e3);
-    println!("jobs per frame      {}", stats.total_jobs() / options.frames as u64);
+    println!(
+        "jobs per frame      {}",
+        stats.total_jobs() / options.frames as u64
+    );
     println!("worker utilization  {:.1}%", 100.0 * stats.utilization());
     println!("mean speed          {mean_speed:.4}");
     ExitCode::SUCCESS

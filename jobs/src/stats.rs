@@ -31,7 +31,7 @@ pub struct Stats {
     /// Per worker, in index order.
     pub workers: Vec<WorkerStats>,
     /// Jobs finished per priority (High, Normal, Low) by every thread, the main thread included.
-    /// Each item of a batch counts as one job.
+    /// Each item of a batch counts as one job (and so does each of the batch's few runner jobs).
     pub jobs_finished: [u64; 3],
     /// Entries in the shared queues per priority (a bundle of shared jobs counts as one).
     pub queued: [usize; 3],

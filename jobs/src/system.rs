@@ -5,7 +5,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Range;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle, Thread, ThreadId};
 use std::time::{Duration, Instant};
@@ -32,10 +32,12 @@ use crate::{Context, Priority};
 ///
 /// ## Shutdown
 /// Dropping the system lets the workers run every job already queued, every job those spawn,
-/// and every job resumed by a blocking request in flight, until no worker can find work. Then:
-/// jobs still queued for the main thread, and jobs still suspended on a counter, are cancelled:
-/// dropped without running, reported to whoever waits for them as a [`JobPanic`] saying so.
-/// Every worker and I/O thread is joined before `drop` returns.
+/// and every job resumed by a blocking request in flight, until no worker can find work. Then
+/// every worker and I/O thread is joined, and jobs still queued for the main thread are
+/// cancelled: dropped without running, and reported to whoever waits for them as a [`JobPanic`]
+/// saying so. A job suspended on a counter that has not reached zero stays suspended; if the
+/// counter reaches zero later it is cancelled then (a job waiting on a counter that never reaches
+/// zero is a deadlock in the program, and is never run nor dropped).
 pub struct JobSystem {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
@@ -58,6 +60,8 @@ pub(crate) struct Shared {
     stats: StatsShared,
     spin: Duration,
     workers: usize,
+    /// Set once the workers have exited: whatever is scheduled from then on is cancelled.
+    closed: AtomicBool,
 }
 
 impl Shared {
@@ -84,6 +88,11 @@ impl Shared {
     /// Queues a job where it can be seen by every worker (or by the main thread if pinned
     /// there), and wakes a worker for it.
     pub(crate) fn schedule(&self, job: JobRef) {
+        if self.closed.load(Ordering::Acquire) {
+            // A job resumed after shutdown (its counter reached zero late): nobody can run it.
+            job.cancel(self);
+            return;
+        }
         let header = job.header();
         if header.pinned() {
             self.push_main(job);
@@ -228,6 +237,7 @@ impl JobSystem {
             stats: StatsShared::new(resolved.workers),
             spin: config.spin,
             workers: resolved.workers,
+            closed: AtomicBool::new(false),
         });
         let mut system = JobSystem {
             shared,
@@ -400,7 +410,7 @@ impl JobSystem {
     /// once every other item has run.
     ///
     /// ```
-    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2))?;
     /// let hits = AtomicUsize::new(0); // borrowed from this stack frame
     /// system.parallel_for(0..1000, jobs::Grain::Auto, |_| {
@@ -568,6 +578,7 @@ fn help_until(shared: &Shared, local: LocalPtr, counter: &Counter) {
         // runs (see `worker::LocalPtr`).
         unsafe { &mut *local.as_ptr() }
     };
+    let local_is_worker = this().worker_index().is_some();
     let mut registered = false;
     let mut idle_since: Option<Instant> = None;
     while !counter.is_zero() {
@@ -595,7 +606,13 @@ fn help_until(shared: &Shared, local: LocalPtr, counter: &Counter) {
             registered = true;
             continue; // look once more: work may have arrived meanwhile
         }
-        thread::park();
+        if local_is_worker {
+            // A worker waiting inside a job is not among the sleepers that publishers wake:
+            // look again now and then, in case the jobs counted are queued after this point.
+            thread::park_timeout(Duration::from_millis(1));
+        } else {
+            thread::park();
+        }
     }
 }
 
@@ -610,6 +627,7 @@ impl Drop for JobSystem {
         for handle in self.io_threads.drain(..) {
             let _ = handle.join();
         }
+        self.shared.closed.store(true, Ordering::Release);
         self.shared.cancel_queued();
     }
 }

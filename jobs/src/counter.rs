@@ -114,7 +114,9 @@ impl Counter {
     /// Adds `count` jobs; returns the pointer the jobs keep. See the module docs for the
     /// self-reference taken when the counter leaves zero.
     pub(crate) fn arm(&self, count: usize) -> NonNull<CounterState> {
-        let ptr = NonNull::from(&*self.state);
+        // `Arc::as_ptr`, not a reference: the pointer must cover the whole Arc allocation, since
+        // `decrement` gives a strong reference back through it.
+        let ptr = NonNull::new(Arc::as_ptr(&self.state).cast_mut()).expect("an Arc is never null");
         if count == 0 {
             return ptr;
         }

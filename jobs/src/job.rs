@@ -66,7 +66,7 @@ impl<'a> Job<'a> {
                 vtable: HeapJob::<C>::VTABLE,
                 priority: Priority::Normal,
                 pinned: false,
-                completion: PackedCompletion(0),
+                completion: PackedCompletion::NONE,
                 children: AtomicUsize::new(0),
                 panic: PanicSlot::new(),
             },
@@ -182,27 +182,31 @@ impl Completion {
 }
 
 /// A [`Completion`] in one word: null for `None`, else the pointer with its low bit telling a
-/// parent (1) from a counter (0). Both pointees are at least 8-byte aligned.
+/// parent (1) from a counter (0). Both pointees are at least 8-byte aligned. Strict provenance:
+/// the tag is set and cleared with `map_addr`, never through an integer.
 #[derive(Clone, Copy)]
-struct PackedCompletion(usize);
+struct PackedCompletion(*mut u8);
 
 impl PackedCompletion {
     const PARENT: usize = 1;
+    const NONE: PackedCompletion = PackedCompletion(std::ptr::null_mut());
 
     fn pack(completion: Completion) -> Self {
         PackedCompletion(match completion {
-            Completion::None => 0,
-            Completion::Counter(counter) => counter.as_ptr() as usize,
-            Completion::Parent(parent) => parent.as_ptr() as usize | Self::PARENT,
+            Completion::None => std::ptr::null_mut(),
+            Completion::Counter(counter) => counter.as_ptr().cast(),
+            Completion::Parent(parent) => {
+                parent.as_ptr().cast::<u8>().map_addr(|a| a | Self::PARENT)
+            }
         })
     }
 
     fn unpack(self) -> Completion {
-        let address = self.0 & !Self::PARENT;
-        match (NonNull::new(address as *mut u8), self.0 & Self::PARENT) {
-            (None, _) => Completion::None,
-            (Some(ptr), 0) => Completion::Counter(ptr.cast()),
-            (Some(ptr), _) => Completion::Parent(ptr.cast()),
+        let parent = self.0.addr() & Self::PARENT != 0;
+        match NonNull::new(self.0.map_addr(|a| a & !Self::PARENT)) {
+            None => Completion::None,
+            Some(ptr) if parent => Completion::Parent(ptr.cast()),
+            Some(ptr) => Completion::Counter(ptr.cast()),
         }
     }
 }

@@ -123,18 +123,30 @@ impl Sleep {
         if self.sleeping.fetch_add(0, Ordering::AcqRel) == 0 || count == 0 {
             return;
         }
-        let mut state = lock(&self.lock);
         let mut woken = 0;
-        for (index, asleep) in state.asleep.iter_mut().enumerate() {
-            if woken == count {
-                break;
+        let mut chosen = [usize::MAX; 4];
+        {
+            let mut state = lock(&self.lock);
+            for (index, asleep) in state.asleep.iter_mut().enumerate() {
+                if woken == count || woken == chosen.len() {
+                    break;
+                }
+                if *asleep {
+                    *asleep = false;
+                    self.sleeping.fetch_sub(1, Ordering::Relaxed);
+                    chosen[woken] = index;
+                    woken += 1;
+                }
             }
-            if *asleep {
-                *asleep = false;
-                self.sleeping.fetch_sub(1, Ordering::Relaxed);
-                self.wakers[index].notify_one();
-                woken += 1;
-            }
+        }
+        // Signalled after unlocking, so that the woken worker does not block on the lock the
+        // publisher still holds. Nothing is lost: the flag, cleared under the lock, is what the
+        // worker waits on.
+        for &index in &chosen[..woken] {
+            self.wakers[index].notify_one();
+        }
+        if woken == chosen.len() && count > woken {
+            self.notify(count - woken);
         }
     }
 

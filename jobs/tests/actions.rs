@@ -222,10 +222,9 @@ fn memory_requests_get_blocks_of_the_right_size_and_alignment() {
         let system = system(2);
         let counter = Counter::new();
         let results = Arc::new(Mutex::new(Vec::new()));
-        struct M(
-            Arc<Mutex<Vec<Result<(usize, usize), MemoryError>>>>,
-            MemoryRequest,
-        );
+        /// Per request: the block's length and its address modulo the alignment asked for.
+        type Results = Arc<Mutex<Vec<Result<(usize, usize), MemoryError>>>>;
+        struct M(Results, MemoryRequest);
         fn got(m: &mut M, _: &mut Context<'_>, block: Result<Block, MemoryError>) -> Action<M> {
             let entry =
                 block.map(|mut b| (b.len(), b.as_mut_slice().as_ptr() as usize % m.1.align));

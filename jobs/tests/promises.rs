@@ -372,7 +372,8 @@ fn main_thread_jobs_left_at_drop_are_cancelled_and_reported() {
 
 #[test]
 fn bad_configuration_is_an_error_that_names_the_problem() {
-    let cases: Vec<(Config, fn(&ConfigError) -> bool)> = vec![
+    type Expected = fn(&ConfigError) -> bool;
+    let cases: Vec<(Config, Expected)> = vec![
         (Config::default().workers(0), |e| {
             *e == ConfigError::ZeroWorkers
         }),

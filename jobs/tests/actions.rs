@@ -6,49 +6,8 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{system, watchdog};
+use common::{node, system, watchdog, Node};
 use jobs::{Action, Block, Context, Counter, Job, MemoryError, MemoryRequest, Tag};
-
-/// A tree of spawn-then-continue jobs: children write into the parent's capture, and the
-/// continuation sees every write.
-struct Node<'a> {
-    depth: u32,
-    sums: [u64; 2],
-    out: &'a mut u64,
-}
-
-fn node<'a>(n: &mut Node<'a>, _: &mut Context<'_>) -> Action<Node<'a>> {
-    if n.depth == 0 {
-        *n.out = 1;
-        return Action::Done;
-    }
-    Action::Spawn(
-        |n, s| {
-            let depth = n.depth - 1;
-            let [left, right] = &mut n.sums;
-            s.spawn(Job::new(
-                Node {
-                    depth,
-                    sums: [0; 2],
-                    out: left,
-                },
-                node,
-            ));
-            s.spawn(Job::new(
-                Node {
-                    depth,
-                    sums: [0; 2],
-                    out: right,
-                },
-                node,
-            ));
-        },
-        |n, _| {
-            *n.out = n.sums[0] + n.sums[1];
-            Action::Done
-        },
-    )
-}
 
 #[test]
 fn spawned_children_finish_before_the_continuation_and_their_writes_are_visible() {

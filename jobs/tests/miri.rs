@@ -6,49 +6,13 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
+mod common;
+
+use common::{node, Node};
 use jobs::{Action, Block, Config, Context, Counter, Grain, Job, JobSystem, MemoryError, Tag};
 
 fn system() -> JobSystem {
     JobSystem::new(Config::default().workers(2).pin_workers(false)).expect("valid config")
-}
-
-struct Node<'a> {
-    depth: u32,
-    sums: [u64; 2],
-    out: &'a mut u64,
-}
-
-fn node<'a>(n: &mut Node<'a>, _: &mut Context<'_>) -> Action<Node<'a>> {
-    if n.depth == 0 {
-        *n.out = 1;
-        return Action::Done;
-    }
-    Action::Spawn(
-        |n, s| {
-            let depth = n.depth - 1;
-            let [l, r] = &mut n.sums;
-            s.spawn(Job::new(
-                Node {
-                    depth,
-                    sums: [0; 2],
-                    out: l,
-                },
-                node,
-            ));
-            s.spawn(Job::new(
-                Node {
-                    depth,
-                    sums: [0; 2],
-                    out: r,
-                },
-                node,
-            ));
-        },
-        |n, _| {
-            *n.out = n.sums[0] + n.sums[1];
-            Action::Yield(|_, _| Action::Done)
-        },
-    )
 }
 
 #[test]
@@ -118,7 +82,7 @@ fn memory_blocking_and_batches() {
             |m| m.bytes.push(4),
             |m, _| {
                 assert_eq!(m.bytes, [1, 2, 3, 4]);
-                Action::Done
+                Action::Yield(|_, _| Action::Done)
             },
         )
     }

@@ -5,7 +5,7 @@
 use std::sync::mpsc;
 use std::time::Duration;
 
-use jobs::{Config, JobSystem};
+use jobs::{Action, Config, Context, Job, JobSystem};
 
 /// A system of `workers` unpinned workers (tests share two cores with each other).
 pub fn system(workers: usize) -> JobSystem {
@@ -49,4 +49,45 @@ impl Gate {
             open = self.0 .1.wait(open).unwrap();
         }
     }
+}
+
+/// A tree of spawn-then-continue jobs: children write into the parent's capture, and the
+/// continuation sees every write.
+pub struct Node<'a> {
+    pub depth: u32,
+    pub sums: [u64; 2],
+    pub out: &'a mut u64,
+}
+
+pub fn node<'a>(n: &mut Node<'a>, _: &mut Context<'_>) -> Action<Node<'a>> {
+    if n.depth == 0 {
+        *n.out = 1;
+        return Action::Done;
+    }
+    Action::Spawn(
+        |n, s| {
+            let depth = n.depth - 1;
+            let [left, right] = &mut n.sums;
+            s.spawn(Job::new(
+                Node {
+                    depth,
+                    sums: [0; 2],
+                    out: left,
+                },
+                node,
+            ));
+            s.spawn(Job::new(
+                Node {
+                    depth,
+                    sums: [0; 2],
+                    out: right,
+                },
+                node,
+            ));
+        },
+        |n, _| {
+            *n.out = n.sums[0] + n.sums[1];
+            Action::Done
+        },
+    )
 }

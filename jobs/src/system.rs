@@ -588,8 +588,12 @@ fn help_until(shared: &Shared, local: LocalPtr, counter: &Counter) {
             idle_since = None;
             continue;
         }
-        // Nothing to run here: our finished jobs may be what the counter waits for.
-        this().flush();
+        // Nothing to run here: our finished jobs may be what the counter waits for. Applying
+        // them may also resume a parent into our private queue: look again before sleeping
+        // (Miri found the park that missed it).
+        if this().flush() {
+            continue;
+        }
         if counter.is_zero() {
             break;
         }

@@ -222,19 +222,24 @@ impl Local {
         }
     }
 
-    /// Applies the cached completions.
-    pub(crate) fn flush(&mut self) {
+    /// Applies the cached completions; true if that resumed a parent into this thread's queue.
+    pub(crate) fn flush(&mut self) -> bool {
         let count = mem::replace(&mut self.pending_count, 0);
         match mem::replace(&mut self.pending, Completion::None) {
-            Completion::None => {}
-            // SAFETY: `count` finished jobs of this counter are still counted on it.
-            Completion::Counter(counter) => unsafe { CounterState::decrement(counter, count) },
+            Completion::None => false,
+            Completion::Counter(counter) => {
+                // SAFETY: `count` finished jobs of this counter are still counted on it.
+                unsafe { CounterState::decrement(counter, count) };
+                false
+            }
             Completion::Parent(parent) => {
                 // SAFETY: the parent is suspended until its last child reports, so it is alive.
-                if unsafe { parent.as_ref() }.finish_children(count) {
+                let resumed = unsafe { parent.as_ref() }.finish_children(count);
+                if resumed {
                     // Resume it here, next: its children's data is hot in this cache.
                     self.push(JobRef::from_header(parent));
                 }
+                resumed
             }
         }
     }

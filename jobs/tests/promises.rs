@@ -521,3 +521,54 @@ fn a_wait_inside_a_job_helps_instead_of_deadlocking() {
         assert_eq!(inner_done.load(Ordering::SeqCst), 1);
     });
 }
+
+#[test]
+fn a_waiting_thread_runs_the_parent_its_last_child_resumed() {
+    // Found by Miri: a waiting thread that already slept once finishes a parent's last child,
+    // applies the cached completion (which resumes the parent into its own queue), and must run
+    // the parent rather than sleep again. Here the parent is pinned to the waiting (main) thread,
+    // which is woken by it after sleeping on the counter.
+    watchdog(30, || {
+        let system = JobSystem::new(
+            Config::default()
+                .workers(1)
+                .pin_workers(false)
+                .spin_before_sleep(std::time::Duration::ZERO),
+        )
+        .unwrap();
+        for _ in 0..20 {
+            let counter = Counter::new();
+            let sum = Arc::new(AtomicUsize::new(0));
+            struct Outer(Arc<AtomicUsize>);
+            struct Pinned(Arc<AtomicUsize>, [usize; 2]);
+            system.submit_counted(
+                &counter,
+                Job::new(Outer(sum.clone()), |_, _| {
+                    // Let the main thread run out of work and sleep on the counter first.
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                    Action::Spawn(
+                        |o, s| {
+                            let pinned = Job::new(Pinned(o.0.clone(), [0; 2]), |_, _| {
+                                Action::Spawn(
+                                    |p, s| {
+                                        let [a, b] = &mut p.1;
+                                        s.spawn_fn(move |_| *a = 1);
+                                        s.spawn_fn(move |_| *b = 2);
+                                    },
+                                    |p, _| {
+                                        p.0.store(p.1[0] + p.1[1], Ordering::SeqCst);
+                                        Action::Done
+                                    },
+                                )
+                            });
+                            s.spawn(pinned.pinned_to_main());
+                        },
+                        |_, _| Action::Done,
+                    )
+                }),
+            );
+            system.wait(&counter).unwrap();
+            assert_eq!(sum.load(Ordering::SeqCst), 3);
+        }
+    });
+}

@@ -70,6 +70,7 @@ unsafe impl Sync for Chunk {}
 
 impl Chunk {
     fn new(size: usize, free_list: Weak<Mutex<Vec<Chunk>>>) -> Result<Chunk, MemoryError> {
+        // `from_size_align` refuses sizes that overflow `isize` once rounded to the alignment.
         let layout = Layout::from_size_align(size.max(1), BLOCK_ALIGN)
             .map_err(|_| MemoryError::OutOfMemory { size })?;
         // SAFETY: the layout has a non-zero size. Zeroed, so every byte handed out is

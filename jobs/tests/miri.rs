@@ -1,43 +1,121 @@
-//! A reduced suite of the unsafe core, small enough for Miri:
+//! A reduced suite of the unsafe core, small enough for Miri (few jobs, one or two unpinned
+//! workers):
+//!
 //! `MIRIFLAGS="-Zmiri-disable-isolation" cargo +nightly miri test -p jobs --test miri`
-//! (add `-Zmiri-strict-provenance` to check that no pointer goes through an integer).
-//! It also runs as an ordinary test.
-
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+//!
+//! (add `-Zmiri-strict-provenance` to check that no pointer goes through an integer, and
+//! `-Zmiri-many-seeds=0..8` to try several thread interleavings). It covers children borrowing
+//! the parent's capture, counters and waits (by jobs and by threads), yields, memory blocks,
+//! blocking steps on the I/O thread, panics, scopes, `for_each_mut`, pinned jobs, and shutdown
+//! with queued work. It also runs as an ordinary test.
 
 mod common;
 
-use common::{node, Node};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{run_tree, DropCount, DropToken, Flag};
 use jobs::{Action, Block, Config, Context, Counter, Grain, Job, JobSystem, MemoryError, Tag};
 
-fn system() -> JobSystem {
-    JobSystem::new(Config::default().workers(2).pin_workers(false)).expect("valid config")
+/// `workers` unpinned workers that sleep as soon as they run out of work (spinning is slow
+/// under Miri).
+fn system(workers: usize) -> JobSystem {
+    JobSystem::new(
+        Config::default()
+            .workers(workers)
+            .pin_workers(false)
+            .spin_before_sleep(Duration::ZERO),
+    )
+    .expect("valid config")
 }
 
 #[test]
-fn children_borrowing_the_parent_capture() {
-    let system = system();
-    let mut total = 0;
-    system.scope(|s| {
-        s.spawn_job(Job::new(
-            Node {
-                depth: 4,
-                sums: [0; 2],
-                out: &mut total,
+fn children_borrow_the_parent_capture() {
+    let system = system(2);
+    assert_eq!(run_tree(&system, 3), 8);
+    // Children writing disjoint parts of a Vec in the capture, read by the continuation.
+    struct S {
+        values: Vec<u32>,
+        out: Arc<Mutex<Vec<u32>>>,
+    }
+    let out = Arc::new(Mutex::new(Vec::new()));
+    let counter = Counter::new();
+    system.submit_counted(
+        &counter,
+        Job::new(
+            S {
+                values: vec![0; 6],
+                out: out.clone(),
             },
-            node,
-        ))
-    });
-    assert_eq!(total, 16);
+            |_, _| {
+                Action::Spawn(
+                    |s, spawner| {
+                        for (i, chunk) in s.values.chunks_mut(2).enumerate() {
+                            spawner.spawn_fn(move |_| chunk.fill(i as u32 + 1));
+                        }
+                    },
+                    |s, _| {
+                        *s.out.lock().unwrap() = s.values.clone();
+                        Action::Done
+                    },
+                )
+            },
+        ),
+    );
+    system.wait(&counter).unwrap();
+    assert_eq!(*out.lock().unwrap(), [1, 1, 2, 2, 3, 3]);
+}
+
+#[test]
+fn a_spawn_with_no_children_and_a_spawner_batch() {
+    let system = system(1);
+    struct S {
+        hits: Vec<AtomicUsize>,
+        ok: Flag,
+    }
+    let ok = Flag::default();
+    let counter = Counter::new();
+    system.submit_counted(
+        &counter,
+        Job::new(
+            S {
+                hits: (0..10).map(|_| AtomicUsize::new(0)).collect(),
+                ok: ok.clone(),
+            },
+            |_, _| {
+                Action::Spawn(
+                    |_, _| {},
+                    |_, _| {
+                        Action::Spawn(
+                            |s, spawner| {
+                                let hits = &s.hits;
+                                spawner.parallel_for(0..10, Grain::fixed(3).unwrap(), move |i| {
+                                    hits[i].fetch_add(1, Ordering::Relaxed);
+                                });
+                            },
+                            |s, _| {
+                                if s.hits.iter().all(|h| h.load(Ordering::Relaxed) == 1) {
+                                    s.ok.set();
+                                }
+                                Action::Done
+                            },
+                        )
+                    },
+                )
+            },
+        ),
+    );
+    system.wait(&counter).unwrap();
+    assert!(ok.get());
 }
 
 #[test]
 fn counters_detached_spawns_and_waits() {
-    let system = system();
+    let system = system(2);
     let counter = system.counter();
     let hits = Arc::new(AtomicUsize::new(0));
-    for _ in 0..8 {
+    for _ in 0..4 {
         let h = hits.clone();
         let inner = counter.clone();
         system.submit_counted(
@@ -54,22 +132,53 @@ fn counters_detached_spawns_and_waits() {
             }),
         );
     }
-    struct W(Counter);
+    // A job waiting on the counter, and one waiting on a counter already at zero.
+    struct W(Counter, Arc<AtomicUsize>);
     let done = Counter::new();
     system.submit_counted(
         &done,
-        Job::new(W(counter.clone()), |w, _| {
-            Action::wait(&w.0, |_, _| Action::Done)
+        Job::new(W(counter.clone(), hits.clone()), |w, _| {
+            Action::wait(&w.0.clone(), |w, _| {
+                assert_eq!(w.1.load(Ordering::Relaxed), 8);
+                Action::wait(&Counter::new(), |_, _| Action::Done)
+            })
         }),
     );
     system.wait(&counter).unwrap();
     system.wait(&done).unwrap();
-    assert_eq!(hits.load(Ordering::Relaxed), 16);
+    assert_eq!(hits.load(Ordering::Relaxed), 8);
+    // Another round on the same (pooled) counter, waited on from another thread.
+    system.submit_batch(&counter, (0..3).map(|_| Job::from_fn(|_| {})));
+    std::thread::scope(|s| {
+        s.spawn(|| system.wait(&counter).unwrap());
+    });
+    assert!(counter.is_zero());
 }
 
 #[test]
-fn memory_blocking_and_batches() {
-    let system = system();
+fn yields_run_again_later() {
+    let system = system(1);
+    let steps = Arc::new(AtomicUsize::new(0));
+    struct Y(u32, Arc<AtomicUsize>);
+    fn step(y: &mut Y, _: &mut Context<'_>) -> Action<Y> {
+        y.1.fetch_add(1, Ordering::Relaxed);
+        if y.0 == 0 {
+            return Action::Done;
+        }
+        y.0 -= 1;
+        Action::Yield(step)
+    }
+    let counter = Counter::new();
+    for _ in 0..3 {
+        system.submit_counted(&counter, Job::new(Y(3, steps.clone()), step));
+    }
+    system.wait(&counter).unwrap();
+    assert_eq!(steps.load(Ordering::Relaxed), 12);
+}
+
+#[test]
+fn memory_blocking_and_for_each_mut() {
+    let system = system(2);
     struct M {
         bytes: Vec<u8>,
         block: Option<Block>,
@@ -77,11 +186,17 @@ fn memory_blocking_and_batches() {
     fn with(m: &mut M, _: &mut Context<'_>, block: Result<Block, MemoryError>) -> Action<M> {
         let mut block = block.expect("a block");
         block.as_mut_slice()[..3].copy_from_slice(&m.bytes);
+        block.cast_slice_mut::<u32>()[1] = 7;
         m.block = Some(block);
         Action::Blocking(
-            |m| m.bytes.push(4),
+            |m| {
+                // On the I/O thread, with the capture (and the block in it).
+                let block = m.block.as_ref().unwrap();
+                let copy = block.as_slice()[..3].to_vec();
+                m.bytes.extend(copy);
+            },
             |m, _| {
-                assert_eq!(m.bytes, [1, 2, 3, 4]);
+                assert_eq!(m.bytes, [1, 2, 3, 1, 2, 3]);
                 Action::Yield(|_, _| Action::Done)
             },
         )
@@ -98,28 +213,200 @@ fn memory_blocking_and_batches() {
         ),
     );
     system.wait(&counter).unwrap();
-    system.heap().release(Tag(1));
-    let mut values = vec![0u32; 50];
+    assert_eq!(system.heap().release(Tag(1)), 1);
+    // A bad alignment is an error, not a block.
+    assert!(system.heap().allocate_bytes(Tag(2), 8, 3).is_err());
+    let reused = system.heap().allocate_bytes(Tag(2), 8, 8).unwrap();
+    assert_eq!(
+        system.heap().stats().free_blocks,
+        0,
+        "the released block is reused"
+    );
+    drop(reused);
+    system.heap().release(Tag(2));
+    let mut values = vec![0u32; 20];
     system
-        .for_each_mut(&mut values, Grain::fixed(7).unwrap(), |i, v| *v = i as u32)
+        .for_each_mut(&mut values, Grain::fixed(3).unwrap(), |i, v| *v = i as u32)
         .unwrap();
-    assert_eq!(values[49], 49);
+    assert!(values.iter().enumerate().all(|(i, &v)| v == i as u32));
 }
 
 #[test]
-fn panics_and_shutdown_with_queued_work() {
+fn panics_reach_counters_parents_and_waiting_jobs() {
+    let system = system(2);
     let counter = Counter::new();
-    {
-        let system = system();
-        system.submit_counted(&counter, Job::from_fn(|_| panic!("boom")));
-        assert!(system.wait(&counter).is_err());
-        for _ in 0..16 {
-            system.submit(Job::from_fn(|cx| cx.spawn(Job::from_fn(|_| {}))));
+    system.submit_counted(&counter, Job::from_fn(|_| panic!("boom")));
+    assert_eq!(system.wait(&counter).unwrap_err().message(), "boom");
+    // A panicking child cancels its parent; its sibling still ran.
+    let continued = Flag::default();
+    let sibling = Flag::default();
+    struct P(Flag, Flag);
+    let parent = Counter::new();
+    system.submit_counted(
+        &parent,
+        Job::new(P(continued.clone(), sibling.clone()), |_, _| {
+            Action::Spawn(
+                |p, s| {
+                    let sibling = &p.1;
+                    s.spawn_fn(|_| panic!("child"));
+                    s.spawn_fn(move |_| sibling.set());
+                },
+                |p, _| {
+                    p.0.set();
+                    Action::Done
+                },
+            )
+        }),
+    );
+    assert_eq!(system.wait(&parent).unwrap_err().message(), "child");
+    assert!(!continued.get());
+    assert!(sibling.get());
+    // A job waiting on a counter whose job panicked is cancelled with it.
+    let waiter = Counter::new();
+    system.submit_counted(
+        &waiter,
+        Job::new(counter.clone(), |c, _| {
+            Action::wait(&c.clone(), |_, _| Action::Done)
+        }),
+    );
+    assert_eq!(system.wait(&waiter).unwrap_err().message(), "boom");
+    // Panics in a blocking step, in a capture's drop, in a batch.
+    struct Bomb;
+    impl Drop for Bomb {
+        fn drop(&mut self) {
+            panic!("drop");
         }
-        system.submit_counted(&counter, Job::from_fn(|_| {}).pinned_to_main());
     }
+    let more = Counter::new();
+    system.submit_counted(
+        &more,
+        Job::new((), |_, _| {
+            Action::Blocking(|_| panic!("io"), |_, _| Action::Done)
+        }),
+    );
+    assert_eq!(system.wait(&more).unwrap_err().message(), "io");
+    system.submit_counted(&more, Job::new(Bomb, |_, _| Action::Done));
+    assert_eq!(system.wait(&more).unwrap_err().message(), "drop");
+    let err = system
+        .parallel_for(0..6, Grain::fixed(2).unwrap(), |i| assert!(i != 3, "item"))
+        .unwrap_err();
+    assert_eq!(err.message(), "item");
+    system.submit(Job::from_fn(|_| panic!("unobserved")));
+    let _ = common::poll_until(60, || system.stats().unobserved_panics == 1);
+}
+
+#[test]
+fn scopes_borrow_the_stack_and_re_raise_panics() {
+    let system = system(2);
+    let mut slots = [0u32; 4];
+    let total = AtomicUsize::new(0);
+    system.scope(|s| {
+        for (i, slot) in slots.iter_mut().enumerate() {
+            let total = &total;
+            s.spawn(move |_| {
+                *slot = i as u32 + 1;
+                // Nested: a scoped job spawns another.
+                s.spawn(move |_| {
+                    total.fetch_add(1, Ordering::Relaxed);
+                });
+            });
+        }
+    });
+    assert_eq!(slots, [1, 2, 3, 4]);
+    assert_eq!(total.into_inner(), 4);
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        system.scope(|s| s.spawn(|_| panic!("scoped")));
+    }));
+    assert_eq!(
+        caught.unwrap_err().downcast_ref::<&str>().copied(),
+        Some("scoped")
+    );
+}
+
+#[test]
+fn pinned_jobs_run_on_the_main_thread() {
+    let system = system(1);
+    let counter = Counter::new();
+    let on_main = Arc::new(AtomicUsize::new(0));
+    for _ in 0..2 {
+        let m = on_main.clone();
+        system.submit_counted(
+            &counter,
+            Job::from_fn(move |cx| {
+                if cx.on_main_thread() {
+                    m.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+            .pinned_to_main(),
+        );
+    }
+    system.wait(&counter).unwrap();
+    let m = on_main.clone();
+    system.submit(
+        Job::from_fn(move |cx| {
+            if cx.on_main_thread() {
+                m.fetch_add(1, Ordering::SeqCst);
+            }
+        })
+        .pinned_to_main(),
+    );
+    assert_eq!(system.run_pinned(), Ok(1));
+    assert_eq!(on_main.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn shutdown_runs_queued_work_and_cancels_what_cannot_run() {
+    let ran = Arc::new(AtomicUsize::new(0));
+    let pinned = Counter::new();
+    let waiting = Counter::new();
+    let drops = DropCount::default();
+    #[allow(dead_code)] // the DropToken is held only for its drop
+    struct W(Counter, DropToken);
+    {
+        let system = system(2);
+        for _ in 0..6 {
+            let r = ran.clone();
+            system.submit(Job::from_fn(move |cx| {
+                r.fetch_add(1, Ordering::Relaxed);
+                let r = r.clone();
+                cx.spawn(Job::from_fn(move |_| {
+                    r.fetch_add(1, Ordering::Relaxed);
+                }));
+            }));
+        }
+        // Left for the main thread at drop: cancelled.
+        system.submit_counted(&pinned, Job::from_fn(|_| {}).pinned_to_main());
+        // Suspended on that counter: cancelled when the cancellation brings it to zero.
+        system.submit_counted(
+            &waiting,
+            Job::new(W(pinned.clone(), drops.token()), |w, _| {
+                Action::wait(&w.0.clone(), |_, _| Action::Done)
+            }),
+        );
+        // A blocking step in flight at drop.
+        system.submit(Job::new(ran.clone(), |_, _| {
+            Action::Blocking(
+                |r| {
+                    r.fetch_add(100, Ordering::Relaxed);
+                },
+                |r, _| {
+                    r.fetch_add(1000, Ordering::Relaxed);
+                    Action::Done
+                },
+            )
+        }));
+    }
+    assert_eq!(ran.load(Ordering::Relaxed), 1112);
     assert!(
-        counter.is_zero(),
+        pinned.is_zero(),
         "the pinned job left at drop was cancelled"
     );
+    assert!(waiting.is_zero(), "its waiter was cancelled in turn");
+    assert_eq!(drops.get(), 1);
+    let system = system(1);
+    assert!(system
+        .wait(&waiting)
+        .unwrap_err()
+        .message()
+        .contains("cancelled"));
 }

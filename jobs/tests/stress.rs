@@ -162,6 +162,7 @@ fn round(system: &JobSystem, rng: &mut Rng, round: u64) {
     );
     system.wait(&counter).expect("no job panics");
     system.wait(&earlier).expect("no job panics");
+    assert!(counter.is_zero() && earlier.is_zero());
     system.heap().release(tag);
     for (slot, run) in runs.iter().enumerate() {
         assert_eq!(
@@ -190,6 +191,17 @@ fn random_rounds_on_one_worker() {
         let system = system(1);
         let mut rng = Rng(0xDEAD_BEEF_CAFE_F00D);
         for r in 0..500 {
+            round(&system, &mut rng, r);
+        }
+    });
+}
+
+#[test]
+fn random_rounds_with_more_workers_than_cores() {
+    watchdog(120, || {
+        let system = system(5);
+        let mut rng = Rng(0x0123_4567_89AB_CDEF);
+        for r in 0..300 {
             round(&system, &mut rng, r);
         }
     });

@@ -1,26 +1,32 @@
-//! Helpers shared by the integration tests.
+//! Helpers shared by the integration tests: systems, a watchdog against hangs, gates that
+//! occupy workers on purpose, drop flags, and a spawn tree.
 
 #![allow(dead_code)]
 
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
-use jobs::{Action, Config, Context, Job, JobSystem};
+use jobs::{Action, Config, Context, Counter, Job, JobSystem};
 
-/// A system of `workers` unpinned workers (tests share two cores with each other).
+/// A system of `workers` unpinned workers (the tests share two cores with each other).
 pub fn system(workers: usize) -> JobSystem {
     JobSystem::new(Config::default().workers(workers).pin_workers(false)).expect("valid config")
 }
 
 /// Runs `body` on its own thread and fails the test if it has not finished within `seconds`:
-/// a hang in the job system fails the test instead of hanging CI.
+/// a hang in the job system fails the test instead of hanging CI. The thread that runs `body`
+/// is the "main thread" of every system created inside it.
 pub fn watchdog<T: Send + 'static>(seconds: u64, body: impl FnOnce() -> T + Send + 'static) -> T {
     let (done, finished) = mpsc::channel();
-    let handle = std::thread::spawn(move || {
-        let value = body();
-        let _ = done.send(());
-        value
-    });
+    let handle = std::thread::Builder::new()
+        .name("test-body".into())
+        .spawn(move || {
+            let value = body();
+            let _ = done.send(());
+            value
+        })
+        .expect("spawn the test body");
     match finished.recv_timeout(Duration::from_secs(seconds)) {
         Ok(()) => handle.join().expect("the test body panicked"),
         Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
@@ -28,14 +34,39 @@ pub fn watchdog<T: Send + 'static>(seconds: u64, body: impl FnOnce() -> T + Send
             Err(panic) => std::panic::resume_unwind(panic),
         },
         Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("the test did not finish within {seconds} s: a hang")
+            panic!("the test did not finish within {seconds} s: a hang (deadlock or lost wake-up)")
         }
     }
 }
 
-/// A gate a job can wait on (blocking its worker on purpose, to set up an order).
+/// Polls `done` (sleeping 1 ms between looks, never running jobs) until it is true or
+/// `seconds` have passed; returns its last value. Used where the test thread must not help:
+/// `JobSystem::wait` would run jobs on the test thread.
+pub fn poll_until(seconds: u64, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Polls until `counter` is zero without running jobs on this thread; panics after `seconds`.
+pub fn poll_zero(counter: &Counter, seconds: u64) {
+    assert!(
+        poll_until(seconds, || counter.is_zero()),
+        "counter stuck at {} for {seconds} s",
+        counter.value()
+    );
+}
+
+/// A gate a job can block on (blocking its thread on purpose, to set up an order).
 #[derive(Clone, Default)]
-pub struct Gate(std::sync::Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>);
+pub struct Gate(Arc<(Mutex<bool>, Condvar)>);
 
 impl Gate {
     pub fn open(&self) {
@@ -49,10 +80,80 @@ impl Gate {
             open = self.0 .1.wait(open).unwrap();
         }
     }
+
+    pub fn is_open(&self) -> bool {
+        *self.0 .0.lock().unwrap()
+    }
 }
 
-/// A tree of spawn-then-continue jobs: children write into the parent's capture, and the
-/// continuation sees every write.
+/// Occupies every one of the system's `workers` with a job blocked on `gate`; returns once
+/// all of them have started (so nothing else can run on a worker until the gate opens), with
+/// the counter of those jobs.
+pub fn occupy_workers(system: &JobSystem, gate: &Gate) -> Counter {
+    let blocked = Counter::new();
+    let started = Arc::new(AtomicUsize::new(0));
+    for _ in 0..system.worker_count() {
+        let (g, s) = (gate.clone(), started.clone());
+        system.submit_counted(
+            &blocked,
+            Job::from_fn(move |cx| {
+                assert!(cx.worker_index().is_some(), "the gate job runs on a worker");
+                s.fetch_add(1, Ordering::SeqCst);
+                g.wait();
+            }),
+        );
+    }
+    assert!(
+        poll_until(30, || started.load(Ordering::SeqCst)
+            == system.worker_count()),
+        "the gate jobs did not all start"
+    );
+    blocked
+}
+
+/// A place a job puts its result for the test to read.
+pub type Slot<T> = Arc<Mutex<Option<T>>>;
+
+/// Counts how many times values holding it were dropped.
+#[derive(Clone, Default)]
+pub struct DropCount(pub Arc<AtomicUsize>);
+
+impl DropCount {
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    /// A value whose drop adds one.
+    pub fn token(&self) -> DropToken {
+        DropToken(self.0.clone())
+    }
+}
+
+/// Adds one to its [`DropCount`] when dropped.
+pub struct DropToken(Arc<AtomicUsize>);
+
+impl Drop for DropToken {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A flag shared between a job and the test.
+#[derive(Clone, Default)]
+pub struct Flag(pub Arc<AtomicBool>);
+
+impl Flag {
+    pub fn set(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn get(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A tree of spawn-then-continue jobs: children write into the parent's capture through a
+/// mutable borrow, and the continuation sees every write. A tree of depth `d` sums to `2^d`.
 pub struct Node<'a> {
     pub depth: u32,
     pub sums: [u64; 2],
@@ -86,8 +187,26 @@ pub fn node<'a>(n: &mut Node<'a>, _: &mut Context<'_>) -> Action<Node<'a>> {
             ));
         },
         |n, _| {
+            // Both children have finished: their writes must be visible here.
+            assert!(n.sums[0] > 0 && n.sums[1] > 0, "a child's write is missing");
             *n.out = n.sums[0] + n.sums[1];
             Action::Done
         },
     )
+}
+
+/// Runs a spawn tree of `depth` levels in a scope and returns its sum (`2^depth` if correct).
+pub fn run_tree(system: &JobSystem, depth: u32) -> u64 {
+    let mut total = 0;
+    system.scope(|s| {
+        s.spawn_job(Job::new(
+            Node {
+                depth,
+                sums: [0; 2],
+                out: &mut total,
+            },
+            node,
+        ))
+    });
+    total
 }

@@ -162,29 +162,31 @@ fn run_items<F: Fn(usize) + Sync>(
         }
         let start = current.start;
         let mut next = start;
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            while next < current.end {
-                (batch.body)(next);
-                next += 1;
-                if may_yield && cx.higher_priority_waiting() {
-                    break;
+        let mut stopped = false;
+        while next < current.end && !stopped {
+            let outcome = catch_unwind(AssertUnwindSafe(|| {
+                while next < current.end {
+                    (batch.body)(next);
+                    next += 1;
+                    if may_yield && cx.higher_priority_waiting() {
+                        return true;
+                    }
+                }
+                false
+            }));
+            match outcome {
+                Ok(yielded) => stopped = yielded,
+                Err(panic) => {
+                    // Item `next` panicked: it counts as finished, and the others still run.
+                    cx.local().complete(batch.completion, 0, Some(panic));
+                    next += 1;
                 }
             }
-        }));
-        match outcome {
-            Ok(()) => {
-                cx.local().complete(batch.completion, next - start, None);
-                current.start = next;
-                if !Range::is_empty(current) {
-                    return Action::Yield(run_items::<F>);
-                }
-            }
-            Err(panic) => {
-                // The panicking item and the rest of its chunk count as finished.
-                cx.local()
-                    .complete(batch.completion, current.len(), Some(panic));
-                *current = 0..0;
-            }
+        }
+        cx.local().complete(batch.completion, next - start, None);
+        current.start = next;
+        if !Range::is_empty(current) {
+            return Action::Yield(run_items::<F>);
         }
     }
 }

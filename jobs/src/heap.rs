@@ -239,14 +239,18 @@ impl TaggedHeap {
             return Err(MemoryError::BadAlignment(align));
         }
         let mut tags = lock(&self.tags);
-        let state = tags.entry(tag).or_insert_with(|| TagState {
-            current: None,
-            blocks: Vec::new(),
-        });
-        if let Some((live, used)) = &mut state.current {
+        if let Some(TagState {
+            current: Some((live, used)),
+            ..
+        }) = tags.get_mut(&tag)
+        {
             let offset = used.next_multiple_of(align);
-            if offset + size <= live.chunk().size {
-                *used = offset + size;
+            // Checked: a huge request must fail, not wrap around to a bogus block.
+            if let Some(end) = offset
+                .checked_add(size)
+                .filter(|&end| end <= live.chunk().size)
+            {
+                *used = end;
                 return Ok(Block {
                     chunk: Arc::clone(live),
                     offset,
@@ -254,7 +258,13 @@ impl TaggedHeap {
                 });
             }
         }
-        let live = Arc::new(Live(Some(self.take_chunk(size)?)));
+        // A new block, taken before the tag is recorded, so that a failure leaves no empty tag.
+        let chunk = self.take_chunk(size)?;
+        let state = tags.entry(tag).or_insert_with(|| TagState {
+            current: None,
+            blocks: Vec::new(),
+        });
+        let live = Arc::new(Live(Some(chunk)));
         state.blocks.push(Arc::clone(&live));
         if size <= self.block_size {
             state.current = Some((Arc::clone(&live), size));

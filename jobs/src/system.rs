@@ -35,7 +35,10 @@ use crate::{Context, Priority};
 /// and every job resumed by a blocking request in flight, until no worker can find work. Then
 /// every worker and I/O thread is joined, and jobs still queued for the main thread are
 /// cancelled: dropped without running, and reported to whoever waits for them as a [`JobPanic`]
-/// saying so. A job suspended on a counter that has not reached zero stays suspended; if the
+/// saying so. Dropped from inside one of its own jobs (the last `Arc<JobSystem>` let go on a
+/// worker), the system cannot join the thread it runs on: it shuts down the same way but
+/// detaches its threads, which exit once idle. A job suspended on a counter that has not reached
+/// zero stays suspended; if the
 /// counter reaches zero later it is cancelled then (a job waiting on a counter that never reaches
 /// zero is a deadlock in the program, and is never run nor dropped).
 pub struct JobSystem {
@@ -440,7 +443,8 @@ impl JobSystem {
     }
 
     /// Like [`parallel_for`](Self::parallel_for), with `body` called once per chunk of at most
-    /// `grain` items: the form for kernels that loop over a slice.
+    /// `grain` items: the form for kernels that loop over a slice. A panic ends its own chunk
+    /// (the other chunks still run) and is returned as an error.
     ///
     /// ```
     /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2))?;
@@ -623,6 +627,18 @@ fn help_until(shared: &Shared, local: LocalPtr, counter: &Counter) {
 impl Drop for JobSystem {
     fn drop(&mut self) {
         self.shared.sleep.terminate();
+        if worker::is_worker_of(&self.shared) {
+            // Dropped from inside one of its own jobs: this worker cannot join itself, nor wait
+            // for the others (they wait for it to go idle). Detach: every thread exits on its own
+            // once idle, and the last one to let go of the shared state cancels what is left.
+            drop(lock(&self.shared.io).take());
+            while let Some(job) = self.shared.pop_main() {
+                job.cancel(&self.shared);
+            }
+            self.workers.clear();
+            self.io_threads.clear();
+            return;
+        }
         for handle in self.workers.drain(..) {
             let _ = handle.join();
         }
@@ -633,6 +649,14 @@ impl Drop for JobSystem {
         }
         self.shared.closed.store(true, Ordering::Release);
         self.shared.cancel_queued();
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Only jobs queued after a detached shutdown (see `JobSystem::drop`) can be left.
+        self.closed.store(true, Ordering::Release);
+        self.cancel_queued();
     }
 }
 

@@ -101,7 +101,8 @@ impl Local {
     /// Queues a job spawned on this thread.
     pub(crate) fn push(&mut self, job: JobRef) {
         let header = job.header();
-        if header.pinned() && !self.main {
+        if header.pinned() {
+            // Never in a private queue, even the main thread's: private jobs get shared.
             self.shared.push_main(job);
             return;
         }
@@ -142,11 +143,13 @@ impl Local {
         (0..priority.index()).any(|p| !self.private[p].is_empty() || self.shared.has_queued(p))
     }
 
-    /// Shares half of private queue `p` if another worker is looking for work, or asleep with
-    /// nobody looking (module docs).
+    /// Shares half of private queue `p` (rounded up: a lone job too) if another worker is
+    /// looking for work, or asleep with nobody looking (module docs). Called after a push (the
+    /// spawning job still runs here) and after a pop (the popped job will run here), so every job
+    /// left in the queue is one this thread is not about to run.
     #[inline]
     fn maybe_share(&mut self, p: usize) {
-        if self.private[p].len() < 2 {
+        if self.private[p].is_empty() {
             return;
         }
         // The hints sit on a cache line of their own, written only when a worker goes idle or
@@ -160,9 +163,13 @@ impl Local {
     #[cold]
     fn share(&mut self, p: usize) {
         let queue = &mut self.private[p];
-        let half = (queue.len() / 2).min(MAX_BUNDLE);
+        let half = queue.len().div_ceil(2).min(MAX_BUNDLE);
         let entry = if half == 1 {
-            Entry::Job(queue.pop_front().expect("queue holds at least two jobs"))
+            Entry::Job(
+                queue
+                    .pop_front()
+                    .expect("maybe_share checked the queue is not empty"),
+            )
         } else {
             Entry::Bundle(queue.drain(..half).collect())
         };
@@ -175,17 +182,21 @@ impl Local {
     /// `local` is this thread's live executor state and no borrow of it is held; the caller
     /// owns `job`.
     pub(crate) unsafe fn run(local: LocalPtr, job: JobRef) {
-        {
+        let outer = {
             // SAFETY: a short borrow, ended before the job's user code runs.
             let this = unsafe { &mut *local.as_ptr() };
             let header = job.header();
-            this.current = header.priority();
             if this.pending != header.completion() {
                 this.flush();
             }
-        }
+            std::mem::replace(&mut this.current, header.priority())
+        };
         // SAFETY: forwarded from the caller.
         unsafe { job.run(local) };
+        // A job that waits inside (a nested `wait`) runs others here: restore the priority of
+        // the job that was running before, for the statistics.
+        // SAFETY: the job's user code has returned; a short borrow.
+        unsafe { (*local.as_ptr()).current = outer };
     }
 
     /// Reports `count` finished jobs (or batch items) to `completion`, after recording `panic`
@@ -277,6 +288,15 @@ impl Drop for Local {
         self.publish_private();
         self.publish_stats();
     }
+}
+
+/// Whether this thread is one of `shared`'s workers.
+pub(crate) fn is_worker_of(shared: &Arc<Shared>) -> bool {
+    CURRENT.get().is_some_and(|local| {
+        // SAFETY: CURRENT points to the live state of a frame further up this thread's stack.
+        let local = unsafe { local.as_ref() };
+        local.index.is_some() && Arc::ptr_eq(&local.shared, shared)
+    })
 }
 
 /// Runs `f` with this thread's executor state for `shared`: the current one if this thread is

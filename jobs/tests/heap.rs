@@ -173,7 +173,6 @@ fn an_impossible_request_is_an_error() {
 /// builds wrap around and return `Ok` with a block of `len() == size` inside a 4 KiB chunk,
 /// whose `as_slice()` is then undefined behaviour from safe code.
 #[test]
-#[ignore = "bug: TaggedHeap::allocate overflows on huge sizes (panic in debug, bogus Ok block in release)"]
 fn a_huge_request_after_a_small_one_is_an_error() {
     let system = small_heap(4096);
     let heap = system.heap();
@@ -194,7 +193,6 @@ fn a_huge_request_after_a_small_one_is_an_error() {
 /// the worker thread; the job is lost, its counter never reaches zero, and nothing else runs on
 /// that worker.
 #[test]
-#[ignore = "bug: an overflowing Action::Memory request kills the worker thread (debug) and hangs its counter"]
 fn a_huge_memory_action_after_a_small_one_gets_an_error() {
     watchdog(10, || {
         let system = small_heap(4096);

@@ -329,7 +329,6 @@ fn a_panicking_item_of_parallel_for_does_not_stop_the_items_of_other_chunks() {
 /// run." With a grain above one, the items after the panicking one in its chunk are skipped
 /// (counted as finished without running: `batch::run_items`).
 #[test]
-#[ignore = "bug: parallel_for skips the rest of a panicking item's chunk, contrary to its docs"]
 fn a_panicking_item_of_parallel_for_does_not_stop_the_other_items() {
     watchdog(30, || {
         let system = system(2);

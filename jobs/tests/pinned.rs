@@ -252,7 +252,6 @@ fn a_thread_that_is_not_the_main_one_never_runs_pinned_jobs() {
 /// and the workers run the pinned jobs (`Local::push` keeps pinned jobs private on the main
 /// thread; `Local::maybe_share` and `Local::publish_private` share them like any other job).
 #[test]
-#[ignore = "bug: pinned jobs spawned on the main thread are shared with the workers and run there"]
 fn pinned_jobs_spawned_by_a_job_on_the_main_thread_stay_on_the_main_thread() {
     watchdog(30, || {
         let system = system(1);
@@ -282,7 +281,6 @@ fn pinned_jobs_spawned_by_a_job_on_the_main_thread_stay_on_the_main_thread() {
 }
 
 #[test]
-#[ignore = "bug: pinned jobs spawned on the main thread are shared with the workers and run there"]
 fn pinned_children_spawned_while_the_main_thread_waits_stay_on_the_main_thread() {
     watchdog(30, || {
         let system = system(2);

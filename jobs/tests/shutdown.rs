@@ -329,7 +329,6 @@ fn queued_jobs_that_wait_yield_and_spawn_all_finish_at_drop() {
 /// other workers, which wait for every worker to go idle, including the one that is joining:
 /// `JobSystem::drop` deadlocks (with one worker it would join itself).
 #[test]
-#[ignore = "bug: dropping the last Arc<JobSystem> inside a job deadlocks the drop"]
 fn dropping_the_last_handle_inside_a_job_does_not_deadlock() {
     watchdog(10, || {
         let system = Arc::new(system(2));

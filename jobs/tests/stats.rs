@@ -224,7 +224,6 @@ fn since_subtracts_counts_and_times() {
 /// started (`Local::current`), which a nested wait inside the job overwrites: a High job that
 /// waits (or runs `parallel_for`) inside is counted at the priority of the jobs it helped with.
 #[test]
-#[ignore = "bug: a job that waits inside (nested wait / parallel_for) is counted at the wrong priority"]
 fn a_job_that_waits_inside_is_counted_at_its_own_priority() {
     watchdog(30, || {
         let system = Arc::new(system(1));

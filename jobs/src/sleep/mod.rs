@@ -89,11 +89,10 @@ impl Sleep {
         }
         let mut state = lock(&self.lock);
         if has_work() {
+            // Back to looking, unless a publisher already woke us (and counted us looking).
             if state.asleep[me] {
-                state.asleep[me] = false;
-                self.sleeping.fetch_sub(1, Ordering::Relaxed);
+                self.wake(&mut state.asleep[me]);
             }
-            self.idle.fetch_add(1, Ordering::Relaxed);
             return Wake::Look;
         }
         while state.asleep[me] && !state.done {
@@ -108,7 +107,7 @@ impl Sleep {
             }
             state = wait(&self.wakers[me], state);
         }
-        self.idle.fetch_add(1, Ordering::Relaxed);
+        // Whoever cleared our flag counted us as looking again.
         if state.done {
             Wake::Done
         } else {
@@ -132,8 +131,7 @@ impl Sleep {
                     break;
                 }
                 if *asleep {
-                    *asleep = false;
-                    self.sleeping.fetch_sub(1, Ordering::Relaxed);
+                    self.wake(asleep);
                     chosen[woken] = index;
                     woken += 1;
                 }
@@ -166,10 +164,18 @@ impl Sleep {
     fn wake_all(&self, state: &mut State) {
         for (index, asleep) in state.asleep.iter_mut().enumerate() {
             if *asleep {
-                *asleep = false;
-                self.sleeping.fetch_sub(1, Ordering::Relaxed);
+                self.wake(asleep);
             }
             self.wakers[index].notify_one();
         }
+    }
+
+    /// Moves a worker from asleep to looking (under the lock). It counts as looking from now,
+    /// not from when its thread runs again, so that workers with private jobs share them with it
+    /// at once instead of seeing nobody to share with for the length of a wake-up.
+    fn wake(&self, asleep: &mut bool) {
+        *asleep = false;
+        self.sleeping.fetch_sub(1, Ordering::Relaxed);
+        self.idle.fetch_add(1, Ordering::Relaxed);
     }
 }

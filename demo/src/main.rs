@@ -28,7 +28,7 @@ const USAGE: &str = "usage: demo [--frames N] [--particles N] [--workers N]";
 
 fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
     let mut options = Options {
-        frames: 600,
+        frames: 3000,
         particles: 200_000,
         workers: None,
     };

@@ -23,7 +23,7 @@
 //! zero), so the state outlives every job it counts even if the user drops all handles.
 
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::Thread;
 
@@ -34,7 +34,8 @@ use crate::system::Shared;
 
 /// An atomic count of unfinished jobs that jobs and threads can wait on.
 ///
-/// Clones are handles to the same counter. See the [module docs](crate::counter).
+/// Clones are handles to the same counter. See the [module docs](crate::counter). A counter
+/// counts at most 2^32 - 1 unfinished jobs at a time.
 ///
 /// ```
 /// use jobs::{Counter, Job, JobSystem};
@@ -54,8 +55,11 @@ pub struct Counter {
 
 /// The shared state behind a [`Counter`].
 pub(crate) struct CounterState {
-    value: AtomicUsize,
-    /// Set when a panic was recorded in the current round; lets `arm` skip the lock.
+    /// The round (high 32 bits, bumped each time the counter leaves zero) and the count of
+    /// unfinished jobs (low 32 bits), in one word so that a waiter knows which round it waits
+    /// for: see `decrement`.
+    value: AtomicU64,
+    /// Set when a panic was recorded; lets the fast paths skip the lock.
     panicked: AtomicBool,
     waiters: Mutex<Waiters>,
     pool: Weak<CounterPool>,
@@ -63,9 +67,30 @@ pub(crate) struct CounterState {
 
 #[derive(Default)]
 struct Waiters {
-    jobs: Vec<(JobRef, Arc<Shared>)>,
+    /// Suspended jobs, with the round each waits for.
+    jobs: Vec<(JobRef, Arc<Shared>, u32)>,
     threads: Vec<Thread>,
-    panic: Option<(String, Option<Payload>)>,
+    /// The first panic, with its round.
+    panic: Option<Recorded>,
+}
+
+struct Recorded {
+    round: u32,
+    message: String,
+    payload: Option<Payload>,
+}
+
+const COUNT_BITS: u32 = 32;
+const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
+
+/// The count of unfinished jobs in a counter's word.
+fn count_of(word: u64) -> u64 {
+    word & COUNT_MASK
+}
+
+/// The round in a counter's word.
+fn round_of(word: u64) -> u32 {
+    (word >> COUNT_BITS) as u32
 }
 
 /// Counters waiting to be handed out again by [`JobSystem::counter`](crate::JobSystem::counter).
@@ -86,7 +111,7 @@ impl Counter {
     pub(crate) fn with_pool(pool: Weak<CounterPool>) -> Counter {
         Counter {
             state: Arc::new(CounterState {
-                value: AtomicUsize::new(0),
+                value: AtomicU64::new(0),
                 panicked: AtomicBool::new(false),
                 waiters: Mutex::new(Waiters::default()),
                 pool,
@@ -103,7 +128,7 @@ impl Counter {
 
     /// The number of unfinished jobs counted. A snapshot: it may change right after.
     pub fn value(&self) -> usize {
-        self.state.value.load(Ordering::Acquire)
+        count_of(self.state.value.load(Ordering::Acquire)) as usize
     }
 
     /// Whether every job counted so far has finished (and its effects are visible).
@@ -120,13 +145,30 @@ impl Counter {
         if count == 0 {
             return ptr;
         }
-        let previous = self.state.value.fetch_add(count, Ordering::AcqRel);
-        if previous == 0 {
-            // A new round: panics of the last round were seen by its waiters.
-            if self.state.panicked.load(Ordering::Relaxed) {
-                self.state.panicked.store(false, Ordering::Relaxed);
-                lock(&self.state.waiters).panic = None;
+        // At most 2^32 - 1 jobs in flight on one counter (the documented limit): the count must
+        // not spill into the round.
+        let add = (count as u64).min(COUNT_MASK);
+        let mut word = self.state.value.load(Ordering::Relaxed);
+        let left_zero = loop {
+            let starts_round = count_of(word) == 0;
+            let next = if starts_round {
+                // A new round: bump the round, so that waiters of this round and of the last one
+                // can be told apart (see `decrement`).
+                (u64::from(round_of(word).wrapping_add(1)) << COUNT_BITS) | add
+            } else {
+                word + add
+            };
+            match self.state.value.compare_exchange_weak(
+                word,
+                next,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break starts_round,
+                Err(actual) => word = actual,
             }
+        };
+        if left_zero {
             // SAFETY: `self.state` is a live Arc; this strong reference is released by the
             // `decrement` that brings the value back to zero, which cannot happen before the
             // jobs counted here are submitted, after this call returns.
@@ -142,7 +184,7 @@ impl Counter {
     /// Registers `thread` to be unparked when the counter reaches zero; false if it is zero.
     pub(crate) fn register_thread(&self, thread: Thread) -> bool {
         let mut waiters = lock(&self.state.waiters);
-        if self.state.value.load(Ordering::Acquire) == 0 {
+        if count_of(self.state.value.load(Ordering::Acquire)) == 0 {
             return false;
         }
         waiters.threads.push(thread);
@@ -154,12 +196,13 @@ impl Counter {
         if !self.state.panicked.load(Ordering::Acquire) {
             return Ok(());
         }
+        let round = round_of(self.state.value.load(Ordering::Acquire));
         match lock(&self.state.waiters).panic.as_mut() {
-            Some((message, payload)) => Err(match payload.take() {
+            Some(recorded) if recorded.round == round => Err(match recorded.payload.take() {
                 Some(payload) => JobPanic::new(payload),
-                None => JobPanic::message_only(message.clone()),
+                None => JobPanic::message_only(recorded.message.clone()),
             }),
-            None => Ok(()),
+            _ => Ok(()),
         }
     }
 }
@@ -167,35 +210,53 @@ impl Counter {
 impl CounterState {
     /// Records a panic of a job counted in this round; the first payload is kept.
     pub(crate) fn record_panic(&self, payload: Payload) {
+        // The panicking job is still counted, so the round in the word is its round.
+        let round = round_of(self.value.load(Ordering::Acquire));
         let mut waiters = lock(&self.waiters);
-        if waiters.panic.is_none() {
-            waiters.panic = Some((message_of(&*payload), Some(payload)));
+        if waiters
+            .panic
+            .as_ref()
+            .is_none_or(|recorded| recorded.round != round)
+        {
+            waiters.panic = Some(Recorded {
+                round,
+                message: message_of(&*payload),
+                payload: Some(payload),
+            });
         }
         self.panicked.store(true, Ordering::Release);
+    }
+
+    /// The panic message of round `round`, if a job of it panicked (under the waiters lock).
+    fn panic_of(waiters: &Waiters, round: u32) -> Option<String> {
+        waiters
+            .panic
+            .as_ref()
+            .filter(|r| r.round == round)
+            .map(|r| r.message.clone())
     }
 
     /// Suspends `job` until the counter reaches zero. Returns `true` if it already has: then the
     /// caller keeps the job and continues it. A panic of this round is passed on to the job.
     pub(crate) fn wait_job(&self, job: JobRef, shared: &Arc<Shared>) -> bool {
-        if self.value.load(Ordering::Acquire) != 0 {
+        if count_of(self.value.load(Ordering::Acquire)) != 0 {
             let mut waiters = lock(&self.waiters);
-            // Checked again under the lock: `decrement` drains the list under it after the value
-            // reaches zero, so either it sees this job, or this load sees zero.
-            if self.value.load(Ordering::Acquire) != 0 {
-                waiters.jobs.push((job, Arc::clone(shared)));
+            // Checked again under the lock: `decrement` resumes this round's waiters under it
+            // after the count reaches zero, so either it sees this job, or this load sees zero.
+            let word = self.value.load(Ordering::Acquire);
+            if count_of(word) != 0 {
+                waiters.jobs.push((job, Arc::clone(shared), round_of(word)));
                 return false;
             }
         }
-        self.pass_panic_to(job);
-        true
-    }
-
-    fn pass_panic_to(&self, job: JobRef) {
+        // At zero: the round that just ended is the one in the word.
         if self.panicked.load(Ordering::Acquire) {
-            if let Some((message, _)) = &lock(&self.waiters).panic {
-                job.record_panic(Box::new(JobPanic::message_only(message.clone())));
+            let round = round_of(self.value.load(Ordering::Acquire));
+            if let Some(message) = Self::panic_of(&lock(&self.waiters), round) {
+                job.record_panic(Box::new(JobPanic::message_only(message)));
             }
         }
+        true
     }
 
     /// Takes `count` finished jobs off the counter.
@@ -208,18 +269,32 @@ impl CounterState {
         let this = unsafe { state.as_ref() };
         // AcqRel: Release publishes the finished jobs' effects to whoever sees zero; Acquire (for
         // the decrement that reaches zero) gathers those of every other finisher.
-        let previous = this.value.fetch_sub(count, Ordering::AcqRel);
-        debug_assert!(previous >= count, "counter decremented below zero");
-        if previous == count {
+        let previous = this.value.fetch_sub(count as u64, Ordering::AcqRel);
+        debug_assert!(
+            count_of(previous) >= count as u64,
+            "counter decremented below zero"
+        );
+        if count_of(previous) == count as u64 {
+            // Between the decrement above and the lock below the counter may be armed again and
+            // jobs may start waiting for the new round: resume only the waiters of the round that
+            // ended here.
+            let round = round_of(previous);
             {
                 let mut waiters = lock(&this.waiters);
-                let panic = waiters.panic.as_ref().map(|(message, _)| message.clone());
-                for (job, shared) in waiters.jobs.drain(..) {
+                let panic = Self::panic_of(&waiters, round);
+                let mut i = 0;
+                while i < waiters.jobs.len() {
+                    if waiters.jobs[i].2 != round {
+                        i += 1;
+                        continue;
+                    }
+                    let (job, shared, _) = waiters.jobs.swap_remove(i);
                     if let Some(message) = &panic {
                         job.record_panic(Box::new(JobPanic::message_only(message.clone())));
                     }
                     shared.schedule(job);
                 }
+                // Threads check the count again themselves when they wake.
                 for thread in waiters.threads.drain(..) {
                     thread.unpark();
                 }

@@ -621,6 +621,9 @@ fn help_until(shared: &Shared, local: LocalPtr, counter: &Counter) {
         } else {
             thread::park();
         }
+        // Woken: by the counter (which dropped our registration), by a pinned job, or
+        // spuriously. Register again before sleeping again.
+        registered = false;
     }
 }
 

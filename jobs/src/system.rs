@@ -431,15 +431,9 @@ impl JobSystem {
     where
         F: Fn(usize) + Send + Sync,
     {
-        let counter = self.counter();
-        self.submit_runners(
-            &counter,
-            Priority::Normal,
-            range.len(),
-            |workers, completion| batch::items(body, range, grain, workers, completion),
-        );
-        // Every runner borrowing `body` is counted: after this wait none is left.
-        self.wait(&counter)
+        self.run_batch(range.len(), |workers, completion| {
+            batch::items(body, range, grain, workers, completion)
+        })
     }
 
     /// Like [`parallel_for`](Self::parallel_for), with `body` called once per chunk of at most
@@ -465,13 +459,20 @@ impl JobSystem {
     where
         F: Fn(Range<usize>) + Send + Sync,
     {
+        self.run_batch(range.len(), |workers, completion| {
+            batch::chunks(body, range, grain, workers, completion)
+        })
+    }
+
+    /// Submits a batch of `items` whose runners `make` creates, and waits for it (helping).
+    fn run_batch<'a>(
+        &self,
+        items: usize,
+        make: impl FnOnce(usize, Completion) -> Vec<Job<'a>>,
+    ) -> Result<(), JobPanic> {
         let counter = self.counter();
-        self.submit_runners(
-            &counter,
-            Priority::Normal,
-            range.len(),
-            |workers, completion| batch::chunks(body, range, grain, workers, completion),
-        );
+        self.submit_runners(&counter, Priority::Normal, items, make);
+        // Every runner borrowing the body is counted: after this wait none is left.
         self.wait(&counter)
     }
 

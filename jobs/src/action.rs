@@ -75,6 +75,11 @@ pub enum Action<C> {
     /// Continue with the step once the counter is zero (at once if it is). If a job counted by
     /// it panicked, this job is cancelled with that panic.
     Wait(Counter, Step<C>),
+    /// Continue with the step once the counter is zero, like `Wait`, but whatever happened to
+    /// the counted jobs: a panic among them is not passed on to this job (it stays with the
+    /// counter, for [`JobSystem::wait`](crate::JobSystem::wait) or a `Wait` to report). For
+    /// ordering work after work that may have failed: the next frame after the last one.
+    After(Counter, Step<C>),
     /// Allocate from the tagged heap, then continue with the memory.
     Memory(MemoryRequest, MemoryStep<C>),
     /// Run the first function on an I/O thread, where it may block, then continue with the step
@@ -86,6 +91,11 @@ impl<C> Action<C> {
     /// `Action::Wait` on a handle to `counter`.
     pub fn wait(counter: &Counter, then: Step<C>) -> Self {
         Action::Wait(counter.clone(), then)
+    }
+
+    /// `Action::After` on a handle to `counter`.
+    pub fn after(counter: &Counter, then: Step<C>) -> Self {
+        Action::After(counter.clone(), then)
     }
 
     /// `Action::Memory` for `size` bytes aligned to 16, freed when `tag` is released.

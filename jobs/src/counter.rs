@@ -67,11 +67,19 @@ pub(crate) struct CounterState {
 
 #[derive(Default)]
 struct Waiters {
-    /// Suspended jobs, with the round each waits for.
-    jobs: Vec<(JobRef, Arc<Shared>, u32)>,
+    /// Suspended jobs, with the round each waits for and whether it takes a panic of that
+    /// round (`Action::Wait`) or not (`Action::After`).
+    jobs: Vec<Waiter>,
     threads: Vec<Thread>,
     /// The first panic, with its round.
     panic: Option<Recorded>,
+}
+
+struct Waiter {
+    job: JobRef,
+    shared: Arc<Shared>,
+    round: u32,
+    inherit_panic: bool,
 }
 
 struct Recorded {
@@ -237,20 +245,26 @@ impl CounterState {
     }
 
     /// Suspends `job` until the counter reaches zero. Returns `true` if it already has: then the
-    /// caller keeps the job and continues it. A panic of this round is passed on to the job.
-    pub(crate) fn wait_job(&self, job: JobRef, shared: &Arc<Shared>) -> bool {
+    /// caller keeps the job and continues it. A panic of this round is passed on to the job if
+    /// `inherit_panic`.
+    pub(crate) fn wait_job(&self, job: JobRef, shared: &Arc<Shared>, inherit_panic: bool) -> bool {
         if count_of(self.value.load(Ordering::Acquire)) != 0 {
             let mut waiters = lock(&self.waiters);
             // Checked again under the lock: `decrement` resumes this round's waiters under it
             // after the count reaches zero, so either it sees this job, or this load sees zero.
             let word = self.value.load(Ordering::Acquire);
             if count_of(word) != 0 {
-                waiters.jobs.push((job, Arc::clone(shared), round_of(word)));
+                waiters.jobs.push(Waiter {
+                    job,
+                    shared: Arc::clone(shared),
+                    round: round_of(word),
+                    inherit_panic,
+                });
                 return false;
             }
         }
         // At zero: the round that just ended is the one in the word.
-        if self.panicked.load(Ordering::Acquire) {
+        if inherit_panic && self.panicked.load(Ordering::Acquire) {
             let round = round_of(self.value.load(Ordering::Acquire));
             if let Some(message) = Self::panic_of(&lock(&self.waiters), round) {
                 job.record_panic(Box::new(JobPanic::message_only(message)));
@@ -284,15 +298,16 @@ impl CounterState {
                 let panic = Self::panic_of(&waiters, round);
                 let mut i = 0;
                 while i < waiters.jobs.len() {
-                    if waiters.jobs[i].2 != round {
+                    if waiters.jobs[i].round != round {
                         i += 1;
                         continue;
                     }
-                    let (job, shared, _) = waiters.jobs.swap_remove(i);
-                    if let Some(message) = &panic {
-                        job.record_panic(Box::new(JobPanic::message_only(message.clone())));
+                    let waiter = waiters.jobs.swap_remove(i);
+                    if let (Some(message), true) = (&panic, waiter.inherit_panic) {
+                        let panic = JobPanic::message_only(message.clone());
+                        waiter.job.record_panic(Box::new(panic));
                     }
-                    shared.schedule(job);
+                    waiter.shared.schedule(waiter.job);
                 }
                 // Threads check the count again themselves when they wake.
                 for thread in waiters.threads.drain(..) {

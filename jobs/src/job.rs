@@ -439,7 +439,15 @@ unsafe fn run<C>(job: JobRef, local: LocalPtr) {
                 // SAFETY: we own the job (see the comment at the top of the loop).
                 unsafe { (*ptr).next = Next::Step(then) };
                 // After this the counter may own the job: touch nothing unless it is ours again.
-                if !counter.state().wait_job(job, &local_ref().shared) {
+                if !counter.state().wait_job(job, &local_ref().shared, true) {
+                    return;
+                }
+            }
+            Action::After(counter, then) => {
+                // As `Wait`, without passing the counter's panic on.
+                // SAFETY: we own the job (see the comment at the top of the loop).
+                unsafe { (*ptr).next = Next::Step(then) };
+                if !counter.state().wait_job(job, &local_ref().shared, false) {
                     return;
                 }
             }

@@ -10,6 +10,7 @@
 //! | [`Action::Done`] | drops the capture, counts the job finished | |
 //! | [`Action::Spawn`] | creates children that may borrow the capture | continues when all finished |
 //! | [`Action::Wait`] | parks the job on the counter | continues when it reaches zero |
+//! | [`Action::After`] | parks the job on the counter | continues when it reaches zero, even after a panic |
 //! | [`Action::Yield`] | requeues the job behind others | continues later |
 //! | [`Action::Memory`] | allocates from the [`TaggedHeap`] | continues with the [`Block`] |
 //! | [`Action::Blocking`] | hands the job to an I/O thread to block there | continues on a worker |

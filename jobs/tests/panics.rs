@@ -441,3 +441,38 @@ fn unobserved_panics_are_counted_in_the_statistics() {
         assert_eq!(system.stats().unobserved_panics, 8);
     });
 }
+
+#[test]
+fn a_job_after_a_counter_whose_job_panicked_continues_and_the_panic_stays_with_the_counter() {
+    watchdog(30, || {
+        let system = system(2);
+        let inputs = Counter::new();
+        let gate = common::Gate::default();
+        let g = gate.clone();
+        system.submit_counted(
+            &inputs,
+            Job::from_fn(move |_| {
+                g.wait();
+                panic!("input failed")
+            }),
+        );
+        struct A(Counter, Flag);
+        fn after(a: &mut A, _: &mut Context<'_>) -> Action<A> {
+            Action::after(&a.0, |a, _| {
+                a.1.set();
+                Action::Done
+            })
+        }
+        // One job suspends before the panic, one arrives after it.
+        let early = Flag::default();
+        let done = Counter::new();
+        system.submit_counted(&done, Job::new(A(inputs.clone(), early.clone()), after));
+        gate.open();
+        assert_eq!(system.wait(&inputs).unwrap_err().message(), "input failed");
+        let late = Flag::default();
+        system.submit_counted(&done, Job::new(A(inputs.clone(), late.clone()), after));
+        system.wait(&done).unwrap();
+        assert!(early.get() && late.get());
+        assert_eq!(system.wait(&inputs).unwrap_err().message(), "input failed");
+    });
+}

@@ -1,0 +1,200 @@
+//! Declaring a graph: resources, passes, their accesses and orderings.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use jobs::{Priority, Step};
+
+use crate::access::{Access, Declared};
+use crate::compile;
+use crate::error::GraphError;
+use crate::pass::{closure_entry, Body, ClosureState, ErasedBody, Pass, PassContext};
+use crate::resource::{Buf, Cell, Init, Kind, Res, ResourceDecl};
+use crate::Graph;
+
+/// Declares the resources and passes of a frame graph; [`compile`](Self::compile) checks and
+/// orders them once, into a [`Graph`] to run every frame.
+///
+/// ```
+/// use frame::GraphBuilder;
+///
+/// let mut graph = GraphBuilder::new();
+/// let positions = graph.per_frame("positions", vec![0.0f32; 1024]);
+/// let forces = graph.transient::<f32>("forces", 1024);
+/// graph.pass("forces", forces.write(), |forces, _cx| forces.fill(-9.8));
+/// graph.pass(
+///     "integrate",
+///     (forces.read(), positions.read_previous(), positions.write()),
+///     |(forces, before, after), _cx| {
+///         for ((p, v), f) in after.iter_mut().zip(before).zip(forces) {
+///             *p = v + f / 60.0;
+///         }
+///     },
+/// );
+/// let graph = graph.compile()?;
+/// assert_eq!(graph.order(), ["forces", "integrate"]);
+/// # Ok::<(), frame::GraphError>(())
+/// ```
+pub struct GraphBuilder {
+    pub(crate) id: u32,
+    pub(crate) resources: Vec<ResourceDecl>,
+    pub(crate) passes: Vec<PassDecl>,
+}
+
+/// A pass as declared.
+pub(crate) struct PassDecl {
+    pub(crate) name: String,
+    pub(crate) accesses: Vec<Declared>,
+    pub(crate) before: Vec<String>,
+    pub(crate) after: Vec<String>,
+    pub(crate) side_effect: bool,
+    pub(crate) priority: Priority,
+    pub(crate) on_main_thread: bool,
+    pub(crate) body: ErasedBody,
+}
+
+/// Sets the options of a pass just declared: its priority, explicit orderings, side effects.
+pub struct PassConfig<'b> {
+    pass: &'b mut PassDecl,
+}
+
+impl PassConfig<'_> {
+    /// Runs the pass's job (and, by default, what it spawns) at `priority`.
+    pub fn priority(self, priority: Priority) -> Self {
+        self.pass.priority = priority;
+        self
+    }
+
+    /// Orders this pass before the pass named `other`, whatever they access.
+    pub fn before(self, other: &str) -> Self {
+        self.pass.before.push(other.to_owned());
+        self
+    }
+
+    /// Orders this pass after the pass named `other`, whatever they access.
+    pub fn after(self, other: &str) -> Self {
+        self.pass.after.push(other.to_owned());
+        self
+    }
+
+    /// Marks the pass as having an effect outside the graph (writing a file, presenting an
+    /// image), so that it is kept even if nothing reads what it writes.
+    pub fn side_effect(self) -> Self {
+        self.pass.side_effect = true;
+        self
+    }
+
+    /// Runs the pass only on the main thread (its first step and every later one), when the
+    /// main thread waits or calls [`JobSystem::run_pinned`](jobs::JobSystem::run_pinned).
+    pub fn on_main_thread(self) -> Self {
+        self.pass.on_main_thread = true;
+        self
+    }
+}
+
+impl Default for GraphBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GraphBuilder {
+    /// An empty graph.
+    pub fn new() -> Self {
+        static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+        GraphBuilder {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            resources: Vec::new(),
+            passes: Vec::new(),
+        }
+    }
+
+    fn resource(&mut self, name: &str, kind: Kind, init: Init) -> u32 {
+        self.resources.push(ResourceDecl {
+            name: name.to_owned(),
+            kind,
+            init,
+        });
+        (self.resources.len() - 1) as u32
+    }
+
+    /// Imports a value the game owns into the graph: one copy, kept between frames. Passes that
+    /// write it are kept (their effect is visible to the game); read it back between frames
+    /// with [`Frames::resource`](crate::Frames::resource).
+    pub fn import<T: Send + 'static>(&mut self, name: &str, value: T) -> Res<T> {
+        let id = self.resource(name, Kind::Imported, Init::Value(Cell::new(value)));
+        Res::new(self.id, id)
+    }
+
+    /// A resource with its own copy for each frame slot (made by cloning `initial`), so that a
+    /// frame can write its copy while an earlier frame still reads its own. A pass may read the
+    /// previous frame's copy with [`Res::read_previous`].
+    pub fn per_frame<T: Clone + Send + 'static>(&mut self, name: &str, initial: T) -> Res<T> {
+        let make = move || Cell::new(initial.clone());
+        let id = self.resource(name, Kind::PerFrame, Init::Copies(Box::new(make)));
+        Res::new(self.id, id)
+    }
+
+    /// A buffer of `len` values of `T` that lives for one frame: allocated from the frame's
+    /// tag in the tagged heap when the frame starts, released when it has completed. Its first
+    /// writer sees unspecified contents.
+    pub fn transient<T: bytemuck::Pod>(&mut self, name: &str, len: usize) -> Buf<T> {
+        let init = Init::Buffer {
+            size: size_of::<T>(),
+            align: align_of::<T>().max(16),
+            len,
+        };
+        let id = self.resource(name, Kind::Transient, init);
+        Buf::new(self.id, id)
+    }
+
+    /// Declares a pass whose body is a closure run once a frame with the resources `access`
+    /// declares. The body may spawn jobs (through the [`PassContext`]) that borrow the
+    /// resources; the pass ends when they have finished.
+    pub fn pass<A, F>(&mut self, name: &str, access: A, body: F) -> PassConfig<'_>
+    where
+        A: Access,
+        F: for<'c, 'r, 'w> FnMut(A::Item<'c>, &mut PassContext<'c, 'r, 'w>) + Send + 'static,
+    {
+        self.step_pass(name, access, ClosureState(body), closure_entry::<F, A>)
+    }
+
+    /// Declares a pass that runs as a job of steps: `entry` is its first step each frame,
+    /// `state` is its own, kept between frames. Its steps may return any
+    /// [`Action`](jobs::Action): wait, yield, spawn, ask for memory, block on I/O. See [`Pass`].
+    pub fn step_pass<S, A>(
+        &mut self,
+        name: &str,
+        access: A,
+        state: S,
+        entry: Step<Pass<S, A>>,
+    ) -> PassConfig<'_>
+    where
+        S: Send + 'static,
+        A: Access,
+    {
+        let mut accesses = Vec::new();
+        access.declare(&mut accesses);
+        self.passes.push(PassDecl {
+            name: name.to_owned(),
+            accesses,
+            before: Vec::new(),
+            after: Vec::new(),
+            side_effect: false,
+            priority: Priority::Normal,
+            on_main_thread: false,
+            body: ErasedBody::new(Body {
+                state,
+                access,
+                entry,
+            }),
+        });
+        PassConfig {
+            pass: self.passes.last_mut().expect("just pushed"),
+        }
+    }
+
+    /// Checks the declarations and orders the passes. See [`GraphError`] for what is rejected.
+    pub fn compile(self) -> Result<Graph, GraphError> {
+        compile::compile(self)
+    }
+}

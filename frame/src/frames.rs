@@ -1,0 +1,625 @@
+//! Running a compiled graph every frame, with up to three frames in flight.
+//!
+//! ## Slots
+//! Frame N uses slot `N % (K + 1)` for K frames in flight: the slot holds the frame's counters
+//! (one per kept pass: the Naughty Dog "per-frame counters"), where each resource is for that
+//! frame (its bindings), and the passes' timing records. Per-frame resources have one copy per
+//! slot. A slot is reused by frame N + K + 1, which starts only after frame N + 1 has
+//! completed: by then nothing of frame N is running, and no pass of frame N + 1 still looks at
+//! frame N's counters.
+//!
+//! ## Starting a frame
+//! [`Frames::run_frame`] first waits (running jobs meanwhile) until fewer than K frames are in
+//! flight, completing the oldest: its errors are returned, its transient memory released (the
+//! frame's tag in the tagged heap), its statistics recorded. Then it allocates the new frame's
+//! transient buffers and submits one job per kept pass, in order, each counted on its own
+//! counter. A pass's first step waits for its dependencies (see `pass.rs`), so a pass of frame
+//! N + 1 starts as soon as what it conflicts with in frame N is done, while the rest of frame N
+//! still runs.
+
+use std::collections::VecDeque;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jobs::{Block, Counter, JobSystem, Stats, Tag};
+
+use crate::access::Binding;
+use crate::error::FrameError;
+use crate::resource::{Cell, Init, Kind, Res};
+use crate::stats::{FrameStats, PassTime};
+use crate::Graph;
+
+/// What a pass knows about the frame it runs in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FrameInfo {
+    /// The frame's number, from 0.
+    pub number: u64,
+    /// The simulation time step of this frame.
+    pub dt: Duration,
+    /// The simulation time at the start of this frame (the sum of the earlier frames' `dt`).
+    pub time: Duration,
+}
+
+/// What each kept pass waits for (positions among the kept passes).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Plan {
+    pub(crate) passes: Vec<Deps>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Deps {
+    /// Passes of the same frame.
+    pub(crate) before: Vec<u32>,
+    /// Passes of the previous frame (when frames overlap).
+    pub(crate) previous_frame: Vec<u32>,
+}
+
+/// Nanoseconds since the frame loop started, never 0 (0 means "not yet").
+#[derive(Clone, Copy)]
+pub(crate) struct Clock(Instant);
+
+impl Clock {
+    pub(crate) fn now(&self) -> u64 {
+        self.0.elapsed().as_nanos() as u64 + 1
+    }
+}
+
+/// When a pass ran in one frame; written by its job, read after the frame completed.
+#[derive(Default)]
+pub(crate) struct Record {
+    pub(crate) start: AtomicU64,
+    pub(crate) end: AtomicU64,
+    pub(crate) worker: AtomicU32,
+}
+
+/// Everything of one frame slot. Jobs see it through a shared reference (counters, atomics,
+/// bindings fixed while the frame runs); the frame loop changes the rest only while no job of
+/// the slot is alive.
+pub(crate) struct Slot {
+    pub(crate) done: Vec<Counter>,
+    pub(crate) bindings: Vec<Binding>,
+    pub(crate) records: Vec<Record>,
+    pub(crate) clock: Clock,
+    /// The frame's transient memory (frame loop only).
+    blocks: Vec<Block>,
+    /// The frame in the slot, its start, and the job system's figures at its start.
+    frame: u64,
+    started: u64,
+    stats_at_start: Stats,
+}
+
+/// Settings of [`Frames`].
+#[derive(Clone, Debug)]
+pub struct FramesConfig {
+    in_flight: usize,
+    history: usize,
+}
+
+impl Default for FramesConfig {
+    fn default() -> Self {
+        FramesConfig {
+            in_flight: 2,
+            history: 120,
+        }
+    }
+}
+
+impl FramesConfig {
+    /// Frames that may run at once, 1 to 3 (default 2): with 2, frame N + 1 simulates while
+    /// frame N renders. [`Frames::new`] rejects other values.
+    pub fn in_flight(mut self, frames: usize) -> Self {
+        self.in_flight = frames;
+        self
+    }
+
+    /// How many completed frames' statistics to keep (default 120).
+    pub fn history(mut self, frames: usize) -> Self {
+        self.history = frames;
+        self
+    }
+}
+
+/// Runs a compiled [`Graph`] every frame: the frame loop's side of the graph.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use frame::{Frames, FramesConfig, GraphBuilder};
+///
+/// let system = Arc::new(jobs::JobSystem::new(jobs::Config::default().workers(2))?);
+/// let mut graph = GraphBuilder::new();
+/// let state = graph.per_frame("state", 0u64);
+/// let total = graph.import("total", 0u64);
+/// graph.pass("simulate", (state.read_previous(), state.write()), |(before, now), _| {
+///     *now = *before + 1;
+/// });
+/// graph.pass("render", (state.read(), total.write()), |(now, total), _| *total += *now);
+/// let mut frames = Frames::with_config(system, graph.compile()?, FramesConfig::default().in_flight(2))?;
+/// for _ in 0..100 {
+///     // Main-thread work goes here (events, window); frames overlap meanwhile.
+///     frames.run_frame(Duration::from_secs_f64(1.0 / 60.0))?;
+/// }
+/// assert_eq!(*frames.resource(state)?, 100);
+/// assert_eq!(*frames.resource(total)?, (1..=100).sum::<u64>());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Frames {
+    system: Arc<JobSystem>,
+    graph: Graph,
+    /// Behind a raw pointer: jobs hold pointers into it while `Frames` moves.
+    plan: NonNull<Plan>,
+    slots: Vec<NonNull<Slot>>,
+    /// Per resource: its copies (one if imported, one per slot if per-frame, none if
+    /// transient).
+    cells: Vec<Vec<Cell>>,
+    names: Vec<Arc<str>>,
+    in_flight: VecDeque<u64>,
+    max_in_flight: usize,
+    next_frame: u64,
+    time: Duration,
+    clock: Clock,
+    tag_base: u64,
+    history: VecDeque<FrameStats>,
+    history_len: usize,
+    /// Scratch for the critical path.
+    finish_at: Vec<(Duration, usize)>,
+}
+
+// SAFETY: the raw pointers are owned heap data (plan, slots) and resources made from `Send`
+// values; `Frames` is used from one thread at a time (`&mut self`).
+unsafe impl Send for Frames {}
+
+impl Frames {
+    /// Runs `graph` on `system` with the default settings (2 frames in flight).
+    pub fn new(system: Arc<JobSystem>, graph: Graph) -> Result<Frames, FrameError> {
+        Frames::with_config(system, graph, FramesConfig::default())
+    }
+
+    /// Runs `graph` on `system`.
+    pub fn with_config(
+        system: Arc<JobSystem>,
+        mut graph: Graph,
+        config: FramesConfig,
+    ) -> Result<Frames, FrameError> {
+        if !(1..=3).contains(&config.in_flight) {
+            return Err(FrameError::BadFramesInFlight(config.in_flight));
+        }
+        let slots = config.in_flight + 1;
+        let clock = Clock(Instant::now());
+        let passes = graph.kept.len();
+        let mut cells = Vec::with_capacity(graph.resources.len());
+        for resource in &mut graph.resources {
+            cells.push(match std::mem::replace(&mut resource.init, Init::Taken) {
+                Init::Value(cell) => vec![cell],
+                Init::Copies(make) => (0..slots).map(|_| make()).collect(),
+                buffer => {
+                    resource.init = buffer;
+                    Vec::new()
+                }
+            });
+        }
+        let slot_pointers = (0..slots)
+            .map(|s| {
+                let bindings = cells
+                    .iter()
+                    .map(|copies| match copies.len() {
+                        0 => Binding::UNBOUND,
+                        1 => Binding {
+                            current: copies[0].ptr(),
+                            previous: copies[0].ptr(),
+                            len: 1,
+                        },
+                        n => Binding {
+                            current: copies[s].ptr(),
+                            previous: copies[(s + n - 1) % n].ptr(),
+                            len: 1,
+                        },
+                    })
+                    .collect();
+                let slot = Slot {
+                    done: (0..passes).map(|_| system.counter()).collect(),
+                    bindings,
+                    records: (0..passes).map(|_| Record::default()).collect(),
+                    clock,
+                    blocks: Vec::new(),
+                    frame: 0,
+                    started: 0,
+                    stats_at_start: Stats::default(),
+                };
+                NonNull::from(Box::leak(Box::new(slot)))
+            })
+            .collect();
+        static TAGS: AtomicU64 = AtomicU64::new(1);
+        let plan = NonNull::from(Box::leak(Box::new(std::mem::take(&mut graph.plan))));
+        let names = graph
+            .kept
+            .iter()
+            .map(|&p| Arc::from(graph.passes[p].name.as_str()))
+            .collect();
+        Ok(Frames {
+            system,
+            plan,
+            slots: slot_pointers,
+            cells,
+            names,
+            in_flight: VecDeque::with_capacity(config.in_flight),
+            max_in_flight: config.in_flight,
+            next_frame: 0,
+            time: Duration::ZERO,
+            clock,
+            tag_base: TAGS.fetch_add(1, Ordering::Relaxed) << 40,
+            history: VecDeque::with_capacity(config.history),
+            history_len: config.history,
+            finish_at: Vec::with_capacity(passes),
+            graph,
+        })
+    }
+
+    /// The job system the frames run on.
+    pub fn system(&self) -> &Arc<JobSystem> {
+        &self.system
+    }
+
+    /// The compiled graph.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// The number the next frame will get.
+    pub fn next_frame(&self) -> u64 {
+        self.next_frame
+    }
+
+    /// Frames started and not yet seen complete.
+    pub fn frames_in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Starts the next frame with time step `dt`; returns its number. First waits until fewer
+    /// than K frames are in flight (running jobs on this thread meanwhile, jobs pinned to the
+    /// main thread first). If a frame that completed while waiting failed, returns its error
+    /// and starts nothing: call again to go on.
+    pub fn run_frame(&mut self, dt: Duration) -> Result<u64, FrameError> {
+        self.begin_frame()?.start(dt)
+    }
+
+    /// Waits for room for the next frame, like [`run_frame`](Self::run_frame), and returns a
+    /// [`FrameSetup`] to fill the frame's per-frame inputs before starting it.
+    pub fn begin_frame(&mut self) -> Result<FrameSetup<'_>, FrameError> {
+        while self.in_flight.len() >= self.max_in_flight {
+            self.complete_oldest()?;
+        }
+        Ok(FrameSetup { frames: self })
+    }
+
+    /// Waits until every frame in flight has completed (running jobs meanwhile). Returns the
+    /// first error among them; all are completed either way.
+    pub fn finish(&mut self) -> Result<(), FrameError> {
+        let mut first = Ok(());
+        while !self.in_flight.is_empty() {
+            let outcome = self.complete_oldest();
+            if first.is_ok() {
+                first = outcome;
+            }
+        }
+        first
+    }
+
+    /// An imported or per-frame resource, after every frame in flight has completed: the
+    /// imported value, or the newest frame's copy. Errors of those frames are returned first.
+    pub fn resource<T: 'static>(&mut self, resource: Res<T>) -> Result<&T, FrameError> {
+        self.resource_mut(resource).map(|r| &*r)
+    }
+
+    /// Like [`resource`](Self::resource), for changing it: the next frame sees the change (for
+    /// a per-frame resource, as its previous frame's copy).
+    pub fn resource_mut<T: 'static>(&mut self, resource: Res<T>) -> Result<&mut T, FrameError> {
+        if resource.graph != self.graph.id {
+            return Err(FrameError::ForeignResource);
+        }
+        self.finish()?;
+        let copies = &self.cells[resource.id as usize];
+        let cell = match copies.len() {
+            1 => &copies[0],
+            n => &copies[((self.next_frame + n as u64 - 1) % n as u64) as usize],
+        };
+        // SAFETY: the cell holds a `T` (handles are typed by the builder that made them, and
+        // the graph id matched); no frame is in flight, and `&mut self` is held.
+        Ok(unsafe { &mut *cell.ptr().cast::<T>() })
+    }
+
+    /// Statistics of the last completed frames, oldest first.
+    pub fn history(&self) -> &VecDeque<FrameStats> {
+        &self.history
+    }
+
+    /// The graph in DOT (see [`Graph::to_dot`]) with each pass's mean and longest time over
+    /// the frames in the history.
+    pub fn to_dot(&self) -> String {
+        if self.history.is_empty() {
+            return self.graph.to_dot();
+        }
+        let times: Vec<String> = (0..self.names.len())
+            .map(|i| {
+                let ran: Vec<Duration> = self
+                    .history
+                    .iter()
+                    .filter(|f| f.passes[i].start.is_some())
+                    .map(|f| f.passes[i].duration)
+                    .collect();
+                let mean = ran.iter().sum::<Duration>() / ran.len().max(1) as u32;
+                let max = ran.iter().max().copied().unwrap_or_default();
+                format!(
+                    "mean {:.3} ms, max {:.3} ms ({} frames)",
+                    mean.as_secs_f64() * 1e3,
+                    max.as_secs_f64() * 1e3,
+                    ran.len()
+                )
+            })
+            .collect();
+        self.graph.dot_with(Some(&times))
+    }
+
+    fn tag(&self, frame: u64) -> Tag {
+        Tag(self.tag_base | frame)
+    }
+
+    fn slot_of(&self, frame: u64) -> NonNull<Slot> {
+        self.slots[(frame % self.slots.len() as u64) as usize]
+    }
+
+    /// Starts frame `next_frame` (room has been made).
+    fn start(&mut self, dt: Duration) -> Result<u64, FrameError> {
+        let frame = self.next_frame;
+        let slot_ptr = self.slot_of(frame);
+        {
+            // SAFETY: frame `frame - slots` used this slot and has completed (fewer than K
+            // frames are in flight, and K < slots), so no job refers to it: it is ours.
+            let slot = unsafe { &mut *slot_ptr.as_ptr() };
+            let tag = self.tag(frame);
+            for (r, resource) in self.graph.resources.iter().enumerate() {
+                let Init::Buffer { size, align, len } = resource.init else {
+                    continue;
+                };
+                let bytes = size.saturating_mul(len);
+                let mut block = match self.system.heap().allocate_bytes(tag, bytes, align) {
+                    Ok(block) => block,
+                    Err(_) => {
+                        slot.blocks.clear();
+                        self.system.heap().release(tag);
+                        return Err(FrameError::OutOfMemory {
+                            resource: resource.name.clone(),
+                            bytes,
+                        });
+                    }
+                };
+                slot.bindings[r].current = block.as_mut_slice().as_mut_ptr();
+                slot.bindings[r].len = len;
+                slot.blocks.push(block);
+            }
+            for record in &slot.records {
+                record.start.store(0, Ordering::Relaxed);
+                record.end.store(0, Ordering::Relaxed);
+            }
+            slot.frame = frame;
+            slot.started = self.clock.now();
+            slot.stats_at_start = self.system.stats();
+        }
+        let info = FrameInfo {
+            number: frame,
+            dt,
+            time: self.time,
+        };
+        let previous = (self.max_in_flight > 1 && frame > 0).then(|| self.slot_of(frame - 1));
+        // SAFETY: from here on the slot is shared with its jobs: only read it.
+        let slot = unsafe { slot_ptr.as_ref() };
+        for (position, &p) in self.graph.kept.iter().enumerate() {
+            let pass = &self.graph.passes[p];
+            let seed = crate::pass::Seed {
+                slot: slot_ptr,
+                previous,
+                plan: self.plan,
+                position: position as u32,
+                info,
+            };
+            // SAFETY: the pass waits for its own run in the previous frame (or that frame has
+            // completed); the slot and plan live until this frame completes (`Drop` waits).
+            let mut job = unsafe { pass.body.job(seed) }.with_priority(pass.priority);
+            if pass.on_main_thread {
+                job = job.pinned_to_main();
+            }
+            self.system.submit_counted(&slot.done[position], job);
+        }
+        self.in_flight.push_back(frame);
+        self.next_frame += 1;
+        self.time += dt;
+        Ok(frame)
+    }
+
+    /// Waits for the oldest frame in flight, records its statistics, releases its memory.
+    fn complete_oldest(&mut self) -> Result<(), FrameError> {
+        let Some(frame) = self.in_flight.pop_front() else {
+            return Ok(());
+        };
+        let slot_ptr = self.slot_of(frame);
+        // SAFETY: the slot is this frame's; jobs only share-read it.
+        let slot = unsafe { slot_ptr.as_ref() };
+        let mut failed: Option<(usize, String)> = None;
+        let mut skipped = Vec::new();
+        for (position, done) in slot.done.iter().enumerate() {
+            if let Err(panic) = self.system.wait(done) {
+                let ran = slot.records[position].start.load(Ordering::Relaxed) != 0;
+                if ran && failed.is_none() {
+                    failed = Some((position, panic.message().to_owned()));
+                } else {
+                    skipped.push(self.names[position].to_string());
+                }
+            }
+        }
+        // Every job of the frame has finished: its records are complete and visible.
+        if failed.is_none() && !skipped.is_empty() {
+            // Nothing ran and failed (cancelled at shutdown): report the first.
+            let first = skipped.remove(0);
+            failed = Some((
+                self.graph.position(&first).unwrap_or(0),
+                "cancelled".to_owned(),
+            ));
+        }
+        self.record(frame, failed.is_some());
+        {
+            // SAFETY: no job of the frame is left; the slot is ours until the next start.
+            let slot = unsafe { &mut *slot_ptr.as_ptr() };
+            slot.blocks.clear();
+        }
+        self.system.heap().release(self.tag(frame));
+        match failed {
+            None => Ok(()),
+            Some((position, message)) => Err(FrameError::PassPanicked {
+                frame,
+                pass: self.names[position].to_string(),
+                message,
+                skipped,
+            }),
+        }
+    }
+
+    /// Appends the completed frame's statistics to the history.
+    fn record(&mut self, frame: u64, failed: bool) {
+        // SAFETY: the frame has completed; the slot is only read.
+        let slot = unsafe { self.slot_of(frame).as_ref() };
+        let now = self.clock.now();
+        let stats = self.system.stats().since(&slot.stats_at_start);
+        let mut entry = if self.history.len() >= self.history_len.max(1) {
+            self.history.pop_front().unwrap_or_default()
+        } else {
+            FrameStats::default()
+        };
+        entry.number = frame;
+        entry.failed = failed;
+        entry.utilization = stats.utilization();
+        entry.jobs = stats.total_jobs();
+        entry.passes.clear();
+        let mut last_end = slot.started;
+        for (position, record) in slot.records.iter().enumerate() {
+            let start = record.start.load(Ordering::Relaxed);
+            let end = record.end.load(Ordering::Relaxed).max(start);
+            let worker = record.worker.load(Ordering::Relaxed);
+            last_end = last_end.max(end);
+            entry.passes.push(PassTime {
+                name: Arc::clone(&self.names[position]),
+                start: (start != 0)
+                    .then(|| Duration::from_nanos(start.saturating_sub(slot.started))),
+                duration: Duration::from_nanos(end - start),
+                worker: (start != 0 && worker != u32::MAX).then_some(worker as usize),
+            });
+        }
+        entry.wall = Duration::from_nanos(last_end.min(now) - slot.started);
+        // Critical path: the longest chain through the frame's dependencies.
+        // SAFETY: the plan lives as long as `self`.
+        let plan = unsafe { self.plan.as_ref() };
+        self.finish_at.clear();
+        for (position, deps) in plan.passes.iter().enumerate() {
+            let longest = deps
+                .before
+                .iter()
+                .map(|&q| (self.finish_at[q as usize].0, q as usize))
+                .max()
+                .unwrap_or((Duration::ZERO, usize::MAX));
+            self.finish_at
+                .push((longest.0 + entry.passes[position].duration, longest.1));
+        }
+        entry.critical_passes.clear();
+        if let Some((last, &(length, _))) = self
+            .finish_at
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, (length, _))| *length)
+        {
+            entry.critical_path = length;
+            let mut at = last;
+            while at != usize::MAX {
+                entry.critical_passes.push(at);
+                at = self.finish_at[at].1;
+            }
+            entry.critical_passes.reverse();
+        } else {
+            entry.critical_path = Duration::ZERO;
+        }
+        self.history.push_back(entry);
+    }
+}
+
+impl Drop for Frames {
+    fn drop(&mut self) {
+        // Jobs point into the slots, the plan and the resources: let them finish first.
+        let _ = self.finish();
+        for slot in self.slots.drain(..) {
+            // SAFETY: no frame is in flight; the slot came from `Box::leak` in `with_config`.
+            drop(unsafe { Box::from_raw(slot.as_ptr()) });
+        }
+        // SAFETY: as above, for the plan.
+        drop(unsafe { Box::from_raw(self.plan.as_ptr()) });
+    }
+}
+
+/// A frame about to start: set its per-frame inputs, then [`start`](Self::start) it.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// let system = Arc::new(jobs::JobSystem::new(jobs::Config::default().workers(2))?);
+/// let mut graph = frame::GraphBuilder::new();
+/// let input = graph.per_frame("input", [0.0f32; 2]); // written by the main thread
+/// let player = graph.import("player", [0.0f32; 2]);
+/// graph.pass("move", (input.read(), player.write()), |(input, player), _| {
+///     player[0] += input[0];
+///     player[1] += input[1];
+/// });
+/// let mut frames = frame::Frames::new(system, graph.compile()?)?;
+/// for _ in 0..10 {
+///     let mut setup = frames.begin_frame()?;
+///     *setup.per_frame_mut(input)? = [1.0, 0.5]; // this frame's copy: no pass uses it yet
+///     setup.start(Duration::from_millis(16))?;
+/// }
+/// assert_eq!(*frames.resource(player)?, [10.0, 5.0]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct FrameSetup<'f> {
+    frames: &'f mut Frames,
+}
+
+impl FrameSetup<'_> {
+    /// The number the frame will have.
+    pub fn number(&self) -> u64 {
+        self.frames.next_frame
+    }
+
+    /// This frame's copy of a per-frame resource, to fill before the frame starts. It holds
+    /// what the frame `K + 1` frames earlier left in it.
+    pub fn per_frame_mut<T: 'static>(&mut self, resource: Res<T>) -> Result<&mut T, FrameError> {
+        if resource.graph != self.frames.graph.id {
+            return Err(FrameError::ForeignResource);
+        }
+        if self.frames.graph.kind(resource.id) != Kind::PerFrame {
+            return Err(FrameError::WrongKind {
+                resource: self.frames.graph.resources[resource.id as usize]
+                    .name
+                    .clone(),
+                expected: "per-frame",
+            });
+        }
+        let copies = &self.frames.cells[resource.id as usize];
+        let cell = &copies[(self.frames.next_frame % copies.len() as u64) as usize];
+        // SAFETY: the cell holds a `T` (typed handle, same graph); the frame that last used
+        // this copy (`K + 1` frames ago, or the one after it reading it as previous) has
+        // completed, since fewer than K frames are in flight.
+        Ok(unsafe { &mut *cell.ptr().cast::<T>() })
+    }
+
+    /// Starts the frame with time step `dt`; returns its number.
+    pub fn start(self, dt: Duration) -> Result<u64, FrameError> {
+        self.frames.start(dt)
+    }
+}

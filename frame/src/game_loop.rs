@@ -1,0 +1,163 @@
+//! A game loop: fixed simulation steps, frames paced to a target rate, sleeping in between.
+
+use std::ops::ControlFlow;
+use std::time::{Duration, Instant};
+
+use crate::error::FrameError;
+use crate::Frames;
+
+/// Runs frames at a fixed simulation timestep, paced to a target frame rate.
+///
+/// Each turn of the loop calls the main thread's own work (events, window), starts as many
+/// frames as the real time elapsed calls for (each one simulation step of `timestep`, at most
+/// `max_steps` per turn so that a slow machine does not spiral), runs jobs pinned to the main
+/// thread, and sleeps until the next turn is due. Sleeping really sleeps: the main thread burns
+/// no CPU between turns (the workers run the frames in flight meanwhile).
+///
+/// ```
+/// use std::ops::ControlFlow;
+/// use std::sync::Arc;
+/// use frame::{Frames, GameLoop, GraphBuilder};
+///
+/// let system = Arc::new(jobs::JobSystem::new(jobs::Config::default().workers(2))?);
+/// let mut graph = GraphBuilder::new();
+/// let ticks = graph.import("ticks", 0u32);
+/// graph.pass("tick", ticks.write(), |ticks, _| *ticks += 1);
+/// let mut frames = Frames::new(system, graph.compile()?)?;
+///
+/// let game_loop = GameLoop::new(240.0)?.target_rate(240.0)?;
+/// let summary = game_loop.run(&mut frames, |turn| {
+///     // Poll events here; stop after 20 turns.
+///     if turn.turn >= 20 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+/// })?;
+/// assert_eq!(*frames.resource(ticks)? as u64, summary.frames);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct GameLoop {
+    timestep: Duration,
+    period: Option<Duration>,
+    max_steps: u32,
+}
+
+/// What the main thread's work sees each turn of a [`GameLoop`].
+#[derive(Debug)]
+pub struct Turn {
+    /// Turns so far, from 0.
+    pub turn: u64,
+    /// Frames started so far.
+    pub frames: u64,
+    /// Real time since the loop started.
+    pub elapsed: Duration,
+    /// How far the simulation's unspent time is into the next step, from 0 to 1: for
+    /// interpolating what is drawn between two simulation states.
+    pub alpha: f64,
+}
+
+/// What a [`GameLoop`] did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LoopSummary {
+    /// Turns of the loop.
+    pub turns: u64,
+    /// Frames (simulation steps) started and completed.
+    pub frames: u64,
+    /// Simulation steps dropped because the machine could not keep up.
+    pub dropped_steps: u64,
+    /// Real time the loop ran.
+    pub elapsed: Duration,
+}
+
+fn positive(what: &str, value: f64) -> Result<f64, FrameError> {
+    if value.is_finite() && value > 0.0 {
+        Ok(value)
+    } else {
+        Err(FrameError::BadRate(format!(
+            "{what} must be a positive number, not {value}"
+        )))
+    }
+}
+
+impl GameLoop {
+    /// A loop simulating `steps_per_second` fixed steps per second of real time, as fast as
+    /// frames complete (no pacing until [`target_rate`](Self::target_rate)).
+    pub fn new(steps_per_second: f64) -> Result<GameLoop, FrameError> {
+        let rate = positive("the simulation rate", steps_per_second)?;
+        Ok(GameLoop {
+            timestep: Duration::from_secs_f64(1.0 / rate),
+            period: None,
+            max_steps: 4,
+        })
+    }
+
+    /// Paces turns to `frames_per_second`, sleeping between them.
+    pub fn target_rate(mut self, frames_per_second: f64) -> Result<GameLoop, FrameError> {
+        let rate = positive("the target frame rate", frames_per_second)?;
+        self.period = Some(Duration::from_secs_f64(1.0 / rate));
+        Ok(self)
+    }
+
+    /// At most `steps` simulation steps per turn (default 4); time beyond is dropped.
+    pub fn max_steps_per_turn(mut self, steps: u32) -> GameLoop {
+        self.max_steps = steps.max(1);
+        self
+    }
+
+    /// The simulation timestep.
+    pub fn timestep(&self) -> Duration {
+        self.timestep
+    }
+
+    /// Runs until `main` returns `Break` (or a frame fails), then waits for the frames in
+    /// flight. `main` is the main thread's own work for one turn.
+    pub fn run<F>(&self, frames: &mut Frames, mut main: F) -> Result<LoopSummary, FrameError>
+    where
+        F: FnMut(&Turn) -> ControlFlow<()>,
+    {
+        let start = Instant::now();
+        let mut summary = LoopSummary::default();
+        let mut unspent = Duration::ZERO;
+        let mut last = start;
+        let mut deadline = start;
+        loop {
+            let now = Instant::now();
+            unspent += now - last;
+            last = now;
+            let turn = Turn {
+                turn: summary.turns,
+                frames: summary.frames,
+                elapsed: now - start,
+                alpha: unspent.as_secs_f64() / self.timestep.as_secs_f64(),
+            };
+            if main(&turn).is_break() {
+                break;
+            }
+            // The first turn runs one step; then as many as real time calls for.
+            let mut steps = 0;
+            while (unspent >= self.timestep || summary.frames == 0) && steps < self.max_steps {
+                frames.run_frame(self.timestep)?;
+                unspent = unspent.saturating_sub(self.timestep);
+                summary.frames += 1;
+                steps += 1;
+            }
+            while unspent >= self.timestep {
+                unspent -= self.timestep;
+                summary.dropped_steps += 1;
+            }
+            let _ = frames.system().run_pinned();
+            summary.turns += 1;
+            if let Some(period) = self.period {
+                deadline += period;
+                let now = Instant::now();
+                if deadline > now {
+                    std::thread::sleep(deadline - now);
+                } else if now - deadline > period {
+                    // Far behind: do not try to catch up with a burst of turns.
+                    deadline = now;
+                }
+            }
+        }
+        frames.finish()?;
+        summary.elapsed = start.elapsed();
+        Ok(summary)
+    }
+}

@@ -74,18 +74,23 @@ pub(crate) struct Record {
     pub(crate) worker: AtomicU32,
 }
 
-/// Everything of one frame slot. Jobs see it through a shared reference (counters, atomics,
-/// bindings fixed while the frame runs); the frame loop changes the rest only while no job of
-/// the slot is alive.
+/// What jobs share of one frame slot: counters, timing records (atomics), and bindings fixed
+/// while the frame runs. The frame loop changes the bindings only in `start`, when no job
+/// refers to the slot (the next frame's jobs look at this slot's counters, so a slot is never
+/// borrowed mutably while a frame after it runs).
 pub(crate) struct Slot {
     pub(crate) done: Vec<Counter>,
     pub(crate) bindings: Vec<Binding>,
     pub(crate) records: Vec<Record>,
     pub(crate) clock: Clock,
-    /// The frame's transient memory (frame loop only).
+}
+
+/// What only the frame loop keeps of one slot.
+#[derive(Default)]
+struct SlotMeta {
+    /// The frame's transient memory.
     blocks: Vec<Block>,
-    /// The frame in the slot, its start, and the job system's figures at its start.
-    frame: u64,
+    /// When the frame started, and the job system's figures then.
     started: u64,
     stats_at_start: Stats,
 }
@@ -151,6 +156,7 @@ pub struct Frames {
     /// Behind a raw pointer: jobs hold pointers into it while `Frames` moves.
     plan: NonNull<Plan>,
     slots: Vec<NonNull<Slot>>,
+    meta: Vec<SlotMeta>,
     /// Per resource: its copies (one if imported, one per slot if per-frame, none if
     /// transient).
     cells: Vec<Vec<Cell>>,
@@ -223,10 +229,6 @@ impl Frames {
                     bindings,
                     records: (0..passes).map(|_| Record::default()).collect(),
                     clock,
-                    blocks: Vec::new(),
-                    frame: 0,
-                    started: 0,
-                    stats_at_start: Stats::default(),
                 };
                 NonNull::from(Box::leak(Box::new(slot)))
             })
@@ -242,6 +244,7 @@ impl Frames {
             system,
             plan,
             slots: slot_pointers,
+            meta: (0..slots).map(|_| SlotMeta::default()).collect(),
             cells,
             names,
             in_flight: VecDeque::with_capacity(config.in_flight),
@@ -367,18 +370,23 @@ impl Frames {
     }
 
     fn slot_of(&self, frame: u64) -> NonNull<Slot> {
-        self.slots[(frame % self.slots.len() as u64) as usize]
+        self.slots[self.slot_index(frame)]
+    }
+
+    fn slot_index(&self, frame: u64) -> usize {
+        (frame % self.slots.len() as u64) as usize
     }
 
     /// Starts frame `next_frame` (room has been made).
     fn start(&mut self, dt: Duration) -> Result<u64, FrameError> {
         let frame = self.next_frame;
         let slot_ptr = self.slot_of(frame);
+        let tag = self.tag(frame);
+        let meta = &mut self.meta[(frame % self.slots.len() as u64) as usize];
         {
             // SAFETY: frame `frame - slots` used this slot and has completed (fewer than K
             // frames are in flight, and K < slots), so no job refers to it: it is ours.
             let slot = unsafe { &mut *slot_ptr.as_ptr() };
-            let tag = self.tag(frame);
             for (r, resource) in self.graph.resources.iter().enumerate() {
                 let Init::Buffer { size, align, len } = resource.init else {
                     continue;
@@ -387,7 +395,7 @@ impl Frames {
                 let mut block = match self.system.heap().allocate_bytes(tag, bytes, align) {
                     Ok(block) => block,
                     Err(_) => {
-                        slot.blocks.clear();
+                        meta.blocks.clear();
                         self.system.heap().release(tag);
                         return Err(FrameError::OutOfMemory {
                             resource: resource.name.clone(),
@@ -397,15 +405,14 @@ impl Frames {
                 };
                 slot.bindings[r].current = block.as_mut_slice().as_mut_ptr();
                 slot.bindings[r].len = len;
-                slot.blocks.push(block);
+                meta.blocks.push(block);
             }
             for record in &slot.records {
                 record.start.store(0, Ordering::Relaxed);
                 record.end.store(0, Ordering::Relaxed);
             }
-            slot.frame = frame;
-            slot.started = self.clock.now();
-            slot.stats_at_start = self.system.stats();
+            meta.started = self.clock.now();
+            meta.stats_at_start = self.system.stats();
         }
         let info = FrameInfo {
             number: frame,
@@ -468,11 +475,8 @@ impl Frames {
             ));
         }
         self.record(frame, failed.is_some());
-        {
-            // SAFETY: no job of the frame is left; the slot is ours until the next start.
-            let slot = unsafe { &mut *slot_ptr.as_ptr() };
-            slot.blocks.clear();
-        }
+        let index = self.slot_index(frame);
+        self.meta[index].blocks.clear();
         self.system.heap().release(self.tag(frame));
         match failed {
             None => Ok(()),
@@ -489,8 +493,9 @@ impl Frames {
     fn record(&mut self, frame: u64, failed: bool) {
         // SAFETY: the frame has completed; the slot is only read.
         let slot = unsafe { self.slot_of(frame).as_ref() };
+        let meta = &self.meta[self.slot_index(frame)];
         let now = self.clock.now();
-        let stats = self.system.stats().since(&slot.stats_at_start);
+        let stats = self.system.stats().since(&meta.stats_at_start);
         let mut entry = if self.history.len() >= self.history_len.max(1) {
             self.history.pop_front().unwrap_or_default()
         } else {
@@ -501,7 +506,7 @@ impl Frames {
         entry.utilization = stats.utilization();
         entry.jobs = stats.total_jobs();
         entry.passes.clear();
-        let mut last_end = slot.started;
+        let mut last_end = meta.started;
         for (position, record) in slot.records.iter().enumerate() {
             let start = record.start.load(Ordering::Relaxed);
             let end = record.end.load(Ordering::Relaxed).max(start);
@@ -510,12 +515,12 @@ impl Frames {
             entry.passes.push(PassTime {
                 name: Arc::clone(&self.names[position]),
                 start: (start != 0)
-                    .then(|| Duration::from_nanos(start.saturating_sub(slot.started))),
+                    .then(|| Duration::from_nanos(start.saturating_sub(meta.started))),
                 duration: Duration::from_nanos(end - start),
                 worker: (start != 0 && worker != u32::MAX).then_some(worker as usize),
             });
         }
-        entry.wall = Duration::from_nanos(last_end.min(now) - slot.started);
+        entry.wall = Duration::from_nanos(last_end.min(now) - meta.started);
         // Critical path: the longest chain through the frame's dependencies.
         // SAFETY: the plan lives as long as `self`.
         let plan = unsafe { self.plan.as_ref() };

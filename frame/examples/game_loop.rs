@@ -92,17 +92,21 @@ fn main() -> Result<(), Box<dyn Error>> {
     );
     // Draw: count bodies per character cell, at Low priority (it can wait behind simulation).
     graph
-        .pass("draw", (bodies.read(), screen.write()), |(bodies, screen), _| {
-            screen.fill(0);
-            for body in bodies.iter() {
-                let col = (body.position[0] + 1.0) * 0.5 * WIDTH as f32;
-                let row = (body.position[1] + 1.0) * 0.5 * HEIGHT as f32;
-                if (0.0..WIDTH as f32).contains(&col) && (0.0..HEIGHT as f32).contains(&row) {
-                    let cell = &mut screen[row as usize * WIDTH + col as usize];
-                    *cell = cell.saturating_add(1);
+        .pass(
+            "draw",
+            (bodies.read(), screen.write()),
+            |(bodies, screen), _| {
+                screen.fill(0);
+                for body in bodies.iter() {
+                    let col = (body.position[0] + 1.0) * 0.5 * WIDTH as f32;
+                    let row = (body.position[1] + 1.0) * 0.5 * HEIGHT as f32;
+                    if (0.0..WIDTH as f32).contains(&col) && (0.0..HEIGHT as f32).contains(&row) {
+                        let cell = &mut screen[row as usize * WIDTH + col as usize];
+                        *cell = cell.saturating_add(1);
+                    }
                 }
-            }
-        })
+            },
+        )
         .priority(jobs::Priority::Low);
     // Present: on the main thread (where a window would be), a side effect: kept though
     // nothing reads what it does.
@@ -172,7 +176,10 @@ fn render(frame: u64, screen: &[u16]) -> String {
     const SHADES: &[u8] = b" .:-=+*#%@";
     let mut out = format!("\x1b[2J\x1b[Hframe {frame}\n");
     for row in screen.chunks(WIDTH) {
-        out.extend(row.iter().map(|&n| SHADES[(n as usize).min(SHADES.len() - 1)] as char));
+        out.extend(
+            row.iter()
+                .map(|&n| SHADES[(n as usize).min(SHADES.len() - 1)] as char),
+        );
         out.push('\n');
     }
     out

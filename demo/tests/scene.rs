@@ -1,0 +1,814 @@
+//! Scene files: the assets load, every class of mistake is reported at the right file, line and
+//! key, and no mutation of a valid scene makes the parser panic.
+
+use std::path::{Path, PathBuf};
+
+use demo::scene::{self, Collider, Scene, SceneError};
+use glam::{Vec2, Vec3};
+
+/// A valid scene using every section, small enough to count its lines: the line numbers in the
+/// tests below are the ones of this text.
+const BASE: &str = r#"name = "test"
+seed = 3
+max_particles = 1000
+
+[view]
+min = [-1.0, 0.0]
+max = [1.0, 2.0]
+
+[image]
+width = 64
+height = 48
+
+[physics]
+gravity = [0.0, -9.81]
+drag = 0.1
+
+[[emitters]]
+position = [0.0, 0.5]
+rate = 100
+direction = 90
+speed = [1.0, 2.0]
+lifetime = [1.0, 2.0]
+
+[[emitters]]
+position = [0.5, 0.5]
+rate = 200
+direction = 45
+speed = [1.5, 2.5]
+lifetime = [0.5, 1.5]
+colour = [1.0, 0.5, 0.0]
+
+[[attractors]]
+position = [0.0, 1.5]
+strength = -2.0
+radius = 0.5
+
+[[vortices]]
+position = [0.5, 1.0]
+strength = 3.0
+radius = 0.4
+
+[[colliders]]
+kind = "circle"
+center = [0.0, 1.0]
+radius = 0.25
+
+[[colliders]]
+kind = "box"
+min = [-0.5, 0.0]
+max = [-0.25, 0.5]
+
+[interaction]
+radius = 0.05
+repulsion = 1.0
+viscosity = 0.1
+"#;
+
+const FILE: &str = "scene.toml";
+
+fn assets() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets")
+}
+
+/// BASE without `section`, and with `top` as its first lines (where a top-level key must go).
+fn replace_section(section: &str, top: &str) -> String {
+    assert_eq!(
+        BASE.matches(section).count(),
+        1,
+        "{section:?} is not unique in BASE"
+    );
+    format!("{top}{}", BASE.replacen(section, "", 1))
+}
+
+/// The two `[[emitters]]` tables of BASE.
+fn emitters() -> &'static str {
+    let start = BASE.find("[[emitters]]").expect("an emitter");
+    let end = BASE.find("[[attractors]]").expect("an attractor");
+    &BASE[start..end]
+}
+
+/// BASE with its one occurrence of `from` replaced by `to`.
+fn edit(from: &str, to: &str) -> String {
+    assert_eq!(
+        BASE.matches(from).count(),
+        1,
+        "{from:?} is not unique in BASE"
+    );
+    BASE.replace(from, to)
+}
+
+fn error(text: &str) -> SceneError {
+    match scene::parse(text, Path::new(FILE)) {
+        Ok(scene) => panic!("expected an error, parsed {scene:?}"),
+        Err(error) => error,
+    }
+}
+
+/// The error of `text` is at `line` and `key`, and its message contains `says`.
+#[track_caller]
+fn assert_error(text: &str, line: Option<usize>, key: Option<&str>, says: &str) {
+    let error = error(text);
+    assert_eq!(error.file, Path::new(FILE), "{error}");
+    assert_eq!(
+        (error.line, error.key.as_deref()),
+        (line, key),
+        "wrong place: {error}"
+    );
+    assert!(
+        error.message.contains(says),
+        "{error} does not say {says:?}"
+    );
+}
+
+#[test]
+fn base_scene_parses_with_every_section() {
+    let scene = scene::parse(BASE, Path::new(FILE)).expect("BASE is valid");
+    assert_eq!(scene.name, "test");
+    assert_eq!(scene.seed, 3);
+    assert_eq!(scene.max_particles, 1000);
+    assert_eq!((scene.image.width, scene.image.height), (64, 48));
+    assert_eq!(scene.view.max, Vec2::new(1.0, 2.0));
+    assert_eq!(scene.physics.gravity, Vec2::new(0.0, -9.81));
+    assert_eq!(scene.emitters.len(), 2);
+    assert_eq!(scene.emitters[1].colour, Vec3::new(1.0, 0.5, 0.0));
+    assert_eq!(scene.emitters[1].speed.max, 2.5);
+    assert_eq!(scene.attractors[0].strength, -2.0);
+    assert_eq!(scene.vortices[0].radius, 0.4);
+    assert_eq!(
+        scene.colliders,
+        vec![
+            Collider::Circle {
+                center: Vec2::new(0.0, 1.0),
+                radius: 0.25
+            },
+            Collider::Box {
+                min: Vec2::new(-0.5, 0.0),
+                max: Vec2::new(-0.25, 0.5)
+            },
+        ]
+    );
+    assert_eq!(scene.interaction.map(|i| i.viscosity), Some(0.1));
+}
+
+#[test]
+fn optional_keys_take_their_documented_defaults() {
+    let text = r#"
+        name = "minimal"
+        seed = 0
+        max_particles = 1
+        view = { min = [0, 0], max = [1, 1] }
+        image = { width = 16, height = 16 }
+        physics = { gravity = [0, -1] }
+        emitters = [{ position = [0, 0], rate = 1, direction = 0, speed = [0, 0], lifetime = [1, 1] }]
+    "#;
+    let scene = scene::parse(text, Path::new(FILE)).expect("minimal scene is valid");
+    let physics = scene.physics;
+    assert_eq!(
+        (physics.drag, physics.restitution, physics.friction),
+        (0.0, 0.3, 0.2)
+    );
+    let emitter = scene.emitters[0];
+    assert_eq!(
+        (emitter.width, emitter.spread, emitter.size),
+        (0.0, 0.0, 1.0)
+    );
+    assert_eq!(emitter.colour, Vec3::ONE);
+    assert!(scene.attractors.is_empty() && scene.vortices.is_empty());
+    assert!(scene.colliders.is_empty());
+    assert_eq!(scene.interaction, None);
+}
+
+#[test]
+fn every_asset_loads() {
+    let mut scenes: Vec<Scene> = Vec::new();
+    for entry in std::fs::read_dir(assets()).expect("assets/ exists") {
+        let path = entry.expect("readable entry").path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            match scene::load(&path) {
+                Ok(scene) => scenes.push(scene),
+                Err(error) => panic!("{error}"),
+            }
+        }
+    }
+    assert!(scenes.len() >= 3, "only {} scenes in assets/", scenes.len());
+    let mut names: Vec<&str> = scenes.iter().map(|s| s.name.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), scenes.len(), "scene names repeat: {names:?}");
+    for scene in &scenes {
+        assert!(
+            scene.steady_particles() <= scene.max_particles as f64,
+            "{}: {} particles alive in steady state, capacity {}",
+            scene.name,
+            scene.steady_particles(),
+            scene.max_particles
+        );
+    }
+}
+
+#[test]
+fn the_default_scene_keeps_100k_to_150k_particles_alive() {
+    let scene = scene::load(&assets().join("fountain.toml")).unwrap_or_else(|e| panic!("{e}"));
+    let alive = scene.steady_particles();
+    assert!((100_000.0..=150_000.0).contains(&alive), "{alive}");
+    assert_eq!(scene.emitters.len(), 1);
+    assert!(
+        scene.interaction.is_some(),
+        "the default scene uses the neighbour grid"
+    );
+}
+
+#[test]
+fn missing_file_says_so_with_the_os_error() {
+    let path = Path::new("no/such/dir/scene.toml");
+    let error = scene::load(path).unwrap_err();
+    assert_eq!(
+        (error.file.as_path(), error.line, error.key.as_deref()),
+        (path, None, None)
+    );
+    let expected = std::io::Error::from(std::io::ErrorKind::NotFound).to_string();
+    assert!(error.message.contains("cannot read"), "{error}");
+    assert!(error.message.contains("os error"), "{error}: no OS error");
+    assert!(
+        error
+            .to_string()
+            .starts_with("no/such/dir/scene.toml: cannot read the scene file: "),
+        "{error} ({expected})"
+    );
+}
+
+#[test]
+fn malformed_toml_gives_the_line() {
+    assert_error(&edit("rate = 100", "rate = "), Some(19), None, "");
+    assert_error(&edit("[physics]", "[physics"), Some(13), None, "");
+    assert_error(&edit("name = \"test\"", "name = \"test"), Some(1), None, "");
+    // A key given twice.
+    assert_error(
+        &edit("drag = 0.1", "drag = 0.1\ndrag = 0.2"),
+        Some(16),
+        None,
+        "duplicate key `drag`",
+    );
+}
+
+#[test]
+fn unknown_keys_are_named_at_their_line() {
+    assert_error(
+        &edit("drag = 0.1", "drga = 0.1"),
+        Some(15),
+        Some("physics.drga"),
+        "unknown field `drga`",
+    );
+    assert_error(
+        &edit("colour = [1.0, 0.5, 0.0]", "color = [1.0, 0.5, 0.0]"),
+        Some(30),
+        Some("emitters[1].color"),
+        "unknown field `color`",
+    );
+    assert_error(
+        &format!("{BASE}[wind]\nspeed = 3\n"),
+        Some(56),
+        Some("wind"),
+        "unknown",
+    );
+    assert_error(
+        &edit("seed = 3", "seed = 3\nparticles = 5"),
+        Some(3),
+        Some("particles"),
+        "unknown field `particles`",
+    );
+    // A key that belongs to the other kind of collider.
+    assert_error(
+        &edit("radius = 0.25", "radius = 0.25\nmin = [0, 0]"),
+        Some(46),
+        Some("colliders[0].min"),
+        "unknown field `min`",
+    );
+}
+
+#[test]
+fn wrong_types_are_named_at_their_line() {
+    assert_error(
+        &edit("rate = 200", "rate = \"fast\""),
+        Some(26),
+        Some("emitters[1].rate"),
+        "invalid type: string",
+    );
+    assert_error(
+        &edit("gravity = [0.0, -9.81]", "gravity = [0.0, \"down\"]"),
+        Some(14),
+        Some("physics.gravity"),
+        "invalid type",
+    );
+    assert_error(
+        &edit("gravity = [0.0, -9.81]", "gravity = [0.0]"),
+        Some(14),
+        Some("physics.gravity"),
+        "invalid length",
+    );
+    assert_error(
+        &edit("seed = 3", "seed = 3.5"),
+        Some(2),
+        Some("seed"),
+        "invalid type",
+    );
+    assert_error(
+        &edit("name = \"test\"", "name = 7"),
+        Some(1),
+        Some("name"),
+        "invalid type",
+    );
+    assert_error(
+        &replace_section("[image]\nwidth = 64\nheight = 48\n", "image = 5\n"),
+        Some(1),
+        Some("image"),
+        "invalid type",
+    );
+    assert_error(
+        &edit("radius = 0.25", "radius = \"big\""),
+        Some(45),
+        Some("colliders[0].radius"),
+        "invalid type",
+    );
+    assert_error(
+        &edit("kind = \"box\"", "kind = \"triangle\""),
+        Some(48),
+        Some("colliders[1].kind"),
+        "unknown variant `triangle`",
+    );
+}
+
+#[test]
+fn missing_required_keys_are_named() {
+    // At the top level there is no line to point at.
+    assert_error(
+        &edit("seed = 3\n", ""),
+        None,
+        Some("seed"),
+        "missing field `seed`",
+    );
+    assert_error(
+        &replace_section(emitters(), ""),
+        None,
+        Some("emitters"),
+        "missing field `emitters`",
+    );
+    // In a table: the line of the table's header.
+    assert_error(
+        &edit("gravity = [0.0, -9.81]\n", ""),
+        Some(13),
+        Some("physics.gravity"),
+        "missing field `gravity`",
+    );
+    assert_error(
+        &edit("rate = 200\n", ""),
+        Some(24),
+        Some("emitters[1].rate"),
+        "missing field `rate`",
+    );
+    assert_error(
+        &edit("radius = 0.25\n", ""),
+        Some(42),
+        Some("colliders[0].radius"),
+        "missing field `radius`",
+    );
+    assert_error(
+        &edit("kind = \"box\"\n", ""),
+        Some(47),
+        Some("colliders[1].kind"),
+        "missing field `kind`",
+    );
+}
+
+#[test]
+fn bad_values_point_at_the_value() {
+    let error = error(&edit("rate = 200", "rate = -5"));
+    assert_eq!(
+        error.to_string(),
+        "scene.toml:26: emitters[1].rate: must be positive, got -5"
+    );
+    let cases: &[(&str, &str, usize, &str, &str)] = &[
+        ("name = \"test\"", "name = \"  \"", 1, "name", "empty"),
+        (
+            "max_particles = 1000",
+            "max_particles = 0",
+            3,
+            "max_particles",
+            "between 1 and 2000000",
+        ),
+        (
+            "max_particles = 1000",
+            "max_particles = 5000000",
+            3,
+            "max_particles",
+            "got 5000000",
+        ),
+        (
+            "max_particles = 1000",
+            "max_particles = -3",
+            3,
+            "max_particles",
+            "invalid value",
+        ),
+        ("seed = 3", "seed = -1", 2, "seed", "invalid value"),
+        (
+            "max = [1.0, 2.0]",
+            "max = [-1.0, 2.0]",
+            7,
+            "view.max",
+            "greater than min",
+        ),
+        (
+            "width = 64",
+            "width = 8",
+            10,
+            "image.width",
+            "between 16 and 4096",
+        ),
+        (
+            "height = 48",
+            "height = 100000",
+            11,
+            "image.height",
+            "got 100000",
+        ),
+        (
+            "drag = 0.1",
+            "drag = -0.1",
+            15,
+            "physics.drag",
+            "must not be negative",
+        ),
+        (
+            "drag = 0.1",
+            "restitution = 1.5",
+            15,
+            "physics.restitution",
+            "between 0 and 1",
+        ),
+        (
+            "drag = 0.1",
+            "friction = -1",
+            15,
+            "physics.friction",
+            "between 0 and 1",
+        ),
+        (
+            "rate = 100",
+            "rate = 0",
+            19,
+            "emitters[0].rate",
+            "must be positive, got 0",
+        ),
+        (
+            "rate = 100",
+            "rate = 1e30",
+            19,
+            "emitters[0].rate",
+            "absurdly large",
+        ),
+        (
+            "direction = 45",
+            "direction = 45\nspread = 400",
+            28,
+            "emitters[1].spread",
+            "got 400",
+        ),
+        (
+            "direction = 45",
+            "direction = 45\nwidth = -2",
+            28,
+            "emitters[1].width",
+            "negative",
+        ),
+        (
+            "speed = [1.5, 2.5]",
+            "speed = [-1, 2.5]",
+            28,
+            "emitters[1].speed",
+            "min must not be negative",
+        ),
+        (
+            "speed = [1.5, 2.5]",
+            "speed = [3, 2.5]",
+            28,
+            "emitters[1].speed",
+            "min must not exceed max",
+        ),
+        (
+            "lifetime = [0.5, 1.5]",
+            "lifetime = [0, 1.5]",
+            29,
+            "emitters[1].lifetime",
+            "min must be positive",
+        ),
+        (
+            "colour = [1.0, 0.5, 0.0]",
+            "colour = [1.0, 2.0, 0.0]",
+            30,
+            "emitters[1].colour",
+            "between 0 and 1, got 2",
+        ),
+        (
+            "colour = [1.0, 0.5, 0.0]",
+            "size = 0",
+            30,
+            "emitters[1].size",
+            "positive",
+        ),
+        (
+            "colour = [1.0, 0.5, 0.0]",
+            "size = 100",
+            30,
+            "emitters[1].size",
+            "between 0 and 32",
+        ),
+        (
+            "strength = -2.0",
+            "strength = -2e7",
+            34,
+            "attractors[0].strength",
+            "absurdly large",
+        ),
+        (
+            "radius = 0.5",
+            "radius = -0.5",
+            35,
+            "attractors[0].radius",
+            "positive",
+        ),
+        (
+            "radius = 0.4",
+            "radius = 0",
+            40,
+            "vortices[0].radius",
+            "positive",
+        ),
+        (
+            "radius = 0.25",
+            "radius = -1",
+            45,
+            "colliders[0].radius",
+            "positive",
+        ),
+        (
+            "max = [-0.25, 0.5]",
+            "max = [-0.25, -0.5]",
+            50,
+            "colliders[1].max",
+            "greater than min",
+        ),
+        (
+            "radius = 0.05",
+            "radius = 0.0001",
+            53,
+            "interaction.radius",
+            "too small for the view",
+        ),
+        (
+            "repulsion = 1.0",
+            "repulsion = -1.0",
+            54,
+            "interaction.repulsion",
+            "negative",
+        ),
+        (
+            "viscosity = 0.1",
+            "viscosity = 1.1",
+            55,
+            "interaction.viscosity",
+            "between 0 and 1",
+        ),
+    ];
+    for &(from, to, line, key, says) in cases {
+        assert_error(&edit(from, to), Some(line), Some(key), says);
+    }
+    assert_error(
+        &replace_section(emitters(), "emitters = []\n"),
+        Some(1),
+        Some("emitters"),
+        "at least one emitter",
+    );
+}
+
+#[test]
+fn nan_and_infinity_are_refused() {
+    let cases: &[(&str, &str, usize, &str)] = &[
+        (
+            "gravity = [0.0, -9.81]",
+            "gravity = [0.0, nan]",
+            14,
+            "physics.gravity",
+        ),
+        ("min = [-1.0, 0.0]", "min = [-inf, 0.0]", 6, "view.min"),
+        ("rate = 100", "rate = inf", 19, "emitters[0].rate"),
+        (
+            "direction = 90",
+            "direction = nan",
+            20,
+            "emitters[0].direction",
+        ),
+        (
+            "speed = [1.0, 2.0]",
+            "speed = [1.0, inf]",
+            21,
+            "emitters[0].speed",
+        ),
+        (
+            "strength = 3.0",
+            "strength = -nan",
+            39,
+            "vortices[0].strength",
+        ),
+        (
+            "center = [0.0, 1.0]",
+            "center = [nan, 1.0]",
+            44,
+            "colliders[0].center",
+        ),
+        // Too large for an f32: read as infinity.
+        ("drag = 0.1", "drag = 1e300", 15, "physics.drag"),
+    ];
+    for &(from, to, line, key) in cases {
+        assert_error(
+            &edit(from, to),
+            Some(line),
+            Some(key),
+            "must be a finite number",
+        );
+    }
+}
+
+#[test]
+fn inline_tables_are_placed_too() {
+    let text = replace_section(
+        "[physics]\ngravity = [0.0, -9.81]\ndrag = 0.1\n",
+        "physics = { gravity = [0.0, -9.81], drag = -3 }\n",
+    );
+    assert_error(&text, Some(1), Some("physics.drag"), "negative");
+    let text = replace_section(emitters(), "emitters = [{ position = [0, 0] }]\n");
+    assert_error(
+        &text,
+        Some(1),
+        Some("emitters[0].rate"),
+        "missing field `rate`",
+    );
+    let text =
+        format!("{BASE}\n[[colliders]]\nkind = \"box\"\nmin = [0, 0]\nradius = {{ x = 1 }}\n");
+    assert_error(&text, Some(60), Some("colliders[2].radius"), "invalid type");
+}
+
+/// xorshift64*: a small deterministic generator, so that a failure reproduces.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+const VALUES: &[&str] = &[
+    "\"text\"",
+    "-1",
+    "-5.5",
+    "0",
+    "-0.0",
+    "1e300",
+    "-1e9",
+    "3.4e38",
+    "9223372036854775807",
+    "nan",
+    "inf",
+    "-inf",
+    "true",
+    "[]",
+    "[1]",
+    "[1, 2, 3]",
+    "[nan, 1]",
+    "[\"a\", \"b\"]",
+    "{}",
+    "{ x = 1 }",
+    "2000001",
+    "4097",
+    "1979-05-27",
+];
+
+/// One random change: delete or duplicate a line, replace a value, insert a stray character, or
+/// cut the file short.
+fn mutate(text: &str, rng: &mut Rng) -> String {
+    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+    if lines.is_empty() {
+        return String::new();
+    }
+    let at = rng.below(lines.len());
+    match rng.below(6) {
+        0 => {
+            lines.remove(at);
+        }
+        1 => {
+            let line = lines[at].clone();
+            lines.insert(at, line);
+        }
+        2 | 3 => {
+            if let Some((key, _)) = lines[at].split_once('=') {
+                lines[at] = format!("{key}= {}", rng.pick(VALUES));
+            }
+        }
+        4 => {
+            let line = &mut lines[at];
+            let cut = line
+                .char_indices()
+                .map(|(i, _)| i)
+                .nth(rng.below(line.len() + 1));
+            line.insert(
+                cut.unwrap_or(line.len()),
+                *rng.pick(&['[', ']', '"', '=', '#', '\n', '{', ',']),
+            );
+        }
+        _ => {
+            let keep = rng.below(lines.len() + 1);
+            lines.truncate(keep);
+        }
+    }
+    let mut mutated = lines.join("\n");
+    mutated.push('\n');
+    mutated
+}
+
+#[test]
+fn mutated_scenes_never_panic_and_every_error_is_placed() {
+    let mut sources = vec![BASE.to_owned()];
+    for name in ["fountain.toml", "vortex.toml", "rain.toml"] {
+        sources.push(std::fs::read_to_string(assets().join(name)).expect("asset readable"));
+    }
+    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let (mut parsed, mut failed) = (0, 0);
+    for round in 0..6000 {
+        let mut text = sources[round % sources.len()].clone();
+        for _ in 0..=rng.below(3) {
+            text = mutate(&text, &mut rng);
+        }
+        let result = std::panic::catch_unwind(|| scene::parse(&text, Path::new(FILE)));
+        match result {
+            Err(_) => panic!("parse panicked on:\n{text}"),
+            Ok(Ok(scene)) => {
+                parsed += 1;
+                assert_valid(&scene, &text);
+            }
+            Ok(Err(error)) => {
+                failed += 1;
+                assert!(
+                    error.line.is_some() || error.key.is_some(),
+                    "{error}: neither line nor key for:\n{text}"
+                );
+                let lines = text.lines().count() + 1;
+                assert!(
+                    error.line.is_none_or(|l| (1..=lines).contains(&l)),
+                    "{error}"
+                );
+                assert!(!error.message.is_empty(), "{error}: no message");
+            }
+        }
+    }
+    // The mutations must reach both outcomes for the test to mean anything.
+    assert!(
+        parsed > 300 && failed > 3000,
+        "parsed {parsed}, failed {failed}"
+    );
+}
+
+/// What `parse` promises about a scene it returns.
+fn assert_valid(scene: &Scene, text: &str) {
+    let finite = |v: Vec2| v.is_finite();
+    let ok = (1..=scene::MAX_PARTICLES).contains(&scene.max_particles)
+        && scene.view.min.cmplt(scene.view.max).all()
+        && scene.image.width >= 16
+        && scene.image.height <= 4096
+        && finite(scene.physics.gravity)
+        && (0.0..=1.0).contains(&scene.physics.restitution)
+        && !scene.emitters.is_empty()
+        && scene.emitters.iter().all(|e| {
+            e.rate > 0.0
+                && e.lifetime.min > 0.0
+                && e.speed.min <= e.speed.max
+                && e.rate.is_finite()
+                && e.direction.is_finite()
+        })
+        && scene.colliders.iter().all(|c| match *c {
+            Collider::Circle { center, radius } => finite(center) && radius > 0.0,
+            Collider::Box { min, max } => min.cmplt(max).all(),
+        });
+    assert!(ok, "out-of-range scene accepted:\n{text}\n{scene:?}");
+}

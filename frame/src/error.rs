@@ -121,7 +121,10 @@ pub enum FrameError {
         pass: String,
         /// The panic message.
         message: String,
-        /// Passes of the frame that were skipped because they depend on it.
+        /// Other passes of the frame that panicked on their own (reported in `Frames::history`
+        /// only as this frame's failure).
+        also_failed: Vec<String>,
+        /// Passes of the frame that were skipped because they depend on a failed pass.
         skipped: Vec<String>,
     },
     /// The frame's transient memory could not be allocated.
@@ -154,9 +157,13 @@ impl fmt::Display for FrameError {
                 frame,
                 pass,
                 message,
+                also_failed,
                 skipped,
             } => {
                 write!(f, "frame {frame}: pass `{pass}` panicked: {message}")?;
+                if !also_failed.is_empty() {
+                    write!(f, " (also panicked: {})", also_failed.join(", "))?;
+                }
                 if !skipped.is_empty() {
                     write!(f, " (skipped: {})", skipped.join(", "))?;
                 }

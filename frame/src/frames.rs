@@ -119,7 +119,7 @@ impl FramesConfig {
         self
     }
 
-    /// How many completed frames' statistics to keep (default 120).
+    /// How many completed frames' statistics to keep (default 120; 0 keeps none).
     pub fn history(mut self, frames: usize) -> Self {
         self.history = frames;
         self
@@ -234,7 +234,7 @@ impl Frames {
             })
             .collect();
         static TAGS: AtomicU64 = AtomicU64::new(1);
-        let plan = NonNull::from(Box::leak(Box::new(std::mem::take(&mut graph.plan))));
+        let plan = NonNull::from(Box::leak(Box::new(graph.plan.clone())));
         let names = graph
             .kept
             .iter()
@@ -454,14 +454,16 @@ impl Frames {
         // SAFETY: the slot is this frame's; jobs only share-read it.
         let slot = unsafe { slot_ptr.as_ref() };
         let mut failed: Option<(usize, String)> = None;
+        let mut also_failed = Vec::new();
         let mut skipped = Vec::new();
         for (position, done) in slot.done.iter().enumerate() {
             if let Err(panic) = self.system.wait(done) {
                 let ran = slot.records[position].start.load(Ordering::Relaxed) != 0;
-                if ran && failed.is_none() {
-                    failed = Some((position, panic.message().to_owned()));
-                } else {
-                    skipped.push(self.names[position].to_string());
+                let name = self.names[position].to_string();
+                match (ran, &failed) {
+                    (true, None) => failed = Some((position, panic.message().to_owned())),
+                    (true, Some(_)) => also_failed.push(name),
+                    (false, _) => skipped.push(name),
                 }
             }
         }
@@ -484,6 +486,7 @@ impl Frames {
                 frame,
                 pass: self.names[position].to_string(),
                 message,
+                also_failed,
                 skipped,
             }),
         }
@@ -496,7 +499,7 @@ impl Frames {
         let meta = &self.meta[self.slot_index(frame)];
         let now = self.clock.now();
         let stats = self.system.stats().since(&meta.stats_at_start);
-        let mut entry = if self.history.len() >= self.history_len.max(1) {
+        let mut entry = if self.history.len() >= self.history_len {
             self.history.pop_front().unwrap_or_default()
         } else {
             FrameStats::default()
@@ -552,7 +555,9 @@ impl Frames {
         } else {
             entry.critical_path = Duration::ZERO;
         }
-        self.history.push_back(entry);
+        if self.history_len > 0 {
+            self.history.push_back(entry);
+        }
     }
 }
 

@@ -107,8 +107,8 @@ impl GameLoop {
         self.timestep
     }
 
-    /// Runs until `main` returns `Break` (or a frame fails), then waits for the frames in
-    /// flight. `main` is the main thread's own work for one turn.
+    /// Runs until `main` returns `Break` (or a frame fails: its error is returned), then waits
+    /// for the frames in flight. `main` is the main thread's own work for one turn.
     pub fn run<F>(&self, frames: &mut Frames, mut main: F) -> Result<LoopSummary, FrameError>
     where
         F: FnMut(&Turn) -> ControlFlow<()>,
@@ -126,7 +126,8 @@ impl GameLoop {
                 turn: summary.turns,
                 frames: summary.frames,
                 elapsed: now - start,
-                alpha: unspent.as_secs_f64() / self.timestep.as_secs_f64(),
+                // What is left after this turn's steps, as a fraction of a step.
+                alpha: (unspent.as_secs_f64() / self.timestep.as_secs_f64()).fract(),
             };
             if main(&turn).is_break() {
                 break;
@@ -134,7 +135,11 @@ impl GameLoop {
             // The first turn runs one step; then as many as real time calls for.
             let mut steps = 0;
             while (unspent >= self.timestep || summary.frames == 0) && steps < self.max_steps {
-                frames.run_frame(self.timestep)?;
+                if let Err(error) = frames.run_frame(self.timestep) {
+                    // Leave nothing running: the caller may drop or inspect the frames.
+                    let _ = frames.finish();
+                    return Err(error);
+                }
                 unspent = unspent.saturating_sub(self.timestep);
                 summary.frames += 1;
                 steps += 1;

@@ -180,8 +180,6 @@ fn frames_carry_the_fixed_timestep_and_the_simulation_time() {
 }
 
 #[test]
-#[ignore = "BUG: Turn::alpha is documented as 0..1 but is computed before the turn's steps are \
-            taken off, so it counts whole unspent steps (e.g. ~10 with 1 ms steps and 10 ms turns)"]
 fn alpha_is_between_zero_and_one() {
     watchdog(30, || {
         let (mut frames, _) = ticking();
@@ -234,8 +232,6 @@ fn a_failed_frame_stops_the_loop_with_its_error() {
 }
 
 #[test]
-#[ignore = "BUG: GameLoop::run documents that it waits for the frames in flight after a frame \
-            fails, but returns the error at once (`?`), leaving frames in flight"]
 fn a_failed_frame_leaves_no_frame_in_flight() {
     watchdog(30, || {
         let mut graph = GraphBuilder::new();

@@ -93,6 +93,7 @@ fn assert_one_failure(errors: &[FrameError], frame: u64, message: &str) {
         frame: failed,
         pass,
         message: got,
+        also_failed,
         skipped,
     } = &errors[0]
     else {
@@ -208,6 +209,7 @@ fn a_panic_in_a_later_step_of_a_step_pass_reports_the_pass() {
                 frame: 2,
                 pass: "stepper".into(),
                 message: "step pass gave up in frame 2".into(),
+                also_failed: vec![],
                 skipped: vec!["after".into()],
             }]
         );
@@ -324,7 +326,6 @@ fn workers_survive_panicking_passes() {
 }
 
 #[test]
-#[ignore = "BUG: a second pass that ran and panicked in the same frame is listed in `skipped`"]
 fn a_second_panicking_pass_is_not_reported_as_skipped() {
     watchdog(30, || {
         let mut graph = GraphBuilder::new();
@@ -335,10 +336,21 @@ fn a_second_panicking_pass_is_not_reported_as_skipped() {
         let mut frames = Frames::new(system(2), graph.compile().unwrap()).unwrap();
         frames.run_frame(DT).unwrap();
         let error = frames.finish().expect_err("both passes panicked");
-        let FrameError::PassPanicked { pass, skipped, .. } = &error else {
+        let FrameError::PassPanicked {
+            pass,
+            skipped,
+            also_failed,
+            ..
+        } = &error
+        else {
             panic!("{error:?}");
         };
         assert_eq!(pass, "first");
+        assert_eq!(also_failed, &["second".to_string()]);
+        assert!(
+            error.to_string().contains("also panicked: second"),
+            "{error}"
+        );
         // "second" ran (and panicked on its own): it was not skipped because of "first".
         assert!(
             !skipped.contains(&"second".to_string()),

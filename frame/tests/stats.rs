@@ -257,8 +257,6 @@ fn a_graph_with_every_pass_culled_runs_empty_frames() {
 }
 
 #[test]
-#[ignore = "BUG: Frames::graph() returns a Graph whose plan was moved out: dependencies() and \
-            previous_frame_dependencies() panic (index out of bounds)"]
 fn the_graph_of_running_frames_still_answers_questions() {
     watchdog(30, || {
         let graph = diamond();
@@ -287,9 +285,6 @@ fn the_graph_of_running_frames_still_answers_questions() {
 }
 
 #[test]
-#[ignore = "BUG: FrameStats::jobs undercounts, down to 0 for a frame that ran 4 pass jobs: workers \
-            publish their finished-job counts lazily (when idle or every 1024 jobs), often after the \
-            frame loop took its snapshot (timing-dependent; failed 6 runs of 6 here)"]
 fn every_frame_counts_at_least_its_pass_jobs() {
     watchdog(30, || {
         for in_flight in 1..=3 {

@@ -239,6 +239,9 @@ impl Local {
         match mem::replace(&mut self.pending, Completion::None) {
             Completion::None => false,
             Completion::Counter(counter) => {
+                // Statistics first: whoever sees the counter reach zero sees these jobs counted
+                // (a frame's job count is read right after its counters reach zero).
+                self.publish_stats();
                 // SAFETY: `count` finished jobs of this counter are still counted on it.
                 unsafe { CounterState::decrement(counter, count) };
                 false

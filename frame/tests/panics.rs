@@ -103,6 +103,7 @@ fn assert_one_failure(errors: &[FrameError], frame: u64, message: &str) {
     assert_eq!(pass, "a");
     assert!(got.contains(message), "message {got:?}");
     assert_eq!(*skipped, ["b", "c"]);
+    assert!(also_failed.is_empty(), "{also_failed:?}");
     let shown = errors[0].to_string();
     for part in [&format!("frame {frame}"), "`a`", message, "b", "c"] {
         assert!(shown.contains(part), "{shown:?} lacks {part:?}");

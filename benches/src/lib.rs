@@ -10,6 +10,11 @@
 //!
 //! Workers: ours is `jobs::Config::default().workers(n)` (pinned, the default), the peer a
 //! rayon-core pool of `n` threads, built once per benchmark ([`Systems`]).
+//!
+//! Two benchmarks measure the `frame` crate (the frame graph on `jobs`):
+//! [`graph_overhead`] (the executor's cost per pass per frame on 100 empty passes, with 1 and
+//! 2 frames in flight, against a dataflow executor on rayon-core) and [`pipelined_frames`] (the
+//! frame rate of a two-stage frame with 2 frames in flight over the rate with 1).
 
 use std::fs;
 use std::hint::black_box;
@@ -65,17 +70,33 @@ impl Systems {
     pub fn new(workers: usize) -> Systems {
         let ours =
             JobSystem::new(Config::default().workers(workers)).expect("building the job system");
-        let peer = rayon_core::ThreadPoolBuilder::new()
-            .num_threads(workers)
-            .thread_name(|i| format!("{PEER_THREAD_PREFIX}{i}"))
-            .build()
-            .expect("building the rayon-core pool");
         Systems {
             ours,
-            peer,
+            peer: peer_pool(workers),
             workers,
         }
     }
+}
+
+/// The peer alone: a rayon-core pool of `workers` threads named `rayon-peer-N`.
+///
+/// # Panics
+/// If it cannot be built (zero workers, or the OS refuses threads).
+pub fn peer_pool(workers: usize) -> rayon_core::ThreadPool {
+    rayon_core::ThreadPoolBuilder::new()
+        .num_threads(workers)
+        .thread_name(|i| format!("{PEER_THREAD_PREFIX}{i}"))
+        .build()
+        .expect("building the rayon-core pool")
+}
+
+/// Ours for the frame graph benchmarks: `jobs::Config::default().workers(workers)` in an `Arc`,
+/// as [`frame::Frames`] takes it.
+///
+/// # Panics
+/// If it cannot be built (zero workers, or the OS refuses threads).
+pub fn frame_system(workers: usize) -> Arc<JobSystem> {
+    Arc::new(JobSystem::new(Config::default().workers(workers)).expect("building the job system"))
 }
 
 /// Calls `run` `iters` times and adds up the durations it returns: the body of a criterion
@@ -204,6 +225,9 @@ fn thread_clock_ns(tid: i32) -> Option<u64> {
 fn thread_clock_ns(_tid: i32) -> Option<u64> {
     None
 }
+
+pub mod graph_overhead;
+pub mod pipelined_frames;
 
 /// `empty_batch`: one batch of empty jobs on one counter, submitted from the main thread,
 /// which then waits (and helps).
@@ -657,6 +681,34 @@ pub mod compare {
         }
     }
 
+    /// Runs each of `runs` once per round, in the order given: `settings.warmup` rounds
+    /// unmeasured, then `settings.rounds` measured. Returns, per closure, its figure of each
+    /// measured round (for ratios between any two of them, round by round: [`median_ratio`]).
+    pub fn alternate_all(
+        settings: &Settings,
+        runs: &mut [&mut dyn FnMut() -> f64],
+    ) -> Vec<Vec<f64>> {
+        for _ in 0..settings.warmup {
+            for run in runs.iter_mut() {
+                run();
+            }
+        }
+        let rounds = settings.rounds.max(1);
+        let mut figures = vec![Vec::with_capacity(rounds); runs.len()];
+        for _ in 0..rounds {
+            for (k, run) in runs.iter_mut().enumerate() {
+                figures[k].push(run());
+            }
+        }
+        figures
+    }
+
+    /// The median of the per-round ratios `a[i] / b[i]`.
+    pub fn median_ratio(a: &[f64], b: &[f64]) -> f64 {
+        let ratios: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
+        median(&ratios)
+    }
+
     /// One row of the table: ours against one peer.
     #[derive(Clone, Debug)]
     pub struct Comparison {
@@ -677,6 +729,9 @@ pub mod compare {
         pub peer_does: &'static str,
         /// The target from the issue, for the human-readable table.
         pub target: &'static str,
+        /// Further keys of this row (what ours was configured with, the shape of the work),
+        /// written after `ratio` in the JSON and as `key=value` in the table.
+        pub extra: Vec<(&'static str, serde_json::Value)>,
     }
 
     /// Rounds `x` to 4 significant digits (JSON numbers that stay readable).
@@ -689,12 +744,17 @@ pub mod compare {
 
     impl Comparison {
         /// `{"name": ..., "unit": ..., "ours": ..., "peer": ..., "peer_value": ..., "ratio": ...}`
-        /// on one line, keys in that order (a non-finite number is written as `null`).
+        /// on one line, keys in that order (a non-finite number is written as `null`), then the
+        /// row's [`extra`](Self::extra) keys, if any.
         pub fn to_json(&self) -> String {
             let s = |v: &str| serde_json::Value::from(v).to_string();
             let n = |v: f64| serde_json::Value::from(round4(v)).to_string();
+            let mut extra = String::new();
+            for (key, value) in &self.extra {
+                extra.push_str(&format!(", {}: {value}", s(key)));
+            }
             format!(
-                "{{\"name\": {}, \"unit\": {}, \"ours\": {}, \"peer\": {}, \"peer_value\": {}, \"ratio\": {}}}",
+                "{{\"name\": {}, \"unit\": {}, \"ours\": {}, \"peer\": {}, \"peer_value\": {}, \"ratio\": {}{extra}}}",
                 s(self.name),
                 s(self.unit),
                 n(self.ours),
@@ -703,12 +763,26 @@ pub mod compare {
                 n(self.ratio)
             )
         }
+
+        /// The [`extra`](Self::extra) keys as `key=value`, space-separated (strings unquoted).
+        pub fn extra_text(&self) -> String {
+            self.extra
+                .iter()
+                .map(|(key, value)| match value {
+                    serde_json::Value::String(text) => format!("{key}={text}"),
+                    other => format!("{key}={other}"),
+                })
+                .collect::<Vec<_>>()
+                .join(" ")
+        }
     }
 
     /// One benchmark of the table.
     pub struct Benchmark {
         /// Its name (what `--only` matches).
         pub name: &'static str,
+        /// What it measures, in one line (for `--help`).
+        pub about: &'static str,
         /// Builds the systems, measures, returns one row per peer.
         pub run: fn(&Settings) -> Vec<Comparison>,
     }
@@ -717,31 +791,48 @@ pub mod compare {
     pub const BENCHMARKS: &[Benchmark] = &[
         Benchmark {
             name: "empty_batch",
+            about: "1M empty jobs in one batch from the main thread (ns/job)",
             run: empty_batch,
         },
         Benchmark {
             name: "empty_spawn",
+            about: "1M empty jobs spawned one by one from inside a job (ns/job)",
             run: empty_spawn,
         },
         Benchmark {
             name: "spawn_tree",
+            about: "binary tree of spawn-then-continue jobs, 2^20 leaves (ns/node)",
             run: spawn_tree,
         },
         Benchmark {
             name: "parallel_for",
+            about: "compute kernel over 1M elements (ms)",
             run: parallel_for,
         },
         Benchmark {
             name: "priority_latency",
+            about: "urgent job's submit-to-start behind 1000 busy jobs (us)",
             run: priority_latency,
         },
         Benchmark {
             name: "idle_cpu",
+            about: "CPU burnt by idle pool threads after a burst (cpu ms per idle s)",
             run: idle_cpu,
         },
         Benchmark {
             name: "wake_latency",
+            about: "one job into a sleeping pool, submit-to-start (us)",
             run: wake_latency,
+        },
+        Benchmark {
+            name: "graph_overhead",
+            about: "frame graph executor, 100 empty passes (chains + fan), 1 and 2 frames in flight (ns/pass/frame)",
+            run: graph_overhead,
+        },
+        Benchmark {
+            name: "pipelined_frames",
+            about: "two 1 ms stages per frame: frames/s with 2 frames in flight over 1 in flight",
+            run: pipelined_frames,
         },
     ];
 
@@ -775,6 +866,7 @@ pub mod compare {
             ratio,
             peer_does,
             target,
+            extra: Vec::new(),
         }
     }
 
@@ -951,5 +1043,91 @@ pub mod compare {
             "pool.spawn into a pool asleep for 10 ms",
             "(no target)",
         )]
+    }
+
+    fn graph_overhead(settings: &Settings) -> Vec<Comparison> {
+        use super::graph_overhead::*;
+        let system = frame_system(settings.workers);
+        let pool = peer_pool(settings.workers);
+        let mut one = frames(&system, 1);
+        let mut two = frames(&system, 2);
+        let dag = Dag::from_graph(&graph());
+        let n = FRAMES * PASSES as u64;
+        let f = alternate_all(
+            settings,
+            &mut [
+                &mut || per(ours(&mut one, FRAMES), n),
+                &mut || per(ours(&mut two, FRAMES), n),
+                &mut || per(rayon_core_dataflow(&pool, &dag, FRAMES), n),
+            ],
+        );
+        let peer = median(&f[2]);
+        let rows = [(1, &f[0]), (2, &f[1])];
+        rows.into_iter()
+            .map(|(in_flight, ours)| Comparison {
+                extra: vec![
+                    ("in_flight", in_flight.into()),
+                    ("edges", dag.edges().into()),
+                    ("shape", SHAPE.into()),
+                ],
+                ..row(
+                    "graph_overhead",
+                    "ns/pass/frame",
+                    median(ours),
+                    "rayon-core",
+                    (peer, median_ratio(ours, &f[2])),
+                    "pool.scope per frame; a pass spawned when its last dependency finishes",
+                    "ours <= 1000 ns/pass/frame",
+                )
+            })
+            .collect()
+    }
+
+    fn pipelined_frames(settings: &Settings) -> Vec<Comparison> {
+        use super::pipelined_frames::*;
+        let iterations = calibrate();
+        let system = frame_system(settings.workers);
+        let mut one = frames(&system, 1, iterations);
+        let mut two = frames(&system, 2, iterations);
+        let f = alternate_all(
+            settings,
+            &mut [
+                &mut || rate(FRAMES, ours(&mut two, FRAMES)),
+                &mut || rate(FRAMES, ours(&mut one, FRAMES)),
+                &mut || rate(FRAMES, sequential(iterations, FRAMES)),
+            ],
+        );
+        let extra = || {
+            vec![
+                ("in_flight", 2.into()),
+                ("stage_ms", (STAGE.as_secs_f64() * 1e3).into()),
+            ]
+        };
+        vec![
+            Comparison {
+                extra: extra(),
+                ..row(
+                    "pipelined_frames",
+                    "frames/s",
+                    median(&f[0]),
+                    "1 in flight",
+                    (median(&f[1]), median_ratio(&f[0], &f[1])),
+                    "same graph, 1 frame in flight; ratio = speedup (higher is better)",
+                    "ratio >= 1.8",
+                )
+            },
+            Comparison {
+                extra: extra(),
+                ..row(
+                    "pipelined_frames",
+                    "frames/s",
+                    median(&f[0]),
+                    "sequential",
+                    (median(&f[2]), median_ratio(&f[0], &f[2])),
+                    "both stages back to back on one thread; ratio = speedup (ideal 2)",
+                    "(informative)",
+                )
+            },
+        ]
     }
 }

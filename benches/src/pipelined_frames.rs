@@ -1,0 +1,128 @@
+//! `pipelined_frames`: what frames in flight buy on a two-stage frame.
+//!
+//! The graph ([`graph`]): `simulate` reads the previous frame's copy of a per-frame `state` and
+//! writes this frame's; `render` reads this frame's `state` and writes an imported `image`.
+//! Each stage is one job (no fan-out) running a busy loop of [`kernel`](crate::kernel) calls,
+//! calibrated once per process to take [`STAGE`] on one core ([`calibrate`]): a fixed amount of
+//! work, not a wait on the clock, so that a stage preempted by another thread takes longer.
+//!
+//! With 1 frame in flight the two stages of a frame run one after the other, so a frame takes
+//! two stages' time; with 2, `simulate` of frame N + 1 runs beside `render` of frame N, so on
+//! 2 workers a frame ideally takes one stage's time: twice the frame rate.
+//!
+//! Figures: frames per second over [`FRAMES`] frames (`run_frame` each, then `finish`) with 2
+//! frames in flight ([`ours`] on [`frames`]`(.., 2, ..)`) against 1 in flight, and against the
+//! two stages run back to back on the calling thread ([`sequential`]: the frame rate with no
+//! executor and no overlap).
+
+use std::hint::black_box;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use frame::{Frames, FramesConfig, Graph, GraphBuilder};
+use jobs::JobSystem;
+
+use crate::kernel;
+
+/// How long each stage's busy loop takes on an otherwise idle core (about half a frame at the
+/// ideal rate with 2 frames in flight).
+pub const STAGE: Duration = Duration::from_millis(1);
+
+/// Frames per measured run.
+pub const FRAMES: u64 = 200;
+
+/// The time step given to every frame.
+pub const DT: Duration = Duration::from_nanos(16_666_667);
+
+/// The busy loop: `iterations` calls of [`kernel`], summed (so none is optimised away).
+pub fn busy(iterations: u64) -> f32 {
+    let mut sum = 0.0f32;
+    for i in 0..iterations {
+        sum += kernel(black_box(i as usize));
+    }
+    black_box(sum)
+}
+
+/// The iterations of [`busy`] that take [`STAGE`] here: measured once per process (the
+/// fastest of several timed runs, so a run slowed by another thread does not count).
+pub fn calibrate() -> u64 {
+    static ITERATIONS: OnceLock<u64> = OnceLock::new();
+    *ITERATIONS.get_or_init(|| {
+        const PROBE: u64 = 4096;
+        busy(PROBE); // warm up
+        let fastest = (0..15)
+            .map(|_| {
+                let start = Instant::now();
+                busy(PROBE);
+                start.elapsed()
+            })
+            .min()
+            .expect("15 runs");
+        let per_iteration = fastest.as_secs_f64() / PROBE as f64;
+        ((STAGE.as_secs_f64() / per_iteration).round() as u64).max(1)
+    })
+}
+
+/// The two-stage graph, each stage `iterations` of [`busy`].
+pub fn graph(iterations: u64) -> Graph {
+    let mut g = GraphBuilder::new();
+    let state = g.per_frame("state", 0.0f32);
+    let image = g.import("image", 0.0f32);
+    g.pass(
+        "simulate",
+        (state.read_previous(), state.write()),
+        move |(before, now), _| *now = *before * 0.5 + busy(iterations),
+    );
+    g.pass(
+        "render",
+        (state.read(), image.write()),
+        move |(now, image), _| *image = *now + busy(iterations),
+    );
+    let graph = g.compile().expect("the pipeline compiles");
+    debug_assert_eq!(graph.order(), ["simulate", "render"]);
+    graph
+}
+
+/// A [`Frames`] running [`graph`]`(iterations)` on `system` with `in_flight` frames in flight.
+///
+/// # Panics
+/// If `in_flight` is not 1 to 3.
+pub fn frames(system: &Arc<JobSystem>, in_flight: usize, iterations: u64) -> Frames {
+    Frames::with_config(
+        Arc::clone(system),
+        graph(iterations),
+        FramesConfig::default().in_flight(in_flight),
+    )
+    .expect("1 to 3 frames in flight")
+}
+
+/// Ours: `frames` runs `count` frames (`run_frame` each, then `finish`); returns the time.
+///
+/// # Panics
+/// If a frame fails (the stages do not panic).
+pub fn ours(frames: &mut Frames, count: u64) -> Duration {
+    let start = Instant::now();
+    for _ in 0..count {
+        frames.run_frame(DT).expect("the stages do not fail");
+    }
+    frames.finish().expect("the stages do not fail");
+    start.elapsed()
+}
+
+/// The reference: `count` frames of the two stages back to back on the calling thread.
+pub fn sequential(iterations: u64, count: u64) -> Duration {
+    let start = Instant::now();
+    let mut state = 0.0f32;
+    let mut image = 0.0f32;
+    for _ in 0..count {
+        state = state * 0.5 + busy(iterations);
+        image = state + busy(iterations);
+    }
+    black_box(image);
+    start.elapsed()
+}
+
+/// Frames per second of `count` frames that took `elapsed`.
+pub fn rate(count: u64, elapsed: Duration) -> f64 {
+    count as f64 / elapsed.as_secs_f64()
+}

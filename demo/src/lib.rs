@@ -1,7 +1,12 @@
-//! The particle demo's library: what the `demo` binary loads before it simulates. For now that is
-//! [`scene`], the scene files of `assets/` (a 2D side view: x to the right, y up, the ground at
-//! y = 0; emitters, forces, colliders, the interaction between neighbouring particles, the
-//! image to render) and their parser, which checks every value and reports a mistake with the
-//! file, the line and the key it is at.
+//! The particle demo's library: the scene files of `assets/` and their parser ([`scene`]), the
+//! simulation's state and kernels ([`sim`]), rendering and PNG snapshots ([`render`]), and the
+//! three ways to run it frame after frame ([`run`]: the frame graph on our job system,
+//! rayon-core, one thread).
+//!
+//! The scene is a 2D side view: x to the right, y up, the ground at y = 0; emitters, forces,
+//! colliders, the interaction between neighbouring particles, the image to render.
 
+pub mod render;
+pub mod run;
 pub mod scene;
+pub mod sim;

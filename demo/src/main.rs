@@ -1,206 +1,206 @@
-//! A frame loop on the job system, as a game would write it: every frame fans particle updates
-//! out over the workers, a chain job per frame shows the job model (spawn children, continue,
-//! request frame memory, continue), and the main thread waits on the frame's counter by running
-//! jobs itself. Prints a progress line every second and a summary at the end.
-//!
-//! This is the job-system tour until the frame graph and the particle demo land on top of it.
+//! The particle demo: a scene from `assets/` simulated through the frame graph, thousands of
+//! jobs per frame, with a progress line while it runs and a summary at the end.
 //!
 //! ```text
-//! cargo run --release -- [--frames N] [--particles N] [--workers N]
+//! cargo run --release -- [--scene FILE] [--frames N] [--particles N] [--workers N]
+//!                        [--backend jobs|rayon|serial] [--json] [--out DIR] [--snapshot-every N]
 //! ```
 
+use std::io::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
-use glam::Vec3;
-use jobs::{Action, Block, Config, Context, Grain, Job, JobSystem, MemoryError, Tag};
+use clap::{Parser, ValueEnum};
+use demo::run::{self, Backend, Options, Progress, Summary};
+use demo::scene;
+use demo::sim::World;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-struct Options {
-    frames: usize,
-    particles: usize,
-    workers: Option<usize>,
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum BackendArg {
+    /// Our job system through the frame graph.
+    Jobs,
+    /// rayon-core, the same kernels.
+    Rayon,
+    /// One thread.
+    Serial,
 }
 
-const USAGE: &str = "usage: demo [--frames N] [--particles N] [--workers N]";
+/// A particle simulation on the jobs job system: emitters, forces, collisions, neighbours
+/// through a spatial grid, rendering in tiles, PNG snapshots.
+#[derive(Parser, Debug)]
+#[command(name = "demo", version)]
+struct Cli {
+    /// The scene file (see assets/). Default: assets/fountain.toml.
+    #[arg(long, value_name = "FILE")]
+    scene: Option<PathBuf>,
+    /// Frames to simulate.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
+    frames: u64,
+    /// About this many particles alive: scales the scene's emitters, capacity 1.25x.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_600_000))]
+    particles: Option<u64>,
+    /// Worker threads. Default: one per core.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    workers: Option<u64>,
+    /// Where the frames run.
+    #[arg(long, value_enum, default_value_t = BackendArg::Jobs)]
+    backend: BackendArg,
+    /// Print the summary as one JSON object (and no table).
+    #[arg(long)]
+    json: bool,
+    /// Write PNG snapshots into this folder.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// A snapshot every N frames (with --out).
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    snapshot_every: u64,
+}
 
-fn parse(args: impl Iterator<Item = String>) -> Result<Options, String> {
-    let mut options = Options {
-        frames: 3000,
-        particles: 200_000,
-        workers: None,
-    };
-    let mut args = args.skip(1);
-    while let Some(flag) = args.next() {
-        let mut number = |name: &str| -> Result<usize, String> {
-            let value = args.next().ok_or(format!("{name} needs a value"))?;
-            match value.parse::<usize>() {
-                Ok(0) => Err(format!("{name} must be at least 1, got 0")),
-                Ok(n) => Ok(n),
-                Err(_) => Err(format!("{name} takes a whole number, got {value:?}")),
-            }
-        };
-        match flag.as_str() {
-            "--frames" => options.frames = number("--frames")?,
-            "--particles" => options.particles = number("--particles")?,
-            "--workers" => options.workers = Some(number("--workers")?),
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown flag {other:?}")),
-        }
+fn default_scene() -> PathBuf {
+    let relative = PathBuf::from("assets/fountain.toml");
+    if relative.exists() {
+        relative
+    } else {
+        PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../assets/fountain.toml"
+        ))
     }
-    Ok(options)
-}
-
-#[derive(Clone, Copy)]
-struct Particle {
-    position: Vec3,
-    velocity: Vec3,
-}
-
-/// The per-frame chain job: a reduction in children, then frame memory for its result.
-struct FrameSummary {
-    speeds: Vec<f32>,
-    partial: Vec<f32>,
-    tag: Tag,
-    mean_speed: f32,
-}
-
-fn summarize(_s: &mut FrameSummary, _cx: &mut Context<'_>) -> Action<FrameSummary> {
-    Action::Spawn(
-        |s, spawner| {
-            let chunk = s.speeds.len().div_ceil(s.partial.len()).max(1);
-            for (speeds, partial) in s.speeds.chunks(chunk).zip(s.partial.iter_mut()) {
-                spawner.spawn_fn(move |_| *partial = speeds.iter().sum());
-            }
-        },
-        average,
-    )
-}
-
-fn average(s: &mut FrameSummary, _cx: &mut Context<'_>) -> Action<FrameSummary> {
-    s.mean_speed = s.partial.iter().sum::<f32>() / s.speeds.len().max(1) as f32;
-    Action::memory(s.tag, std::mem::size_of::<f32>() * 4, store)
-}
-
-fn store(
-    s: &mut FrameSummary,
-    _cx: &mut Context<'_>,
-    memory: Result<Block, MemoryError>,
-) -> Action<FrameSummary> {
-    if let Ok(mut block) = memory {
-        block.cast_slice_mut::<f32>()[0] = s.mean_speed;
-    }
-    Action::Done
 }
 
 fn main() -> ExitCode {
-    let options = match parse(std::env::args()) {
-        Ok(options) => options,
-        Err(message) => {
-            if !message.is_empty() {
-                eprintln!("error: {message}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
-    let mut config = Config::default();
-    if let Some(workers) = options.workers {
-        config = config.workers(workers);
-    }
-    let system = match JobSystem::new(config) {
-        Ok(system) => system,
+    let cli = Cli::parse();
+    let path = cli.scene.clone().unwrap_or_else(default_scene);
+    let mut scene = match scene::load(&path) {
+        Ok(scene) => scene,
         Err(error) => {
             eprintln!("error: {error}");
             return ExitCode::from(2);
         }
     };
-
-    let mut particles: Vec<Particle> = (0..options.particles)
-        .map(|i| {
-            let a = i as f32 * 0.618;
-            Particle {
-                position: Vec3::new(a.cos(), 1.0 + (i % 97) as f32 * 0.01, a.sin()),
-                velocity: Vec3::ZERO,
-            }
-        })
-        .collect();
-    let grain = Grain::fixed(512).expect("512 is not zero");
-    let dt = 1.0 / 60.0;
-    let started = Instant::now();
-    let mut last_report = started;
-    let mut frame_times = Vec::with_capacity(options.frames);
-    let before = system.stats();
-    let mut mean_speed = 0.0;
-
-    for frame in 0..options.frames {
-        let frame_start = Instant::now();
-        // Simulate: one job per 512 particles.
-        let simulated = system.for_each_mut(&mut particles, grain, |_, p| {
-            let to_center = -p.position;
-            p.velocity += (Vec3::new(0.0, -9.81, 0.0) + to_center * 4.0) * dt;
-            p.velocity *= 0.995;
-            p.position += p.velocity * dt;
-            if p.position.y < 0.0 {
-                p.position.y = -p.position.y;
-                p.velocity.y = -p.velocity.y * 0.8;
-            }
-        });
-        if let Err(panic) = simulated {
-            eprintln!("error: a simulation job panicked: {panic}");
-            return ExitCode::FAILURE;
+    if let Some(particles) = cli.particles {
+        let factor = particles as f64 / scene.steady_particles().max(1.0);
+        for emitter in &mut scene.emitters {
+            emitter.rate = (f64::from(emitter.rate) * factor) as f32;
         }
-        // Summarize with a job chain keyed to the frame's counter and heap tag.
-        let tag = Tag(frame as u64);
-        let summary = FrameSummary {
-            speeds: particles.iter().map(|p| p.velocity.length()).collect(),
-            partial: vec![0.0; 64],
-            tag,
-            mean_speed: 0.0,
-        };
-        let counter = system.counter();
-        system.submit_counted(&counter, Job::new(summary, summarize));
-        if let Err(panic) = system.wait(&counter) {
-            eprintln!("error: the frame summary panicked: {panic}");
-            return ExitCode::FAILURE;
-        }
-        system.heap().release(tag);
-        frame_times.push(frame_start.elapsed());
-        mean_speed =
-            particles.iter().map(|p| p.velocity.length()).sum::<f32>() / particles.len() as f32;
-
-        if last_report.elapsed() >= Duration::from_secs(1) {
-            last_report = Instant::now();
-            let stats = system.stats().since(&before);
-            let fps = (frame + 1) as f64 / started.elapsed().as_secs_f64();
-            println!(
-                "frame {:>5}  {:>6.1} fps  {:>7} jobs/frame  utilization {:>5.1}%",
-                frame + 1,
-                fps,
-                stats.total_jobs() / (frame as u64 + 1),
-                100.0 * stats.utilization()
-            );
+        scene.max_particles = ((particles as f64 * 1.25).ceil() as usize).max(1);
+    }
+    let workers = cli.workers.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| n as usize,
+    );
+    if let Some(out) = &cli.out {
+        if let Err(error) = std::fs::create_dir_all(out) {
+            eprintln!("error: cannot create {}: {error}", out.display());
+            return ExitCode::from(2);
         }
     }
-
-    let stats = system.stats().since(&before);
-    frame_times.sort();
-    let total: Duration = frame_times.iter().sum();
-    let mean = total / frame_times.len().max(1) as u32;
-    let p99 = frame_times[(frame_times.len() * 99 / 100).min(frame_times.len() - 1)];
-    println!();
-    println!("frames              {}", options.frames);
-    println!("particles           {}", options.particles);
-    println!("workers             {}", system.worker_count());
-    println!("mean frame time     {:.3} ms", mean.as_secs_f64() * 1e3);
-    println!("p99 frame time      {:.3} ms", p99.as_secs_f64() * 1e3);
-    println!(
-        "jobs per frame      {}",
-        stats.total_jobs() / options.frames as u64
-    );
-    println!("worker utilization  {:.1}%", 100.0 * stats.utilization());
-    println!("mean speed          {mean_speed:.4}");
+    let options = Options {
+        backend: match cli.backend {
+            BackendArg::Jobs => Backend::Jobs,
+            BackendArg::Rayon => Backend::Rayon,
+            BackendArg::Serial => Backend::Serial,
+        },
+        workers,
+        frames: cli.frames,
+        out: cli.out.clone(),
+        snapshot_every: cli.snapshot_every,
+    };
+    let name = scene.name.clone();
+    let mut show = |p: &Progress| {
+        let mut line = format!(
+            "\rframe {:>6}/{}  {:>6.1} fps",
+            p.frame, options.frames, p.fps
+        );
+        if let Some(jobs) = p.jobs_per_frame {
+            line += &format!("  {jobs:>7.0} jobs/frame");
+        }
+        if let Some(u) = p.utilization {
+            line += &format!("  {:>5.1}% busy", 100.0 * u);
+        }
+        if let Some(n) = p.particles {
+            line += &format!("  {n:>8} particles");
+        }
+        let mut err = std::io::stderr();
+        let _ = write!(err, "{line}");
+        let _ = err.flush();
+    };
+    let summary = match run::run(World::new(scene), &options, &mut show) {
+        Ok(summary) => summary,
+        Err(error) => {
+            eprintln!("\nerror: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    eprintln!();
+    if cli.json {
+        println!("{}", json(&name, &path, &summary));
+    } else {
+        print!("{}", table(&name, &path, &summary, cli.out.as_ref()));
+    }
     ExitCode::SUCCESS
+}
+
+fn ms(d: std::time::Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn json(name: &str, path: &std::path::Path, s: &Summary) -> serde_json::Value {
+    serde_json::json!({
+        "scene": name,
+        "scene_file": path.display().to_string(),
+        "backend": s.backend.name(),
+        "workers": s.workers,
+        "frames": s.frames,
+        "particles": s.particles,
+        "mean_frame_ms": ms(s.mean_frame),
+        "p99_frame_ms": ms(s.p99_frame),
+        "fps": 1.0 / s.mean_frame.as_secs_f64().max(1e-12),
+        "jobs_per_frame": s.jobs_per_frame,
+        "utilization": s.utilization,
+        "snapshots": s.snapshots,
+        "checksum": format!("{:016x}", s.checksum),
+        "elapsed_s": s.elapsed.as_secs_f64(),
+    })
+}
+
+fn table(name: &str, path: &std::path::Path, s: &Summary, out: Option<&PathBuf>) -> String {
+    let mut rows = vec![
+        ("scene", format!("{name} ({})", path.display())),
+        (
+            "backend",
+            format!("{}, {} workers", s.backend.name(), s.workers),
+        ),
+        (
+            "frames",
+            format!("{} in {:.2} s", s.frames, s.elapsed.as_secs_f64()),
+        ),
+        ("particles", s.particles.to_string()),
+        (
+            "frame time",
+            format!(
+                "mean {:.2} ms, p99 {:.2} ms ({:.1} fps)",
+                ms(s.mean_frame),
+                ms(s.p99_frame),
+                1.0 / s.mean_frame.as_secs_f64().max(1e-12)
+            ),
+        ),
+    ];
+    if let Some(jobs) = s.jobs_per_frame {
+        rows.push(("jobs/frame", format!("{jobs:.0}")));
+    }
+    if let Some(u) = s.utilization {
+        rows.push((
+            "utilization",
+            format!("{:.1}% (job system statistics)", 100.0 * u),
+        ));
+    }
+    if let Some(out) = out {
+        rows.push(("snapshots", format!("{} in {}", s.snapshots, out.display())));
+    }
+    rows.push(("checksum", format!("{:016x}", s.checksum)));
+    rows.iter().map(|(k, v)| format!("{k:<12} {v}\n")).collect()
 }

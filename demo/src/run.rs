@@ -1,0 +1,528 @@
+//! Running the simulation frame after frame: on our job system through the frame graph, on
+//! rayon-core, or on one thread. All three run the same kernels (`sim`, `render`), so their
+//! states are bit-identical and their times comparable.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use frame::{Frames, FramesConfig, GraphBuilder, Pass, Read};
+use jobs::{Action, Context, JobSystem, Priority};
+
+use crate::render::{self, Image};
+use crate::sim::{self, Inline, Particles, World, BANDS, CHUNK};
+
+/// The simulation's fixed time step.
+pub const DT: f32 = 1.0 / 60.0;
+
+/// Where the frames run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// Our job system, through the frame graph (2 frames in flight).
+    Jobs,
+    /// A rayon-core thread pool: each stage a scope of the same chunk jobs, frame after frame.
+    Rayon,
+    /// One thread.
+    Serial,
+}
+
+impl Backend {
+    /// The backend's name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Jobs => "jobs",
+            Backend::Rayon => "rayon",
+            Backend::Serial => "serial",
+        }
+    }
+}
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Where.
+    pub backend: Backend,
+    /// Worker threads (jobs, rayon).
+    pub workers: usize,
+    /// Frames to simulate.
+    pub frames: u64,
+    /// Folder for PNG snapshots, if any.
+    pub out: Option<PathBuf>,
+    /// A snapshot every this many frames (with `out`).
+    pub snapshot_every: u64,
+}
+
+/// A progress report, about once a second.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    /// Frames done.
+    pub frame: u64,
+    /// Frames per second since the last report.
+    pub fps: f64,
+    /// Jobs per frame since the last report (job system only).
+    pub jobs_per_frame: Option<f64>,
+    /// Worker utilization since the last report (job system only).
+    pub utilization: Option<f64>,
+    /// Particles alive in the newest state the loop has seen (not known to the job system's
+    /// loop while frames are in flight).
+    pub particles: Option<usize>,
+}
+
+/// What a run did.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// The backend.
+    pub backend: Backend,
+    /// Its workers (1 for serial).
+    pub workers: usize,
+    /// Frames simulated.
+    pub frames: u64,
+    /// Particles alive at the end.
+    pub particles: usize,
+    /// Mean time between frames.
+    pub mean_frame: Duration,
+    /// 99th percentile of the time between frames.
+    pub p99_frame: Duration,
+    /// Jobs per frame, from the job system's statistics (job system only).
+    pub jobs_per_frame: Option<f64>,
+    /// Worker utilization over the run, from the job system's statistics (job system only).
+    pub utilization: Option<f64>,
+    /// Snapshots written.
+    pub snapshots: u64,
+    /// The final state's checksum.
+    pub checksum: u64,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+}
+
+/// Snapshot bookkeeping shared with the snapshot pass.
+#[derive(Default)]
+struct Written {
+    count: u64,
+    error: Option<String>,
+}
+
+/// Runs `options.frames` frames of `world`, calling `progress` about once a second.
+pub fn run(
+    world: World,
+    options: &Options,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Summary, String> {
+    let written = Arc::new(Mutex::new(Written::default()));
+    let mut summary = match options.backend {
+        Backend::Jobs => run_jobs(world, options, progress, &written)?,
+        Backend::Rayon | Backend::Serial => run_pool(world, options, progress, &written)?,
+    };
+    let written = written
+        .lock()
+        .map_err(|_| "snapshot bookkeeping poisoned")?;
+    if let Some(error) = &written.error {
+        return Err(error.clone());
+    }
+    summary.snapshots = written.count;
+    Ok(summary)
+}
+
+/// Frame intervals and progress reports.
+struct Clock {
+    start: Instant,
+    last: Instant,
+    intervals: Vec<Duration>,
+    report_at: Instant,
+    report_frame: u64,
+}
+
+impl Clock {
+    fn new(frames: u64) -> Clock {
+        let now = Instant::now();
+        Clock {
+            start: now,
+            last: now,
+            intervals: Vec::with_capacity(frames as usize),
+            report_at: now,
+            report_frame: 0,
+        }
+    }
+
+    fn tick(&mut self) {
+        let now = Instant::now();
+        self.intervals.push(now - self.last);
+        self.last = now;
+    }
+
+    /// Frames per second and frames since the last report, if a second has passed.
+    fn due(&mut self, frame: u64) -> Option<(f64, u64)> {
+        let since = self.last - self.report_at;
+        if since < Duration::from_secs(1) {
+            return None;
+        }
+        let frames = frame - self.report_frame;
+        self.report_at = self.last;
+        self.report_frame = frame;
+        Some((frames as f64 / since.as_secs_f64(), frames))
+    }
+
+    fn summary(mut self, options: &Options, particles: usize, checksum: u64) -> Summary {
+        let elapsed = self.start.elapsed();
+        let mean = self.intervals.iter().sum::<Duration>() / self.intervals.len().max(1) as u32;
+        self.intervals.sort_unstable();
+        let p99 = self
+            .intervals
+            .get((self.intervals.len() * 99 / 100).min(self.intervals.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default();
+        Summary {
+            backend: options.backend,
+            workers: if options.backend == Backend::Serial {
+                1
+            } else {
+                options.workers
+            },
+            frames: options.frames,
+            particles,
+            mean_frame: mean,
+            p99_frame: p99,
+            jobs_per_frame: None,
+            utilization: None,
+            snapshots: 0,
+            checksum,
+            elapsed,
+        }
+    }
+}
+
+fn snapshot_path(options: &Options, frame: u64) -> Option<PathBuf> {
+    let dir = options.out.as_ref()?;
+    (frame % options.snapshot_every.max(1) == 0).then(|| dir.join(format!("frame_{frame:05}.png")))
+}
+
+/// The snapshot pass's own state.
+struct Snapshot {
+    options: Options,
+    written: Arc<Mutex<Written>>,
+    rgba: Vec<u8>,
+    png: Vec<u8>,
+    path: PathBuf,
+}
+
+type SnapshotPass = Pass<Snapshot, Read<Image>>;
+
+/// Encodes the frame's image (a Low priority job), then hands the file write to an I/O thread.
+fn snapshot(p: &mut SnapshotPass, _cx: &mut Context<'_>) -> Action<SnapshotPass> {
+    let frame = p.frame().number;
+    let (state, image) = p.parts();
+    let Some(path) = snapshot_path(&state.options, frame) else {
+        return Action::Done;
+    };
+    image.to_rgba(&mut state.rgba);
+    match render::encode_png(&state.rgba, image.width, image.height) {
+        Ok(png) => state.png = png,
+        Err(error) => {
+            record(
+                &state.written,
+                Err(format!("encoding {}: {error}", path.display())),
+            );
+            return Action::Done;
+        }
+    }
+    state.path = path;
+    Action::Blocking(
+        |p| {
+            let state = p.state();
+            let outcome = render::write_file(&state.path, &state.png)
+                .map_err(|error| format!("writing {}: {error}", state.path.display()));
+            record(&state.written, outcome);
+        },
+        |_, _| Action::Done,
+    )
+}
+
+fn record(written: &Mutex<Written>, outcome: Result<(), String>) {
+    let mut written = written
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    match outcome {
+        Ok(()) => written.count += 1,
+        Err(error) => {
+            written.error.get_or_insert(error);
+        }
+    }
+}
+
+fn run_jobs(
+    world: World,
+    options: &Options,
+    progress: &mut dyn FnMut(&Progress),
+    written: &Arc<Mutex<Written>>,
+) -> Result<Summary, String> {
+    let system = Arc::new(
+        JobSystem::new(jobs::Config::default().workers(options.workers))
+            .map_err(|e| e.to_string())?,
+    );
+    let capacity = world.scene.max_particles;
+    let cells = world.grid.cells();
+    let image = Image::new(&world);
+
+    let mut graph = GraphBuilder::new();
+    let state = graph.per_frame("particles", Particles::with_capacity(capacity, cells));
+    let staging = graph.import("staging", Particles::with_capacity(capacity, cells));
+    let image = graph.per_frame("image", image);
+    let world = graph.import("world", world);
+    let counts = graph.transient::<u32>("alive per chunk", capacity.div_ceil(CHUNK));
+    let cell_of = graph.transient::<u32>("cell per particle", capacity);
+    let histograms = graph.transient::<u32>("cell counts per band", BANDS * cells);
+
+    graph.pass(
+        "count",
+        (state.read_previous(), counts.write()),
+        |(previous, counts), cx| sim::count_alive(cx, previous, DT, counts),
+    );
+    graph.pass(
+        "integrate",
+        (
+            world.read(),
+            state.read_previous(),
+            counts.read(),
+            staging.write(),
+        ),
+        |(world, previous, counts, staging), cx| {
+            let frame = cx.frame().number;
+            sim::integrate(cx, world, frame, DT, previous, counts, staging)
+        },
+    );
+    graph
+        .pass(
+            "collide",
+            (world.read(), staging.write()),
+            |(world, staging), cx| sim::collide(cx, world, staging),
+        )
+        .after("integrate");
+    graph
+        .pass(
+            "bin",
+            (
+                world.read(),
+                staging.read(),
+                cell_of.write(),
+                histograms.write(),
+            ),
+            |(world, staging, cell_of, histograms), cx| {
+                sim::bin(cx, world, staging, cell_of, histograms)
+            },
+        )
+        .after("collide");
+    graph
+        .pass(
+            "prefix",
+            (world.read(), histograms.write(), state.write()),
+            |(world, histograms, state), _| {
+                sim::prefix(histograms, &mut state.cell_start, world.grid.cells())
+            },
+        )
+        .after("bin");
+    graph
+        .pass(
+            "scatter",
+            (
+                world.read(),
+                staging.read(),
+                cell_of.read(),
+                histograms.write(),
+                state.write(),
+            ),
+            |(world, staging, cell_of, offsets, state), cx| {
+                sim::scatter(cx, world, staging, cell_of, offsets, state)
+            },
+        )
+        .after("prefix");
+    graph
+        .pass(
+            "neighbours",
+            (world.read(), state.write()),
+            |(world, state), cx| sim::neighbours(cx, world, DT, state),
+        )
+        .after("scatter");
+    graph.pass(
+        "render",
+        (world.read(), state.read(), image.write()),
+        |(world, state, image), cx| render::render(cx, world, state, image),
+    );
+    let snapshot_state = Snapshot {
+        options: options.clone(),
+        written: Arc::clone(written),
+        rgba: Vec::new(),
+        png: Vec::new(),
+        path: PathBuf::new(),
+    };
+    graph
+        .step_pass("snapshot", image.read(), snapshot_state, snapshot)
+        .priority(Priority::Low)
+        .side_effect();
+    let graph = graph.compile().map_err(|e| e.to_string())?;
+
+    let mut frames = Frames::with_config(
+        Arc::clone(&system),
+        graph,
+        FramesConfig::default().in_flight(2).history(8),
+    )
+    .map_err(|e| e.to_string())?;
+    let begin = system.stats();
+    let mut last = begin.clone();
+    let mut clock = Clock::new(options.frames);
+    for frame in 0..options.frames {
+        frames
+            .run_frame(Duration::from_secs_f32(DT))
+            .map_err(|e| e.to_string())?;
+        clock.tick();
+        if let Some((fps, frames_since)) = clock.due(frame + 1) {
+            let now = system.stats();
+            let window = now.since(&last);
+            last = now;
+            progress(&Progress {
+                frame: frame + 1,
+                fps,
+                jobs_per_frame: Some(window.total_jobs() as f64 / frames_since as f64),
+                utilization: Some(window.utilization()),
+                particles: None,
+            });
+        }
+    }
+    frames.finish().map_err(|e| e.to_string())?;
+    if let Some(path) = std::env::var_os("DEMO_DOT") {
+        std::fs::write(&path, frames.to_dot()).map_err(|e| e.to_string())?;
+    }
+    let total = system.stats().since(&begin);
+    let final_state = frames.resource(state).map_err(|e| e.to_string())?;
+    let (particles, checksum) = (final_state.len(), final_state.checksum());
+    let mut summary = clock.summary(options, particles, checksum);
+    summary.jobs_per_frame = Some(total.total_jobs() as f64 / options.frames.max(1) as f64);
+    summary.utilization = Some(total.utilization());
+    Ok(summary)
+}
+
+/// The buffers a frame uses on rayon or one thread.
+struct Buffers {
+    previous: Particles,
+    state: Particles,
+    staging: Particles,
+    counts: Vec<u32>,
+    cell_of: Vec<u32>,
+    histograms: Vec<u32>,
+    image: Image,
+}
+
+/// Runs `$body` with `$fan` a rayon scope of `$pool`, or inline without a pool.
+macro_rules! stage {
+    ($pool:expr, |$fan:ident| $body:expr) => {
+        match $pool {
+            Some(pool) => pool.scope(|scope| {
+                let mut $fan = scope;
+                $body
+            }),
+            None => {
+                let mut $fan = Inline;
+                $body
+            }
+        }
+    };
+}
+
+fn run_pool(
+    world: World,
+    options: &Options,
+    progress: &mut dyn FnMut(&Progress),
+    written: &Arc<Mutex<Written>>,
+) -> Result<Summary, String> {
+    let pool = match options.backend {
+        Backend::Rayon => Some(
+            rayon_core::ThreadPoolBuilder::new()
+                .num_threads(options.workers)
+                .build()
+                .map_err(|e| e.to_string())?,
+        ),
+        _ => None,
+    };
+    let pool = pool.as_ref();
+    let capacity = world.scene.max_particles;
+    let cells = world.grid.cells();
+    let mut b = Buffers {
+        previous: Particles::with_capacity(capacity, cells),
+        state: Particles::with_capacity(capacity, cells),
+        staging: Particles::with_capacity(capacity, cells),
+        counts: vec![0; capacity.div_ceil(CHUNK)],
+        cell_of: vec![0; capacity],
+        histograms: vec![0; BANDS * cells],
+        image: Image::new(&world),
+    };
+    let world = &world;
+    let mut clock = Clock::new(options.frames);
+    let mut rgba = Vec::new();
+    for frame in 0..options.frames {
+        stage!(pool, |fan| sim::count_alive(
+            &mut fan,
+            &b.previous,
+            DT,
+            &mut b.counts
+        ));
+        stage!(pool, |fan| sim::integrate(
+            &mut fan,
+            world,
+            frame,
+            DT,
+            &b.previous,
+            &b.counts,
+            &mut b.staging
+        ));
+        stage!(pool, |fan| sim::collide(&mut fan, world, &mut b.staging));
+        stage!(pool, |fan| sim::bin(
+            &mut fan,
+            world,
+            &b.staging,
+            &mut b.cell_of,
+            &mut b.histograms
+        ));
+        sim::prefix(&mut b.histograms, &mut b.state.cell_start, cells);
+        stage!(pool, |fan| sim::scatter(
+            &mut fan,
+            world,
+            &b.staging,
+            &b.cell_of,
+            &mut b.histograms,
+            &mut b.state
+        ));
+        stage!(pool, |fan| sim::neighbours(
+            &mut fan,
+            world,
+            DT,
+            &mut b.state
+        ));
+        stage!(pool, |fan| render::render(
+            &mut fan,
+            world,
+            &b.state,
+            &mut b.image
+        ));
+        if let Some(path) = snapshot_path(options, frame) {
+            b.image.to_rgba(&mut rgba);
+            let outcome = render::encode_png(&rgba, b.image.width, b.image.height)
+                .map_err(|e| format!("encoding {}: {e}", path.display()))
+                .and_then(|png| {
+                    render::write_file(&path, &png)
+                        .map_err(|e| format!("writing {}: {e}", path.display()))
+                });
+            record(written, outcome);
+        }
+        std::mem::swap(&mut b.previous, &mut b.state);
+        clock.tick();
+        if let Some((fps, _)) = clock.due(frame + 1) {
+            progress(&Progress {
+                frame: frame + 1,
+                fps,
+                jobs_per_frame: None,
+                utilization: None,
+                particles: Some(b.previous.len()),
+            });
+        }
+    }
+    Ok(clock.summary(options, b.previous.len(), b.previous.checksum()))
+}

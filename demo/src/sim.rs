@@ -248,7 +248,7 @@ impl World {
     pub fn new(scene: Scene) -> World {
         World {
             grid: Grid::of(&scene),
-            colours: scene.emitters.iter().map(|e| e.colour * 0.25).collect(),
+            colours: scene.emitters.iter().map(|e| e.colour * 0.7).collect(),
             scene,
         }
     }

@@ -4,7 +4,18 @@
 //! ```text
 //! cargo run --release -- [--scene FILE] [--frames N] [--particles N] [--workers N]
 //!                        [--backend jobs|rayon|serial] [--json] [--out DIR] [--snapshot-every N]
+//! cargo run --release --features window -- --window [...]
 //! ```
+//!
+//! `--window` shows the particles live in a window, at most 60 frames a second; closing it or
+//! pressing Escape ends the run early with the usual summary. It exists only in a build with the
+//! cargo feature `window` (minifb, which loads the X11 library when the window opens): a plain
+//! build needs no windowing libraries, and there `--window` is an unknown flag (usage message,
+//! exit code 2). Where no window can be opened (no display), the run stops with an error and exit
+//! code 1.
+//!
+//! Exit codes: 0 done; 2 a wrong flag or a bad scene file (its error names the file, the line
+//! and the key; nothing is written to `--out`); 1 a failure while running.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -57,6 +68,11 @@ struct Cli {
     /// A snapshot every N frames (with --out).
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     snapshot_every: u64,
+    /// Show the particles live in a window, at most 60 frames a second; closing it or Escape
+    /// ends the run.
+    #[cfg(feature = "window")]
+    #[arg(long)]
+    window: bool,
 }
 
 fn default_scene() -> PathBuf {
@@ -108,6 +124,10 @@ fn main() -> ExitCode {
         frames: cli.frames,
         out: cli.out.clone(),
         snapshot_every: cli.snapshot_every,
+        #[cfg(feature = "window")]
+        window: cli.window,
+        #[cfg(not(feature = "window"))]
+        window: false,
     };
     let name = scene.name.clone();
     let mut show = |p: &Progress| {

@@ -11,6 +11,7 @@ use jobs::{Action, Context, JobSystem, Priority};
 
 use crate::render::{self, Image};
 use crate::sim::{self, Inline, Particles, World, BANDS, CHUNK};
+use crate::window::Window;
 
 /// The simulation's fixed time step.
 pub const DT: f32 = 1.0 / 60.0;
@@ -50,6 +51,9 @@ pub struct Options {
     pub out: Option<PathBuf>,
     /// A snapshot every this many frames (with `out`).
     pub snapshot_every: u64,
+    /// Show the frames live in a window (cargo feature `window`; an error without it), at most
+    /// 60 a second. Closing the window or pressing Escape ends the run early.
+    pub window: bool,
 }
 
 /// A progress report, about once a second.
@@ -75,7 +79,7 @@ pub struct Summary {
     pub backend: Backend,
     /// Its workers (1 for serial).
     pub workers: usize,
-    /// Frames simulated.
+    /// Frames simulated: `options.frames`, or fewer if the window was closed.
     pub frames: u64,
     /// Particles alive at the end.
     pub particles: usize,
@@ -102,16 +106,23 @@ struct Written {
     error: Option<String>,
 }
 
-/// Runs `options.frames` frames of `world`, calling `progress` about once a second.
+/// Runs `options.frames` frames of `world`, calling `progress` about once a second. With
+/// `options.window`, opens the window on this thread first, and stops early when it is closed.
 pub fn run(
     world: World,
     options: &Options,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Summary, String> {
+    let title = format!("{} ({} backend)", world.scene.name, options.backend.name());
+    let size = world.scene.image;
+    let window = (options.window)
+        .then(|| Window::open(&title, size.width as usize, size.height as usize))
+        .transpose()?;
+    let window = window.as_ref();
     let written = Arc::new(Mutex::new(Written::default()));
     let mut summary = match options.backend {
-        Backend::Jobs => run_jobs(world, options, progress, &written)?,
-        Backend::Rayon | Backend::Serial => run_pool(world, options, progress, &written)?,
+        Backend::Jobs => run_jobs(world, options, window, progress, &written)?,
+        Backend::Rayon | Backend::Serial => run_pool(world, options, window, progress, &written)?,
     };
     let written = written
         .lock()
@@ -163,6 +174,7 @@ impl Clock {
     }
 
     fn summary(mut self, options: &Options, particles: usize, checksum: u64) -> Summary {
+        let frames = self.intervals.len() as u64;
         let elapsed = self.start.elapsed();
         let mean = self.intervals.iter().sum::<Duration>() / self.intervals.len().max(1) as u32;
         self.intervals.sort_unstable();
@@ -178,7 +190,7 @@ impl Clock {
             } else {
                 options.workers
             },
-            frames: options.frames,
+            frames,
             particles,
             mean_frame: mean,
             p99_frame: p99,
@@ -252,6 +264,7 @@ fn record(written: &Mutex<Written>, outcome: Result<(), String>) {
 fn run_jobs(
     world: World,
     options: &Options,
+    window: Option<&Window>,
     progress: &mut dyn FnMut(&Progress),
     written: &Arc<Mutex<Written>>,
 ) -> Result<Summary, String> {
@@ -358,6 +371,17 @@ fn run_jobs(
         .step_pass("snapshot", image.read(), snapshot_state, snapshot)
         .priority(Priority::Low)
         .side_effect();
+    if let Some(window) = window {
+        // The window is the main thread's: the pass runs there, when the loop below runs the
+        // jobs pinned to it, or waits for a frame.
+        let presenter = window.presenter();
+        graph
+            .pass("present", image.read(), move |image, _| {
+                presenter.show(image)
+            })
+            .on_main_thread()
+            .side_effect();
+    }
     let graph = graph.compile().map_err(|e| e.to_string())?;
 
     let mut frames = Frames::with_config(
@@ -373,6 +397,10 @@ fn run_jobs(
         frames
             .run_frame(Duration::from_secs_f32(DT))
             .map_err(|e| e.to_string())?;
+        if window.is_some() {
+            // The main thread is this one (it created the system): no error to expect.
+            let _ = frames.system().run_pinned();
+        }
         clock.tick();
         if let Some((fps, frames_since)) = clock.due(frame + 1) {
             let now = system.stats();
@@ -386,6 +414,9 @@ fn run_jobs(
                 particles: None,
             });
         }
+        if window.is_some_and(Window::closed) {
+            break;
+        }
     }
     frames.finish().map_err(|e| e.to_string())?;
     if let Some(path) = std::env::var_os("DEMO_DOT") {
@@ -395,7 +426,7 @@ fn run_jobs(
     let final_state = frames.resource(state).map_err(|e| e.to_string())?;
     let (particles, checksum) = (final_state.len(), final_state.checksum());
     let mut summary = clock.summary(options, particles, checksum);
-    summary.jobs_per_frame = Some(total.total_jobs() as f64 / options.frames.max(1) as f64);
+    summary.jobs_per_frame = Some(total.total_jobs() as f64 / summary.frames.max(1) as f64);
     summary.utilization = Some(total.utilization());
     Ok(summary)
 }
@@ -430,6 +461,7 @@ macro_rules! stage {
 fn run_pool(
     world: World,
     options: &Options,
+    window: Option<&Window>,
     progress: &mut dyn FnMut(&Progress),
     written: &Arc<Mutex<Written>>,
 ) -> Result<Summary, String> {
@@ -512,6 +544,9 @@ fn run_pool(
                 });
             record(written, outcome);
         }
+        if let Some(window) = window {
+            window.show(&b.image);
+        }
         std::mem::swap(&mut b.previous, &mut b.state);
         clock.tick();
         if let Some((fps, _)) = clock.due(frame + 1) {
@@ -522,6 +557,9 @@ fn run_pool(
                 utilization: None,
                 particles: Some(b.previous.len()),
             });
+        }
+        if window.is_some_and(Window::closed) {
+            break;
         }
     }
     Ok(clock.summary(options, b.previous.len(), b.previous.checksum()))

@@ -32,6 +32,7 @@ fn run(world: World, backend: Backend, workers: usize, frames: u64) -> Summary {
         frames,
         out: None,
         snapshot_every: 60,
+        window: false,
     };
     run::run(world, &options, &mut |_| {}).expect("runs")
 }

@@ -1,0 +1,419 @@
+//! The demo binary as a user runs it: usage errors, scene errors that name the file, the line
+//! and the key and write nothing, the `--json` summary, the same checksum on every backend,
+//! PNG snapshots, the scenes of `assets/`. Runs are tiny (a few frames, a few thousand
+//! particles), since tests run debug builds.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A folder of its own under the system's temporary folder, removed when dropped.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(test: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("demo-cli-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temporary folder");
+        TempDir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Writes `text` to the file `name` in the folder and returns its path.
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, text).expect("write the scene");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A small valid scene, 96 x 72 pixels; the line numbers the tests below expect are this text's.
+const SCENE: &str = r#"name = "cli"
+seed = 11
+max_particles = 3000
+
+[view]
+min = [-2.0, 0.0]
+max = [2.0, 3.0]
+
+[image]
+width = 96
+height = 72
+
+[physics]
+gravity = [0.0, -9.81]
+drag = 0.1
+
+[[emitters]]
+position = [0.0, 0.5]
+rate = 40000
+direction = 90
+spread = 30
+speed = [2.0, 4.0]
+lifetime = [1.0, 2.0]
+
+[[colliders]]
+kind = "circle"
+center = [0.5, 1.5]
+radius = 0.3
+
+[interaction]
+radius = 0.1
+repulsion = 10.0
+"#;
+
+/// `SCENE` with `from` (which must occur once) replaced by `to`.
+fn scene_with(from: &str, to: &str) -> String {
+    assert_eq!(SCENE.matches(from).count(), 1, "{from:?}");
+    SCENE.replace(from, to)
+}
+
+fn demo(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_demo"))
+        .args(args)
+        .output()
+        .expect("the demo binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The summary of a run that must succeed, from `--json`.
+fn summary(args: &[&str]) -> serde_json::Value {
+    let output = demo(&[args, &["--json"][..]].concat());
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "demo {args:?}: {}",
+        text(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "demo {args:?}: stdout is not one JSON value ({error}): {}",
+            text(&output.stdout)
+        )
+    })
+}
+
+fn str_path(path: &Path) -> &str {
+    path.to_str().expect("temporary paths are UTF-8")
+}
+
+#[test]
+fn a_wrong_flag_prints_the_usage_and_exits_2() {
+    for args in [
+        &["--no-such-flag"][..],
+        &["--frame", "5"],
+        &["stray-argument"],
+    ] {
+        let output = demo(args);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "demo {args:?}: {stderr}");
+        assert!(stderr.contains("Usage: demo"), "demo {args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "demo {args:?}");
+    }
+}
+
+#[test]
+fn a_wrong_value_names_its_flag_and_exits_2() {
+    for (args, flag) in [
+        (&["--backend", "gpu"][..], "--backend"),
+        (&["--frames", "0"], "--frames"),
+        (&["--workers", "many"], "--workers"),
+        (&["--particles=-5"], "--particles"),
+        (&["--snapshot-every", "0"], "--snapshot-every"),
+    ] {
+        let output = demo(args);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "demo {args:?}: {stderr}");
+        assert!(stderr.starts_with("error: "), "demo {args:?}: {stderr}");
+        assert!(stderr.contains(flag), "demo {args:?}: {stderr}");
+        assert!(output.stdout.is_empty(), "demo {args:?}");
+    }
+}
+
+/// Without the cargo feature `window` there is no `--window` flag.
+#[cfg(not(feature = "window"))]
+#[test]
+fn window_is_an_unknown_flag_without_the_feature() {
+    let output = demo(&["--window", "--frames", "1"]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("'--window'"), "{stderr}");
+    assert!(stderr.contains("Usage: demo"), "{stderr}");
+}
+
+/// With the feature and no display, `--window` fails with an error, not a panic.
+#[cfg(feature = "window")]
+#[test]
+fn window_without_a_display_is_an_error_not_a_panic() {
+    let output = Command::new(env!("CARGO_BIN_EXE_demo"))
+        .args(["--window", "--frames", "1", "--particles", "100"])
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .expect("the demo binary runs");
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error: cannot open a window"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// Runs the demo on a bad scene with `--out`: exit code 2, an error that starts with the scene's
+/// path and then `says`, nothing on stdout, and the output folder neither created nor written.
+/// Returns the error.
+fn assert_refused(dir: &TempDir, scene: &Path, says: &str) -> String {
+    let out = dir.path().join("out");
+    let output = demo(&[
+        "--scene",
+        str_path(scene),
+        "--out",
+        str_path(&out),
+        "--frames",
+        "5",
+    ]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let expected = format!("error: {}{says}", scene.display());
+    assert!(
+        stderr.starts_with(&expected),
+        "expected `{expected}...`, got: {stderr}"
+    );
+    assert!(output.stdout.is_empty(), "{}", text(&output.stdout));
+    assert!(!out.exists(), "{} was created", out.display());
+    stderr
+}
+
+/// [`assert_refused`] on `SCENE` with `from` replaced by `to`, in a folder named for `test`.
+fn assert_edit_refused(test: &str, from: &str, to: &str, says: &str) -> String {
+    let dir = TempDir::new(test);
+    let scene = dir.write("bad.toml", &scene_with(from, to));
+    assert_refused(&dir, &scene, says)
+}
+
+#[test]
+fn a_missing_scene_file_is_named_and_nothing_is_written() {
+    let dir = TempDir::new("missing");
+    let scene = dir.path().join("no-such-scene.toml");
+    assert_refused(&dir, &scene, ": cannot read the scene file: ");
+}
+
+#[test]
+fn malformed_toml_is_named_at_its_line_and_nothing_is_written() {
+    assert_edit_refused("malformed", "[physics]", "[physics", ":13: ");
+    assert_edit_refused("malformed", "rate = 40000", "rate = ", ":19: ");
+}
+
+#[test]
+fn an_unknown_key_is_named_at_its_line_and_nothing_is_written() {
+    let says = ":15: physics.drga: unknown field `drga`";
+    assert_edit_refused("unknown", "drag = 0.1", "drga = 0.1", says);
+}
+
+#[test]
+fn a_wrong_type_is_named_at_its_line_and_nothing_is_written() {
+    let says = ":19: emitters[0].rate: invalid type: string";
+    assert_edit_refused("type", "rate = 40000", "rate = \"fast\"", says);
+}
+
+#[test]
+fn negative_and_absurd_counts_are_named_at_their_line_and_nothing_is_written() {
+    for (count, says) in [
+        ("-3", "invalid value"),
+        ("0", "between 1 and 2000000"),
+        ("5000000", "got 5000000"),
+        ("99999999999999999999", "99999999999999999999"),
+    ] {
+        let to = format!("max_particles = {count}");
+        let stderr =
+            assert_edit_refused("counts", "max_particles = 3000", &to, ":3: max_particles: ");
+        assert!(stderr.contains(says), "{to}: {stderr}");
+    }
+    assert_edit_refused(
+        "counts",
+        "width = 96",
+        "width = 100000",
+        ":10: image.width: ",
+    );
+}
+
+#[test]
+fn a_bad_scene_leaves_an_existing_output_folder_empty() {
+    let dir = TempDir::new("existing");
+    let scene = dir.write("bad.toml", &scene_with("rate = 40000", "rate = -5"));
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).expect("create the output folder");
+    let output = demo(&["--scene", str_path(&scene), "--out", str_path(&out)]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}:19: emitters[0].rate: must be positive, got -5",
+            scene.display()
+        )),
+        "{stderr}"
+    );
+    let left: Vec<_> = std::fs::read_dir(&out).expect("still there").collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn json_prints_one_object_with_the_summary() {
+    let dir = TempDir::new("json");
+    let scene = dir.write("scene.toml", SCENE);
+    let output = demo(&[
+        "--scene",
+        str_path(&scene),
+        "--frames",
+        "5",
+        "--particles",
+        "2000",
+        "--workers",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    // One line, one value: `from_str` refuses anything after the object.
+    assert_eq!(stdout.trim_end().lines().count(), 1, "{stdout}");
+    let summary: serde_json::Value = serde_json::from_str(&stdout).expect("one JSON value");
+    let object = summary.as_object().expect("a JSON object");
+    for key in [
+        "backend",
+        "workers",
+        "frames",
+        "particles",
+        "mean_frame_ms",
+        "p99_frame_ms",
+        "jobs_per_frame",
+        "utilization",
+        "checksum",
+    ] {
+        assert!(object.contains_key(key), "no {key} in {stdout}");
+    }
+    assert_eq!(summary["backend"], "jobs");
+    assert_eq!(summary["workers"], 2);
+    assert_eq!(summary["frames"], 5);
+    assert!(
+        summary["particles"].as_u64().is_some_and(|n| n > 0),
+        "{stdout}"
+    );
+    for key in ["mean_frame_ms", "p99_frame_ms", "jobs_per_frame"] {
+        assert!(summary[key].as_f64().is_some_and(|x| x > 0.0), "{stdout}");
+    }
+    assert!(
+        summary["utilization"]
+            .as_f64()
+            .is_some_and(|u| (0.0..=1.0).contains(&u)),
+        "{stdout}"
+    );
+    let checksum = summary["checksum"].as_str().expect("a string");
+    assert!(
+        checksum.len() == 16 && checksum.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{checksum}"
+    );
+}
+
+#[test]
+fn every_backend_and_worker_count_gives_the_same_checksum() {
+    let dir = TempDir::new("checksum");
+    let scene = dir.write("scene.toml", SCENE);
+    let base = ["--scene", str_path(&scene), "--frames", "8"];
+    let run = |extra: &[&str]| summary(&[&base[..], extra].concat());
+    let reference = run(&["--backend", "serial"]);
+    assert!(reference["particles"].as_u64().is_some_and(|n| n > 500));
+    for extra in [
+        &["--backend", "jobs", "--workers", "1"][..],
+        &["--backend", "jobs", "--workers", "3"],
+        &["--backend", "rayon", "--workers", "1"],
+        &["--backend", "rayon", "--workers", "3"],
+    ] {
+        let other = run(extra);
+        assert_eq!(
+            (&other["particles"], &other["checksum"]),
+            (&reference["particles"], &reference["checksum"]),
+            "{extra:?}"
+        );
+    }
+}
+
+#[test]
+fn snapshots_are_pngs_of_the_scenes_image_size() {
+    let dir = TempDir::new("snapshots");
+    let scene = dir.write("scene.toml", SCENE);
+    let out = dir.path().join("frames");
+    let summary = summary(&[
+        "--scene",
+        str_path(&scene),
+        "--out",
+        str_path(&out),
+        "--snapshot-every",
+        "2",
+        "--frames",
+        "5",
+        "--particles",
+        "2000",
+    ]);
+    assert_eq!(summary["snapshots"], 3);
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .expect("the output folder")
+        .map(|entry| entry.expect("entry").file_name().to_string_lossy().into())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["frame_00000.png", "frame_00002.png", "frame_00004.png"]
+    );
+    for name in &names {
+        let file = std::fs::File::open(out.join(name)).expect("open");
+        let mut reader = png::Decoder::new(file).read_info().expect("a PNG header");
+        let mut pixels = vec![0; reader.output_buffer_size()];
+        let frame = reader.next_frame(&mut pixels).expect("PNG data");
+        assert_eq!((frame.width, frame.height), (96, 72), "{name}");
+        // Not all one colour: the backdrop (ground, collider) and the particles are drawn.
+        let first = &pixels[..4];
+        assert!(
+            pixels[..frame.buffer_size()]
+                .chunks(4)
+                .any(|pixel| pixel != first),
+            "{name} is blank"
+        );
+    }
+}
+
+#[test]
+fn every_asset_scene_runs() {
+    let assets = Path::new(env!("CARGO_MANIFEST_DIR")).join("../assets");
+    let mut scenes: Vec<PathBuf> = std::fs::read_dir(&assets)
+        .expect("assets/")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    scenes.sort();
+    assert!(scenes.len() >= 3, "{scenes:?}");
+    for scene in &scenes {
+        let summary = summary(&[
+            "--scene",
+            str_path(scene),
+            "--frames",
+            "3",
+            "--particles",
+            "2000",
+        ]);
+        assert_eq!(summary["frames"], 3, "{}", scene.display());
+        assert!(
+            summary["particles"].as_u64().is_some_and(|n| n > 0),
+            "{}: no particles",
+            scene.display()
+        );
+    }
+}

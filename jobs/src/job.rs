@@ -1,9 +1,11 @@
-//! Jobs: an owned capture plus the step that runs next, boxed behind a thin pointer.
+//! Jobs: an owned capture plus the step that runs next, behind a thin pointer.
 //!
-//! A [`Job`] is one heap allocation, a `HeapJob<C>`: a [`Header`] the executor reads (priority,
-//! where completion goes, the count of unfinished children, a slot for a child's panic), the
-//! user's capture `C`, and `Next<C>`, the step to run when the job is next picked. Queues hold
-//! [`JobRef`]s, the type-erased pointer to that allocation; the header's vtable knows `C`.
+//! A [`Job`] is one block of memory, a `HeapJob<C>`, from the job slab (`slab.rs`: per-thread
+//! magazines, so that steady state makes no global allocation). It holds a [`Header`] the
+//! executor reads (priority, where completion goes, the count of unfinished children, a slot for
+//! a child's panic), the user's capture `C`, and `Next<C>`, the step to run when the job is next
+//! picked. Queues hold [`JobRef`]s, the type-erased pointer to that block; the header's vtable
+//! knows `C`.
 //!
 //! A `JobRef` has exactly one owner at a time: a queue, a counter's waiter list, an I/O request,
 //! the worker running it, or (while its children run) nobody: the last child to finish resumes
@@ -20,6 +22,7 @@ use crate::action::{Action, BlockingStep, MemoryStep, Spawner, Step};
 use crate::counter::CounterState;
 use crate::heap::{Block, MemoryError};
 use crate::panic::{Cancelled, PanicSlot, Payload};
+use crate::slab;
 use crate::system::Shared;
 use crate::worker::LocalPtr;
 use crate::{Context, Priority};
@@ -61,20 +64,24 @@ unsafe impl Send for Job<'_> {}
 impl<'a> Job<'a> {
     /// A job with capture `capture` whose first step is `step`.
     pub fn new<C: Send + 'a>(capture: C, step: Step<C>) -> Job<'a> {
-        let boxed = Box::new(HeapJob {
-            header: Header {
-                vtable: HeapJob::<C>::VTABLE,
-                priority: Priority::Normal,
-                pinned: false,
-                completion: PackedCompletion::NONE,
-                children: AtomicUsize::new(0),
-                panic: PanicSlot::new(),
-            },
-            capture,
-            next: Next::Step(step),
-        });
+        let ptr = slab::allocate::<HeapJob<C>>();
+        // SAFETY: `allocate` returns memory for one `HeapJob<C>`, unused by anyone else.
+        unsafe {
+            ptr.as_ptr().write(HeapJob {
+                header: Header {
+                    vtable: HeapJob::<C>::VTABLE,
+                    priority: Priority::Normal,
+                    pinned: false,
+                    completion: PackedCompletion::NONE,
+                    children: AtomicUsize::new(0),
+                    panic: PanicSlot::new(),
+                },
+                capture,
+                next: Next::Step(step),
+            })
+        };
         Job {
-            ptr: NonNull::from(Box::leak(boxed)).cast(),
+            ptr: ptr.cast(),
             priority: None,
             pinned: false,
             _capture: PhantomData,
@@ -357,11 +364,14 @@ impl JobRef {
     }
 }
 
+/// Drops the capture and the pending step, and gives the job's memory back to the slab.
+///
 /// # Safety
 /// `ptr` is an unpublished or owned `HeapJob<C>` from `Job::new`, not used afterwards.
 unsafe fn drop_job<C>(ptr: NonNull<Header>) {
-    // SAFETY: the allocation came from `Box<HeapJob<C>>` in `Job::new`.
-    drop(unsafe { Box::from_raw(ptr.cast::<HeapJob<C>>().as_ptr()) });
+    // SAFETY: `Job::new` allocated the job with `slab::allocate::<HeapJob<C>>` and initialized
+    // it; the caller owns it and never uses it again.
+    unsafe { slab::drop_and_free(ptr.cast::<HeapJob<C>>()) };
 }
 
 /// # Safety

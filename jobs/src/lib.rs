@@ -96,6 +96,7 @@ mod job;
 mod panic;
 mod priority;
 mod queue;
+mod slab;
 mod sleep;
 mod stats;
 mod sync;

@@ -448,6 +448,9 @@ unsafe fn run<C>(job: JobRef, local: LocalPtr) {
             Action::Wait(counter, then) => {
                 // SAFETY: we own the job (see the comment at the top of the loop).
                 unsafe { (*ptr).next = Next::Step(then) };
+                // Jobs this thread finished for the counter may still be cached here: apply them
+                // first, or the job would suspend on work that is already done.
+                local_ref().flush_pending_on(counter.state());
                 // After this the counter may own the job: touch nothing unless it is ours again.
                 if !counter.state().wait_job(job, &local_ref().shared, true) {
                     return;
@@ -457,6 +460,7 @@ unsafe fn run<C>(job: JobRef, local: LocalPtr) {
                 // As `Wait`, without passing the counter's panic on.
                 // SAFETY: we own the job (see the comment at the top of the loop).
                 unsafe { (*ptr).next = Next::Step(then) };
+                local_ref().flush_pending_on(counter.state());
                 if !counter.state().wait_job(job, &local_ref().shared, false) {
                     return;
                 }

@@ -233,6 +233,15 @@ impl Local {
         }
     }
 
+    /// Applies the cached completions if they are for `counter` (a job is about to wait on it).
+    pub(crate) fn flush_pending_on(&mut self, counter: &CounterState) {
+        if let Completion::Counter(pending) = self.pending {
+            if std::ptr::eq(pending.as_ptr().cast_const(), counter) {
+                self.flush();
+            }
+        }
+    }
+
     /// Applies the cached completions; true if that resumed a parent into this thread's queue.
     pub(crate) fn flush(&mut self) -> bool {
         let count = mem::replace(&mut self.pending_count, 0);

@@ -269,8 +269,14 @@ fn run_jobs(
     written: &Arc<Mutex<Written>>,
 ) -> Result<Summary, String> {
     let system = Arc::new(
-        JobSystem::new(jobs::Config::default().workers(options.workers))
-            .map_err(|e| e.to_string())?,
+        // The workers have the cores; the main thread only starts frames (and runs the jobs
+        // pinned to it), it does not take a core from a worker while it waits.
+        JobSystem::new(
+            jobs::Config::default()
+                .workers(options.workers)
+                .help_while_waiting(false),
+        )
+        .map_err(|e| e.to_string())?,
     );
     let capacity = world.scene.max_particles;
     let cells = world.grid.cells();

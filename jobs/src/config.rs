@@ -28,6 +28,7 @@ pub struct Config {
     pub(crate) io_threads: usize,
     pub(crate) spin: Duration,
     pub(crate) heap_block_size: usize,
+    pub(crate) help_while_waiting: bool,
 }
 
 impl Default for Config {
@@ -39,6 +40,7 @@ impl Default for Config {
             io_threads: 1,
             spin: Duration::from_micros(100),
             heap_block_size: 2 << 20,
+            help_while_waiting: true,
         }
     }
 }
@@ -76,6 +78,24 @@ impl Config {
     /// no CPU.
     pub fn spin_before_sleep(mut self, spin: Duration) -> Self {
         self.spin = spin;
+        self
+    }
+
+    /// Whether a thread outside the pool (the main thread) runs the pool's jobs while it waits
+    /// in [`JobSystem::wait`](crate::JobSystem::wait) (default `true`). Turn it off when the
+    /// workers already have every core: the waiting thread then runs only the jobs pinned to it
+    /// and sleeps otherwise, instead of taking a core from a worker (on 2 cores with 2 workers,
+    /// a helping main thread only trades places with them).
+    ///
+    /// ```
+    /// let system = jobs::JobSystem::new(jobs::Config::default().help_while_waiting(false))?;
+    /// let counter = system.counter();
+    /// system.submit_counted(&counter, jobs::Job::from_fn(|cx| assert!(!cx.on_main_thread())));
+    /// system.wait(&counter)?; // sleeps: a worker runs the job
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn help_while_waiting(mut self, help: bool) -> Self {
+        self.help_while_waiting = help;
         self
     }
 

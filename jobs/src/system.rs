@@ -62,6 +62,7 @@ pub(crate) struct Shared {
     counters: Arc<CounterPool>,
     stats: StatsShared,
     spin: Duration,
+    help_while_waiting: bool,
     workers: usize,
     /// Set once the workers have exited: whatever is scheduled from then on is cancelled.
     closed: AtomicBool,
@@ -74,6 +75,11 @@ impl Shared {
 
     pub(crate) fn spin(&self) -> Duration {
         self.spin
+    }
+
+    /// Whether threads outside the pool run its jobs while they wait.
+    pub(crate) fn outside_threads_help(&self) -> bool {
+        self.help_while_waiting
     }
 
     pub(crate) fn heap(&self) -> &TaggedHeap {
@@ -239,6 +245,7 @@ impl JobSystem {
             counters: Arc::new(Mutex::new(Vec::new())),
             stats: StatsShared::new(resolved.workers),
             spin: config.spin,
+            help_while_waiting: config.help_while_waiting,
             workers: resolved.workers,
             closed: AtomicBool::new(false),
         });
@@ -584,12 +591,23 @@ fn help_until(shared: &Shared, local: LocalPtr, counter: &Counter) {
         unsafe { &mut *local.as_ptr() }
     };
     let local_is_worker = this().worker_index().is_some();
+    // An outside thread that does not help runs only its pinned jobs, and hands on what they
+    // spawn (it would otherwise sit in its private queue), then sleeps without spinning.
+    let helps = local_is_worker || shared.outside_threads_help();
     let mut registered = false;
     let mut idle_since: Option<Instant> = None;
     while !counter.is_zero() {
-        if let Some(job) = this().find_work() {
+        let found = if helps {
+            this().find_work()
+        } else {
+            this().find_pinned()
+        };
+        if let Some(job) = found {
             // SAFETY: we own `job`; no borrow of `local` is held.
             unsafe { Local::run(local, job) };
+            if !helps {
+                this().publish_private();
+            }
             idle_since = None;
             continue;
         }
@@ -603,7 +621,7 @@ fn help_until(shared: &Shared, local: LocalPtr, counter: &Counter) {
             break;
         }
         let since = *idle_since.get_or_insert_with(Instant::now);
-        if since.elapsed() < shared.spin() {
+        if helps && since.elapsed() < shared.spin() {
             thread::yield_now();
             continue;
         }

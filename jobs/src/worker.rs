@@ -283,8 +283,17 @@ impl Local {
         }
     }
 
+    /// The next job pinned to this thread, if it is the main thread.
+    pub(crate) fn find_pinned(&mut self) -> Option<JobRef> {
+        if self.main {
+            self.shared.pop_main()
+        } else {
+            None
+        }
+    }
+
     /// Publishes every private job to the shared queues (an outside thread stops helping).
-    fn publish_private(&mut self) {
+    pub(crate) fn publish_private(&mut self) {
         for p in 0..Priority::ALL.len() {
             if !self.private[p].is_empty() {
                 let jobs = self.private[p].drain(..).collect();

@@ -314,3 +314,54 @@ fn pinned_children_spawned_while_the_main_thread_waits_stay_on_the_main_thread()
         assert!(all_on_main(&places), "{:?}", places.lock().unwrap());
     });
 }
+
+#[test]
+fn a_main_thread_that_does_not_help_runs_only_its_pinned_jobs_and_what_they_spawn_still_runs() {
+    watchdog(30, || {
+        let system = jobs::JobSystem::new(
+            jobs::Config::default()
+                .workers(2)
+                .pin_workers(false)
+                .help_while_waiting(false),
+        )
+        .expect("valid config");
+        let main = std::thread::current().id();
+        let on_main = Arc::new(AtomicUsize::new(0));
+        let counter = Counter::new();
+        for _ in 0..200 {
+            let on_main = Arc::clone(&on_main);
+            system.submit_counted(
+                &counter,
+                Job::from_fn(move |_| {
+                    if std::thread::current().id() == main {
+                        on_main.fetch_add(1, Ordering::SeqCst);
+                    }
+                }),
+            );
+        }
+        // A pinned job whose children go to the main thread's own queue: they must reach the
+        // workers, since the main thread will not run them.
+        let children = Arc::new(AtomicUsize::new(0));
+        let inner = counter.clone();
+        let c = Arc::clone(&children);
+        system.submit_counted(
+            &counter,
+            Job::from_fn(move |cx| {
+                assert!(cx.on_main_thread());
+                for _ in 0..10 {
+                    let c = Arc::clone(&c);
+                    cx.spawn_counted(
+                        &inner,
+                        Job::from_fn(move |_| {
+                            c.fetch_add(1, Ordering::SeqCst);
+                        }),
+                    );
+                }
+            })
+            .pinned_to_main(),
+        );
+        system.wait(&counter).expect("no panic");
+        assert_eq!(on_main.load(Ordering::SeqCst), 0);
+        assert_eq!(children.load(Ordering::SeqCst), 10);
+    });
+}

@@ -206,6 +206,45 @@ pub fn threads_cpu_ns(prefix: &str) -> u64 {
     total
 }
 
+/// CPU time, in nanoseconds, spent so far by the whole machine outside idle (every process,
+/// this one included: user, nice, system, irq, softirq and steal time of `/proc/stat`, counted
+/// in clock ticks, 10 ms each on most systems). Linux only; 0 elsewhere.
+pub fn machine_busy_ns() -> u64 {
+    let Ok(stat) = fs::read_to_string("/proc/stat") else {
+        return 0;
+    };
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else {
+        return 0;
+    };
+    let ticks: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|t| t.parse().unwrap_or(0))
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is already in user).
+    let busy: u64 = [0, 1, 2, 5, 6, 7]
+        .iter()
+        .filter_map(|&i| ticks.get(i))
+        .sum();
+    busy * (1_000_000_000 / clock_ticks_per_second())
+}
+
+#[cfg(target_os = "linux")]
+fn clock_ticks_per_second() -> u64 {
+    // SAFETY: sysconf only reads a configuration value.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as u64
+    } else {
+        100
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn clock_ticks_per_second() -> u64 {
+    100
+}
+
 /// The CPU time of thread `tid` of this process, from its per-thread CPU clock.
 #[cfg(target_os = "linux")]
 fn thread_clock_ns(tid: i32) -> Option<u64> {
@@ -1089,18 +1128,34 @@ pub mod compare {
         let system = frame_system(settings.workers);
         let mut one = frames(&system, 1, iterations);
         let mut two = frames(&system, 2, iterations);
+        // Per 2-in-flight run, in cores: the CPU time of all our threads per second (about 2
+        // when both cores were ours throughout), and that of every other process.
+        let (mut cores, mut others) = (Vec::new(), Vec::new());
         let f = alternate_all(
             settings,
             &mut [
-                &mut || rate(FRAMES, ours(&mut two, FRAMES)),
+                &mut || {
+                    let (ours_before, all_before) = (threads_cpu_ns(""), machine_busy_ns());
+                    let elapsed = ours(&mut two, FRAMES);
+                    let mine = threads_cpu_ns("").saturating_sub(ours_before);
+                    let all = machine_busy_ns().saturating_sub(all_before);
+                    let seconds = elapsed.as_secs_f64();
+                    cores.push(mine as f64 / 1e9 / seconds);
+                    others.push(all.saturating_sub(mine) as f64 / 1e9 / seconds);
+                    rate(FRAMES, elapsed)
+                },
                 &mut || rate(FRAMES, ours(&mut one, FRAMES)),
                 &mut || rate(FRAMES, sequential(iterations, FRAMES)),
             ],
         );
+        let measured = |v: &[f64]| round4(median(&v[settings.warmup.min(v.len())..]));
+        let (cores, others) = (measured(&cores), measured(&others));
         let extra = || {
             vec![
                 ("in_flight", 2.into()),
                 ("stage_ms", (STAGE.as_secs_f64() * 1e3).into()),
+                ("cores_used", cores.into()),
+                ("other_processes_cores", others.into()),
             ]
         };
         vec![

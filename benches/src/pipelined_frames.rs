@@ -14,6 +14,15 @@
 //! frames in flight ([`ours`] on [`frames`]`(.., 2, ..)`) against 1 in flight, and against the
 //! two stages run back to back on the calling thread ([`sequential`]: the frame rate with no
 //! executor and no overlap).
+//!
+//! 2 frames in flight need both cores for the whole run, 1 in flight needs one: on a machine
+//! shared with other processes the ratio falls with the load. So `compare` also reports, for
+//! the 2-in-flight runs (medians), `cores_used`, the CPU time of all our threads per second
+//! ([`threads_cpu_ns`](crate::threads_cpu_ns) of every thread: about 2 when both cores were
+//! ours throughout, running stages or spinning between them), and `other_processes_cores`, the
+//! CPU time every other process took per second ([`machine_busy_ns`](crate::machine_busy_ns)
+//! less ours; clock ticks, so to about 0.05 core). A ratio far below 2 with
+//! `other_processes_cores` near 0 is the frame graph's doing; with it near 1, the machine's.
 
 use std::hint::black_box;
 use std::sync::{Arc, OnceLock};

@@ -873,6 +873,11 @@ pub mod compare {
             about: "two 1 ms stages per frame: frames/s with 2 frames in flight over 1 in flight",
             run: pipelined_frames,
         },
+        Benchmark {
+            name: "demo_frame",
+            about: "the demo's default scene, steady state: mean frame time on jobs, rayon-core and one thread (ms)",
+            run: demo_frame,
+        },
     ];
 
     fn per(d: Duration, count: u64) -> f64 {
@@ -1183,6 +1188,71 @@ pub mod compare {
                     "(informative)",
                 )
             },
+        ]
+    }
+
+    /// Frames of a `demo_frame` run, and the first of them left out (the scene fills up with
+    /// particles over its 3 s lifetime: 180 frames).
+    const DEMO_FRAMES: u64 = 420;
+    const DEMO_WARMUP: usize = 180;
+
+    fn demo_frame(settings: &Settings) -> Vec<Comparison> {
+        use demo::run::{run, Backend, Options};
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/fountain.toml");
+        let world = match demo::scene::load(std::path::Path::new(path)) {
+            Ok(scene) => demo::sim::World::new(scene),
+            Err(error) => panic!("the default scene does not load: {error}"),
+        };
+        let steady_ms = |backend: Backend| {
+            let options = Options {
+                backend,
+                workers: settings.workers,
+                frames: DEMO_FRAMES,
+                out: None,
+                snapshot_every: 60,
+                window: false,
+            };
+            match run(world.clone(), &options, &mut |_| {}) {
+                Ok(summary) => {
+                    let steady = &summary.intervals[DEMO_WARMUP.min(summary.intervals.len())..];
+                    ms(steady.iter().sum::<Duration>()) / steady.len().max(1) as f64
+                }
+                Err(error) => panic!("the demo failed: {error}"),
+            }
+        };
+        // A run takes seconds: at most 3 rounds, no warm-up round (each run warms up itself).
+        let quick = Settings {
+            rounds: settings.rounds.min(3),
+            warmup: 0,
+            ..*settings
+        };
+        let f = alternate_all(
+            &quick,
+            &mut [
+                &mut || steady_ms(Backend::Jobs),
+                &mut || steady_ms(Backend::Rayon),
+                &mut || steady_ms(Backend::Serial),
+            ],
+        );
+        vec![
+            row(
+                "demo_frame",
+                "ms/frame",
+                median(&f[0]),
+                "rayon",
+                (median(&f[1]), median_ratio(&f[0], &f[1])),
+                "the same kernels and chunks, a rayon-core scope per stage",
+                "ratio <= 0.9",
+            ),
+            row(
+                "demo_frame",
+                "ms/frame",
+                median(&f[0]),
+                "serial",
+                (median(&f[2]), median_ratio(&f[0], &f[2])),
+                "the same kernels on one thread",
+                "ratio <= 0.556 (1.8x faster)",
+            ),
         ]
     }
 }

@@ -97,6 +97,9 @@ pub struct Summary {
     pub checksum: u64,
     /// Wall time of the run.
     pub elapsed: Duration,
+    /// The time between each frame and the one before, in order (for statistics over part of
+    /// a run, such as the steady state after the particles have filled the scene).
+    pub intervals: Vec<Duration>,
 }
 
 /// Snapshot bookkeeping shared with the snapshot pass.
@@ -176,6 +179,7 @@ impl Clock {
     fn summary(mut self, options: &Options, particles: usize, checksum: u64) -> Summary {
         let frames = self.intervals.len() as u64;
         let elapsed = self.start.elapsed();
+        let intervals = self.intervals.clone();
         let mean = self.intervals.iter().sum::<Duration>() / self.intervals.len().max(1) as u32;
         self.intervals.sort_unstable();
         let p99 = self
@@ -199,6 +203,7 @@ impl Clock {
             snapshots: 0,
             checksum,
             elapsed,
+            intervals,
         }
     }
 }

@@ -27,7 +27,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn overhead(c: &mut Criterion) {
     use graph_overhead::*;
     let workers = workers_from_env();
-    let system = frame_system(workers);
+    let system = frame_system(workers, true);
     let pool = peer_pool(workers);
     let mut one = frames(&system, 1);
     let mut two = frames(&system, 2);
@@ -52,7 +52,7 @@ fn overhead(c: &mut Criterion) {
 fn pipelined(c: &mut Criterion) {
     use pipelined_frames::*;
     let iterations = calibrate();
-    let system = frame_system(workers_from_env());
+    let system = frame_system(workers_from_env(), false);
     let mut one = frames(&system, 1, iterations);
     let mut two = frames(&system, 2, iterations);
     let mut group = c.benchmark_group("pipelined_frames");

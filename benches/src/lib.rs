@@ -91,12 +91,18 @@ pub fn peer_pool(workers: usize) -> rayon_core::ThreadPool {
 }
 
 /// Ours for the frame graph benchmarks: `jobs::Config::default().workers(workers)` in an `Arc`,
-/// as [`frame::Frames`] takes it.
+/// as [`frame::Frames`] takes it, with the main thread helping while it waits or not.
+/// `pipelined_frames` runs as the demo does (`false`: the workers own the cores, a helping main
+/// thread would share a core with a pinned worker mid-stage); `graph_overhead` helps (`true`:
+/// the main thread runs empty passes itself rather than waking a worker for each).
 ///
 /// # Panics
 /// If it cannot be built (zero workers, or the OS refuses threads).
-pub fn frame_system(workers: usize) -> Arc<JobSystem> {
-    Arc::new(JobSystem::new(Config::default().workers(workers)).expect("building the job system"))
+pub fn frame_system(workers: usize, help_while_waiting: bool) -> Arc<JobSystem> {
+    let config = Config::default()
+        .workers(workers)
+        .help_while_waiting(help_while_waiting);
+    Arc::new(JobSystem::new(config).expect("building the job system"))
 }
 
 /// Calls `run` `iters` times and adds up the durations it returns: the body of a criterion
@@ -1091,7 +1097,7 @@ pub mod compare {
 
     fn graph_overhead(settings: &Settings) -> Vec<Comparison> {
         use super::graph_overhead::*;
-        let system = frame_system(settings.workers);
+        let system = frame_system(settings.workers, true);
         let pool = peer_pool(settings.workers);
         let mut one = frames(&system, 1);
         let mut two = frames(&system, 2);
@@ -1130,7 +1136,7 @@ pub mod compare {
     fn pipelined_frames(settings: &Settings) -> Vec<Comparison> {
         use super::pipelined_frames::*;
         let iterations = calibrate();
-        let system = frame_system(settings.workers);
+        let system = frame_system(settings.workers, false);
         let mut one = frames(&system, 1, iterations);
         let mut two = frames(&system, 2, iterations);
         // Per 2-in-flight run, in cores: the CPU time of all our threads per second (about 2

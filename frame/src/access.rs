@@ -149,13 +149,8 @@ macro_rules! single {
     };
 }
 
-/// Marker bound: any type (for accesses that need no `Sync`).
-#[doc(hidden)]
-pub trait Any {}
-impl<T: ?Sized> Any for T {}
-
 single!(Read, Sync, Mode::Read, &'a T, |b| &*b.current.cast::<T>());
-single!(Write, Any, Mode::Write, &'a mut T, |b| &mut *b
+single!(Write, Send, Mode::Write, &'a mut T, |b| &mut *b
     .current
     .cast::<T>());
 single!(ReadPrevious, Sync, Mode::ReadPrevious, &'a T, |b| &*b

@@ -453,7 +453,8 @@ impl Frames {
         let slot_ptr = self.slot_of(frame);
         // SAFETY: the slot is this frame's; jobs only share-read it.
         let slot = unsafe { slot_ptr.as_ref() };
-        let mut failed: Option<(usize, String)> = None;
+        // The pass that failed first and its message.
+        let mut failed: Option<(String, String)> = None;
         let mut also_failed = Vec::new();
         let mut skipped = Vec::new();
         for (position, done) in slot.done.iter().enumerate() {
@@ -461,7 +462,7 @@ impl Frames {
                 let ran = slot.records[position].start.load(Ordering::Relaxed) != 0;
                 let name = self.names[position].to_string();
                 match (ran, &failed) {
-                    (true, None) => failed = Some((position, panic.message().to_owned())),
+                    (true, None) => failed = Some((name, panic.message().to_owned())),
                     (true, Some(_)) => also_failed.push(name),
                     (false, _) => skipped.push(name),
                 }
@@ -470,11 +471,7 @@ impl Frames {
         // Every job of the frame has finished: its records are complete and visible.
         if failed.is_none() && !skipped.is_empty() {
             // Nothing ran and failed (cancelled at shutdown): report the first.
-            let first = skipped.remove(0);
-            failed = Some((
-                self.graph.position(&first).unwrap_or(0),
-                "cancelled".to_owned(),
-            ));
+            failed = Some((skipped.remove(0), "cancelled".to_owned()));
         }
         self.record(frame, failed.is_some());
         let index = self.slot_index(frame);
@@ -482,9 +479,9 @@ impl Frames {
         self.system.heap().release(self.tag(frame));
         match failed {
             None => Ok(()),
-            Some((position, message)) => Err(FrameError::PassPanicked {
+            Some((pass, message)) => Err(FrameError::PassPanicked {
                 frame,
-                pass: self.names[position].to_string(),
+                pass,
                 message,
                 also_failed,
                 skipped,

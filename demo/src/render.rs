@@ -194,25 +194,31 @@ fn draw_tile(
     }
 }
 
-/// Encodes RGBA rows as a PNG file's bytes.
-pub fn encode_png(rgba: &[u8], width: usize, height: usize) -> Result<Vec<u8>, png::EncodingError> {
-    let mut bytes = Vec::new();
-    {
-        let mut encoder = png::Encoder::new(&mut bytes, width as u32, height as u32);
+/// The image as a PNG file's bytes (`rgba` is scratch for its rows); an error names `path`, the
+/// file the bytes are for.
+pub fn encode_png(image: &Image, rgba: &mut Vec<u8>, path: &Path) -> Result<Vec<u8>, String> {
+    image.to_rgba(rgba);
+    let encode = || -> Result<Vec<u8>, png::EncodingError> {
+        let mut bytes = Vec::new();
+        let mut encoder = png::Encoder::new(&mut bytes, image.width as u32, image.height as u32);
         encoder.set_color(png::ColorType::Rgba);
         encoder.set_depth(png::BitDepth::Eight);
         encoder.set_compression(png::Compression::Fast);
-        let mut writer = encoder.write_header()?;
-        writer.write_image_data(rgba)?;
-    }
-    Ok(bytes)
+        encoder.write_header()?.write_image_data(rgba)?;
+        Ok(bytes)
+    };
+    encode().map_err(|error| format!("encoding {}: {error}", path.display()))
 }
 
-/// Writes `bytes` to `path` (through a temporary file, so a reader never sees half a file).
-pub fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `bytes` to `path` through a temporary file, so that a reader never sees half a file;
+/// an error names the file.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let partial = path.with_extension("png.partial");
-    let mut file = std::fs::File::create(&partial)?;
-    file.write_all(bytes)?;
-    drop(file);
-    std::fs::rename(partial, path)
+    let write = || -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&partial)?;
+        file.write_all(bytes)?;
+        drop(file);
+        std::fs::rename(&partial, path)
+    };
+    write().map_err(|error| format!("writing {}: {error}", path.display()))
 }

@@ -231,14 +231,10 @@ fn snapshot(p: &mut SnapshotPass, _cx: &mut Context<'_>) -> Action<SnapshotPass>
     let Some(path) = snapshot_path(&state.options, frame) else {
         return Action::Done;
     };
-    image.to_rgba(&mut state.rgba);
-    match render::encode_png(&state.rgba, image.width, image.height) {
+    match render::encode_png(image, &mut state.rgba, &path) {
         Ok(png) => state.png = png,
         Err(error) => {
-            record(
-                &state.written,
-                Err(format!("encoding {}: {error}", path.display())),
-            );
+            record(&state.written, Err(error));
             return Action::Done;
         }
     }
@@ -246,8 +242,7 @@ fn snapshot(p: &mut SnapshotPass, _cx: &mut Context<'_>) -> Action<SnapshotPass>
     Action::Blocking(
         |p| {
             let state = p.state();
-            let outcome = render::write_file(&state.path, &state.png)
-                .map_err(|error| format!("writing {}: {error}", state.path.display()));
+            let outcome = render::write_file(&state.path, &state.png);
             record(&state.written, outcome);
         },
         |_, _| Action::Done,
@@ -546,13 +541,8 @@ fn run_pool(
             &mut b.image
         ));
         if let Some(path) = snapshot_path(options, frame) {
-            b.image.to_rgba(&mut rgba);
-            let outcome = render::encode_png(&rgba, b.image.width, b.image.height)
-                .map_err(|e| format!("encoding {}: {e}", path.display()))
-                .and_then(|png| {
-                    render::write_file(&path, &png)
-                        .map_err(|e| format!("writing {}: {e}", path.display()))
-                });
+            let outcome = render::encode_png(&b.image, &mut rgba, &path)
+                .and_then(|png| render::write_file(&path, &png));
             record(written, outcome);
         }
         if let Some(window) = window {

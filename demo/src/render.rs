@@ -210,8 +210,8 @@ pub fn encode_png(image: &Image, rgba: &mut Vec<u8>, path: &Path) -> Result<Vec<
     encode().map_err(|error| format!("encoding {}: {error}", path.display()))
 }
 
-/// Writes `bytes` to `path` through a temporary file, so that a reader never sees half a file;
-/// an error names the file.
+/// Writes `bytes` to `path` through a temporary file, so that a reader never sees half a file
+/// and a failed write leaves none; an error names the file.
 pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
     let partial = path.with_extension("png.partial");
     let write = || -> std::io::Result<()> {
@@ -220,5 +220,9 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
         drop(file);
         std::fs::rename(&partial, path)
     };
-    write().map_err(|error| format!("writing {}: {error}", path.display()))
+    write().map_err(|error| {
+        // Leave no half-written file behind.
+        let _ = std::fs::remove_file(&partial);
+        format!("writing {}: {error}", path.display())
+    })
 }

@@ -164,8 +164,8 @@ impl<'c, 'w> Spawner<'c, 'w> {
     /// Spawns a child job.
     pub fn spawn(&mut self, job: Job<'c>) {
         *self.spawned += 1;
-        let priority = self.parent().priority();
-        let job = job.into_ref(Completion::Parent(self.parent), priority);
+        let inherit = self.parent().inherit();
+        let job = job.into_ref(Completion::Parent(self.parent), inherit);
         self.local().push(job);
     }
 
@@ -210,19 +210,19 @@ impl<'c, 'w> Spawner<'c, 'w> {
             return;
         }
         let completion = Completion::Parent(self.parent);
-        let priority = self.parent().priority();
+        let inherit = self.parent().inherit();
         let workers = self.local().shared.worker_count();
         let runners = runners(workers, completion);
         *self.spawned += items + runners.len();
         for runner in runners {
-            let job = runner.into_ref(completion, priority);
+            let job = runner.into_ref(completion, inherit);
             self.local().push(job);
         }
     }
 
     /// The context of the parent: worker, heap, detached spawns.
     pub fn context(&mut self) -> Context<'_> {
-        let priority = self.parent().priority();
-        Context::new(self.local, priority)
+        let inherit = self.parent().inherit();
+        Context::new(self.local, inherit)
     }
 }

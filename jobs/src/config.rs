@@ -29,6 +29,7 @@ pub struct Config {
     pub(crate) spin: Duration,
     pub(crate) heap_block_size: usize,
     pub(crate) help_while_waiting: bool,
+    pub(crate) recorder_memory: usize,
 }
 
 impl Default for Config {
@@ -41,6 +42,7 @@ impl Default for Config {
             spin: Duration::from_micros(100),
             heap_block_size: 2 << 20,
             help_while_waiting: true,
+            recorder_memory: 256 << 20,
         }
     }
 }
@@ -96,6 +98,23 @@ impl Config {
     /// ```
     pub fn help_while_waiting(mut self, help: bool) -> Self {
         self.help_while_waiting = help;
+        self
+    }
+
+    /// The most memory the recorder holds spans in while recording (default 256 MiB, about
+    /// 11 million spans). Spans past it are dropped and counted in
+    /// [`Trace::dropped_spans`](crate::trace::Trace::dropped_spans). Nothing is allocated until
+    /// a recording starts.
+    ///
+    /// ```
+    /// let system = jobs::JobSystem::new(jobs::Config::default().recorder_memory(16 << 20))?;
+    /// system.start_recording()?;
+    /// let trace = system.stop_recording()?;
+    /// assert_eq!(trace.dropped_spans, 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn recorder_memory(mut self, bytes: usize) -> Self {
+        self.recorder_memory = bytes;
         self
     }
 

@@ -4,9 +4,9 @@ use std::marker::PhantomData;
 
 use crate::counter::Counter;
 use crate::heap::TaggedHeap;
-use crate::job::{Completion, Job};
+use crate::job::{Completion, Inherit, Job};
 use crate::worker::{Local, LocalPtr};
-use crate::Priority;
+use crate::{Label, Priority};
 
 /// What a running step can ask of the executor: where it runs, detached spawns, the heap.
 ///
@@ -26,15 +26,15 @@ use crate::Priority;
 /// ```
 pub struct Context<'w> {
     local: LocalPtr,
-    priority: Priority,
+    inherit: Inherit,
     _local: PhantomData<&'w mut Local>,
 }
 
 impl<'w> Context<'w> {
-    pub(crate) fn new(local: LocalPtr, priority: Priority) -> Self {
+    pub(crate) fn new(local: LocalPtr, inherit: Inherit) -> Self {
         Context {
             local,
-            priority,
+            inherit,
             _local: PhantomData,
         }
     }
@@ -63,25 +63,36 @@ impl<'w> Context<'w> {
 
     /// The priority of the running job.
     pub fn priority(&self) -> Priority {
-        self.priority
+        self.inherit.priority
+    }
+
+    /// The running job's label ([`Label::NONE`] if nobody named it or its parent).
+    pub fn label(&self) -> Label {
+        self.inherit.label
+    }
+
+    /// The frame the running job belongs to (modulo 2^32), if it or its parent was given one.
+    pub fn frame(&self) -> Option<u32> {
+        self.inherit.frame
     }
 
     /// Whether work of a higher priority than this job's is waiting: a long job can check this
     /// and return [`Action::Yield`](crate::Action::Yield).
     pub fn higher_priority_waiting(&self) -> bool {
-        self.local_ref().higher_priority_waiting(self.priority)
+        self.local_ref()
+            .higher_priority_waiting(self.inherit.priority)
     }
 
     /// Spawns a detached job onto this thread's own queue (other workers take a share when they
     /// are idle). It takes this job's priority unless it sets its own.
     pub fn spawn(&mut self, job: Job<'static>) {
-        let job = job.into_ref(Completion::None, self.priority);
+        let job = job.into_ref(Completion::None, self.inherit);
         self.local().push(job);
     }
 
     /// Spawns a job counted on `counter`.
     pub fn spawn_counted(&mut self, counter: &Counter, job: Job<'static>) {
-        let job = job.into_ref(Completion::Counter(counter.arm(1)), self.priority);
+        let job = job.into_ref(Completion::Counter(counter.arm(1)), self.inherit);
         self.local().push(job);
     }
 

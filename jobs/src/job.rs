@@ -25,7 +25,7 @@ use crate::panic::{Cancelled, PanicSlot, Payload};
 use crate::slab;
 use crate::system::Shared;
 use crate::worker::LocalPtr;
-use crate::{Context, Priority};
+use crate::{Context, Label, Priority};
 
 /// A job ready to be submitted: an owned capture plus its first step.
 ///
@@ -54,6 +54,8 @@ use crate::{Context, Priority};
 pub struct Job<'a> {
     ptr: NonNull<Header>,
     priority: Option<Priority>,
+    label: Option<Label>,
+    frame: Option<u32>,
     pinned: bool,
     _capture: PhantomData<&'a ()>,
 }
@@ -71,7 +73,9 @@ impl<'a> Job<'a> {
                 header: Header {
                     vtable: HeapJob::<C>::VTABLE,
                     priority: Priority::Normal,
-                    pinned: false,
+                    flags: 0,
+                    label: Label::NONE,
+                    frame: 0,
                     completion: PackedCompletion::NONE,
                     children: AtomicUsize::new(0),
                     panic: PanicSlot::new(),
@@ -83,6 +87,8 @@ impl<'a> Job<'a> {
         Job {
             ptr: ptr.cast(),
             priority: None,
+            label: None,
+            frame: None,
             pinned: false,
             _capture: PhantomData,
         }
@@ -111,6 +117,26 @@ impl<'a> Job<'a> {
         self
     }
 
+    /// Names the job for the recorder and the profiler. Default: the parent's label for
+    /// children and jobs spawned from a job, else [`Label::NONE`].
+    pub fn with_label(mut self, label: Label) -> Self {
+        self.label = Some(label);
+        self
+    }
+
+    /// Marks the job as work of frame `frame` (kept modulo 2^32) for the recorder and the
+    /// profiler. Default: the parent's frame for children and jobs spawned from a job, else none.
+    ///
+    /// ```
+    /// use jobs::{Job, Label};
+    /// let job = Job::from_fn(|_| {}).with_label(Label::new("physics")).in_frame(42);
+    /// # drop(job);
+    /// ```
+    pub fn in_frame(mut self, frame: u64) -> Self {
+        self.frame = Some(frame as u32);
+        self
+    }
+
     /// Runs only on the thread that created the [`JobSystem`](crate::JobSystem) (the main
     /// thread), when it waits or calls [`run_pinned`](crate::JobSystem::run_pinned). Every step
     /// of the job runs there, also after it suspends.
@@ -119,17 +145,25 @@ impl<'a> Job<'a> {
         self
     }
 
-    /// Hands the job to the executor, counted on `completion`.
-    pub(crate) fn into_ref(self, completion: Completion, default: Priority) -> JobRef {
+    /// Hands the job to the executor, counted on `completion`; what the job did not set
+    /// itself comes from `inherit` (its parent's, or the defaults).
+    pub(crate) fn into_ref(self, completion: Completion, inherit: Inherit) -> JobRef {
         let ptr = self.ptr;
-        let priority = self.priority.unwrap_or(default);
-        let pinned = self.pinned;
+        let priority = self.priority.unwrap_or(inherit.priority);
+        let label = self.label.unwrap_or(inherit.label);
+        let frame = self.frame.or(inherit.frame);
+        let mut flags = if self.pinned { Header::PINNED } else { 0 };
+        if frame.is_some() {
+            flags |= Header::IN_FRAME;
+        }
         mem::forget(self);
         // SAFETY: the job is exclusively ours until it is published by the caller.
         unsafe {
             let header = ptr.as_ptr();
             (*header).priority = priority;
-            (*header).pinned = pinned;
+            (*header).flags = flags;
+            (*header).label = label;
+            (*header).frame = frame.unwrap_or(0);
             (*header).completion = PackedCompletion::pack(completion);
         }
         JobRef { ptr }
@@ -141,6 +175,28 @@ impl Drop for Job<'_> {
         // A job dropped before submission: nothing counts it yet.
         // SAFETY: we own the allocation and it was never published.
         unsafe { (self.ptr.as_ref().vtable.drop)(self.ptr) };
+    }
+}
+
+/// What a job passes on to the jobs it spawns, unless they set it themselves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Inherit {
+    pub(crate) priority: Priority,
+    pub(crate) label: Label,
+    pub(crate) frame: Option<u32>,
+}
+
+impl Inherit {
+    /// For jobs submitted from outside any job.
+    pub(crate) const ROOT: Inherit = Inherit::at(Priority::Normal);
+
+    /// The defaults at `priority`: no label, no frame.
+    pub(crate) const fn at(priority: Priority) -> Inherit {
+        Inherit {
+            priority,
+            label: Label::NONE,
+            frame: None,
+        }
     }
 }
 
@@ -218,7 +274,8 @@ impl PackedCompletion {
     }
 }
 
-/// What the executor keeps at the front of every job (40 bytes).
+/// What the executor keeps at the front of every job (40 bytes: the label and frame fit in
+/// what was padding).
 pub(crate) struct Header {
     vtable: &'static VTable,
     completion: PackedCompletion,
@@ -227,8 +284,14 @@ pub(crate) struct Header {
     /// The first panic of a child, or of a counter waited on.
     panic: PanicSlot,
     priority: Priority,
-    pinned: bool,
+    /// `PINNED`, `IN_FRAME`.
+    flags: u8,
+    label: Label,
+    /// The frame, modulo 2^32, if `IN_FRAME`.
+    frame: u32,
 }
+
+const _: () = assert!(mem::size_of::<Header>() == 40);
 
 /// The children count of a job while it is still spawning: larger than any number of children,
 /// so that children finishing early cannot bring it to zero. The spawner counts its children
@@ -237,12 +300,24 @@ pub(crate) struct Header {
 const SPAWN_GUARD: usize = usize::MAX / 2;
 
 impl Header {
+    const PINNED: u8 = 1;
+    const IN_FRAME: u8 = 2;
+
     pub(crate) fn priority(&self) -> Priority {
         self.priority
     }
 
     pub(crate) fn pinned(&self) -> bool {
-        self.pinned
+        self.flags & Header::PINNED != 0
+    }
+
+    /// What the job's children and the jobs it spawns inherit; also what traces record of it.
+    pub(crate) fn inherit(&self) -> Inherit {
+        Inherit {
+            priority: self.priority,
+            label: self.label,
+            frame: (self.flags & Header::IN_FRAME != 0).then_some(self.frame),
+        }
     }
 
     pub(crate) fn completion(&self) -> Completion {
@@ -410,11 +485,11 @@ unsafe fn run<C>(job: JobRef, local: LocalPtr) {
         }
         // SAFETY: we own the job (see the comment at the top of the loop).
         let next = unsafe { mem::replace(&mut (*ptr).next, Next::Spent) };
-        let priority = header.priority;
+        let inherit = header.inherit();
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             // SAFETY: we own the job (see the comment at the top of the loop).
             let capture = unsafe { &mut (*ptr).capture };
-            let mut cx = Context::new(local, priority);
+            let mut cx = Context::new(local, inherit);
             match next {
                 Next::Step(step) => step(capture, &mut cx),
                 Next::Memory(then, memory) => then(capture, &mut cx, *memory),
@@ -424,6 +499,8 @@ unsafe fn run<C>(job: JobRef, local: LocalPtr) {
         let action = match outcome {
             Ok(action) => action,
             Err(panic) => {
+                // SAFETY: the step's user code has returned; a short borrow.
+                unsafe { local.as_ref() }.job_panicked(inherit, &panic);
                 // SAFETY: we own the job.
                 unsafe { job.finish(local, Some(panic)) };
                 return;
@@ -478,6 +555,8 @@ unsafe fn run<C>(job: JobRef, local: LocalPtr) {
                     spawn(capture, &mut spawner);
                 }));
                 if let Err(panic) = outcome {
+                    // SAFETY: the spawning closure has returned; a short borrow.
+                    unsafe { local.as_ref() }.job_panicked(inherit, &panic);
                     header.record_panic(panic);
                 }
                 // The last child (or this, if all are done) resumes the job.

@@ -16,12 +16,13 @@ use crate::batch::{self, Grain};
 use crate::config::{Config, ConfigError};
 use crate::counter::{Counter, CounterPool};
 use crate::heap::TaggedHeap;
-use crate::job::{Completion, Job, JobRef};
+use crate::job::{Completion, Inherit, Job, JobRef};
 use crate::panic::{JobPanic, Payload};
 use crate::queue::{Entry, Queues};
 use crate::sleep::Sleep;
 use crate::stats::{Stats, StatsShared};
 use crate::sync::lock;
+use crate::trace::{self, lane::RawSpan, Recorder, RecordingError, Trace};
 use crate::worker::{self, with_local, Local, LocalPtr};
 use crate::{Context, Priority};
 
@@ -61,6 +62,7 @@ pub(crate) struct Shared {
     heap: TaggedHeap,
     counters: Arc<CounterPool>,
     stats: StatsShared,
+    pub(crate) recorder: Recorder,
     spin: Duration,
     help_while_waiting: bool,
     workers: usize,
@@ -189,11 +191,28 @@ impl Shared {
 }
 
 /// The body of an I/O thread: runs blocking steps, then sends their jobs back to the workers.
-fn io_main(shared: Arc<Shared>, requests: Receiver<JobRef>) {
+fn io_main(shared: Arc<Shared>, index: usize, requests: Receiver<JobRef>) {
+    let lane = shared.recorder.io_lane(index);
     for job in requests {
-        match job.run_blocking() {
+        let start = shared.recorder.is_recording().then(trace::clock::now);
+        let inherit = job.header().inherit();
+        let outcome = job.run_blocking();
+        if let Some(start) = start {
+            // SAFETY: this I/O thread is the only writer of its lane.
+            unsafe {
+                shared
+                    .recorder
+                    .push(lane, RawSpan::new(start, trace::clock::now(), inherit))
+            };
+        }
+        match outcome {
             Ok(()) => shared.schedule(job),
-            Err(panic) => job.finish_detached(Some(panic), &shared),
+            Err(panic) => {
+                shared
+                    .recorder
+                    .job_panicked(Some(lane), inherit.label, &panic);
+                job.finish_detached(Some(panic), &shared)
+            }
         }
         shared.io_in_flight.fetch_sub(1, Ordering::AcqRel);
         // A shutting-down system may be waiting for this request to end.
@@ -244,6 +263,7 @@ impl JobSystem {
             heap: TaggedHeap::new(config.heap_block_size),
             counters: Arc::new(Mutex::new(Vec::new())),
             stats: StatsShared::new(resolved.workers),
+            recorder: Recorder::new(resolved.workers, config.io_threads, config.recorder_memory),
             spin: config.spin,
             help_while_waiting: config.help_while_waiting,
             workers: resolved.workers,
@@ -267,7 +287,7 @@ impl JobSystem {
             let receiver = receiver.clone();
             let handle = thread::Builder::new()
                 .name(format!("jobs-io-{index}"))
-                .spawn(move || io_main(shared, receiver))
+                .spawn(move || io_main(shared, index, receiver))
                 .map_err(|e| ConfigError::Spawn(e.to_string()))?;
             system.io_threads.push(handle);
         }
@@ -309,17 +329,44 @@ impl JobSystem {
         }
     }
 
+    /// The recorder: whether it records, and what frame loops add to a trace (frames, the
+    /// graph, messages). See [`trace`](crate::trace).
+    pub fn recorder(&self) -> &Recorder {
+        &self.shared.recorder
+    }
+
+    /// Starts recording every job span (see [`trace`](crate::trace)); an error if a recording
+    /// is already under way.
+    ///
+    /// ```
+    /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2))?;
+    /// system.start_recording()?;
+    /// assert!(system.start_recording().is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn start_recording(&self) -> Result<(), RecordingError> {
+        self.shared.recorder.start(self.stats())
+    }
+
+    /// Stops recording and returns what was recorded since
+    /// [`start_recording`](Self::start_recording), with the job system's statistics over the
+    /// same window; an error if nothing is being recorded. Jobs running at this moment may
+    /// finish their spans after it: those spans are clipped to the window.
+    pub fn stop_recording(&self) -> Result<Trace, RecordingError> {
+        self.shared.recorder.stop(self.stats())
+    }
+
     /// Submits a job that nothing counts (fire and forget).
     pub fn submit(&self, job: Job<'static>) {
         self.shared
-            .schedule(job.into_ref(Completion::None, Priority::Normal));
+            .schedule(job.into_ref(Completion::None, Inherit::ROOT));
     }
 
     /// Submits a job counted on `counter`.
     pub fn submit_counted(&self, counter: &Counter, job: Job<'static>) {
         let completion = Completion::Counter(counter.arm(1));
         self.shared
-            .schedule(job.into_ref(completion, Priority::Normal));
+            .schedule(job.into_ref(completion, Inherit::ROOT));
     }
 
     /// Submits jobs counted on `counter`: the counter goes up by their number at once, and they
@@ -341,7 +388,7 @@ impl JobSystem {
         let completion = Completion::Counter(counter.arm(jobs.len()));
         let mut by_priority: [Vec<JobRef>; 3] = Default::default();
         for job in jobs {
-            let job = job.into_ref(completion, Priority::Normal);
+            let job = job.into_ref(completion, Inherit::ROOT);
             if job.header().pinned() {
                 self.shared.push_main(job);
             } else {
@@ -409,7 +456,7 @@ impl JobSystem {
         // Runners are counted too: when the counter reaches zero, no runner holds the body.
         counter.arm(runners.len());
         for runner in runners {
-            let job = runner.into_ref(completion, priority);
+            let job = runner.into_ref(completion, Inherit::at(priority));
             self.shared.queues.push(priority.index(), Entry::Job(job));
         }
         self.shared.sleep.notify(self.shared.workers);
@@ -709,7 +756,7 @@ impl<'scope> Scope<'scope, '_> {
 
     /// Spawns any job (a capture and steps) that may borrow for the scope.
     pub fn spawn_job(&'scope self, job: Job<'scope>) {
-        let job = job.into_ref(Completion::Counter(self.counter.arm(1)), Priority::Normal);
+        let job = job.into_ref(Completion::Counter(self.counter.arm(1)), Inherit::ROOT);
         self.shared.schedule(job);
     }
 }

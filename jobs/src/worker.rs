@@ -33,11 +33,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::counter::CounterState;
-use crate::job::{Completion, JobRef};
+use crate::job::{Completion, Inherit, JobRef};
 use crate::panic::Payload;
 use crate::queue::Entry;
 use crate::sleep::Wake;
 use crate::system::Shared;
+use crate::trace::clock;
+use crate::trace::lane::RawSpan;
 use crate::Priority;
 
 /// The executor state of the current thread, reached only through short borrows (module docs).
@@ -72,12 +74,36 @@ pub(crate) struct Local {
     since_publish: u64,
     /// Priority of the job being run.
     current: Priority,
+    /// This thread's lane in the recorder (a helper thread borrows one when it first records).
+    lane: Option<u16>,
+    /// Whether this thread has asked for a helper lane (and given it back on drop if it got one).
+    lane_borrowed: bool,
+    /// Jobs running on this thread now (more than one when a job waits inside).
+    depth: u32,
+    /// When a worker's last top-level job ended, while it has not gone looking for work since:
+    /// the next span starts there (see `trace`: back-to-back spans share a clock read).
+    last_end: Option<u64>,
+}
+
+/// A span being recorded: its start and what the job was.
+struct OpenSpan {
+    start: u64,
+    inherit: Inherit,
 }
 
 impl Local {
     pub(crate) fn new(shared: Arc<Shared>, index: Option<usize>) -> Local {
         let main = index.is_none() && shared.is_main_thread();
+        let lane = match index {
+            Some(index) => Some(shared.recorder.worker_lane(index)),
+            None if main => Some(shared.recorder.main_lane()),
+            None => None,
+        };
         Local {
+            lane,
+            lane_borrowed: false,
+            depth: 0,
+            last_end: None,
             shared,
             index,
             main,
@@ -135,6 +161,8 @@ impl Local {
                 None => {}
             }
         }
+        // Going to look for work: the next span starts when some is found.
+        self.last_end = None;
         None
     }
 
@@ -182,21 +210,85 @@ impl Local {
     /// `local` is this thread's live executor state and no borrow of it is held; the caller
     /// owns `job`.
     pub(crate) unsafe fn run(local: LocalPtr, job: JobRef) {
-        let outer = {
+        let (outer, span) = {
             // SAFETY: a short borrow, ended before the job's user code runs.
             let this = unsafe { &mut *local.as_ptr() };
             let header = job.header();
             if this.pending != header.completion() {
                 this.flush();
             }
-            std::mem::replace(&mut this.current, header.priority())
+            let span = if this.shared.recorder.is_recording() {
+                this.open_span(header.inherit())
+            } else {
+                None
+            };
+            this.depth += 1;
+            (
+                std::mem::replace(&mut this.current, header.priority()),
+                span,
+            )
         };
+        #[cfg(feature = "tracy")]
+        let zone = crate::trace::tracy::job_zone(job.header().inherit());
         // SAFETY: forwarded from the caller.
         unsafe { job.run(local) };
+        #[cfg(feature = "tracy")]
+        drop(zone);
+        // SAFETY: the job's user code has returned; a short borrow.
+        let this = unsafe { &mut *local.as_ptr() };
+        this.depth -= 1;
+        if let Some(span) = span {
+            this.close_span(span);
+        }
         // A job that waits inside (a nested `wait`) runs others here: restore the priority of
         // the job that was running before, for the statistics.
-        // SAFETY: the job's user code has returned; a short borrow.
-        unsafe { (*local.as_ptr()).current = outer };
+        this.current = outer;
+    }
+
+    /// Starts a span for a job about to run, if this thread has a lane.
+    #[inline]
+    fn open_span(&mut self, inherit: Inherit) -> Option<OpenSpan> {
+        if self.lane.is_none() && !self.lane_borrowed {
+            self.lane_borrowed = true;
+            self.lane = self.shared.recorder.borrow_helper();
+        }
+        if self.lane.is_none() {
+            self.shared.recorder.drop_span();
+            return None;
+        }
+        // Only a worker's top-level jobs run back to back with nothing between them but the
+        // search for the next one; elsewhere the thread may have done anything since.
+        let start = match self.last_end.take() {
+            Some(end) if self.depth == 0 => end,
+            _ => clock::now(),
+        };
+        Some(OpenSpan { start, inherit })
+    }
+
+    #[inline]
+    fn close_span(&mut self, span: OpenSpan) {
+        let Some(lane) = self.lane else { return };
+        let end = clock::now();
+        // SAFETY: `lane` is this thread's own: its worker index, the main thread's lane, or a
+        // helper lane lent to this thread until its `Local` drops.
+        unsafe {
+            self.shared
+                .recorder
+                .push(lane, RawSpan::new(span.start, end, span.inherit))
+        };
+        if self.depth == 0 && self.index.is_some() {
+            self.last_end = Some(end);
+        }
+    }
+
+    /// Tells the recorder and the profiler that a job with `inherit` panicked on this thread.
+    #[cold]
+    pub(crate) fn job_panicked(&self, inherit: Inherit, panic: &Payload) {
+        self.shared
+            .recorder
+            .job_panicked(self.lane, inherit.label, panic);
+        #[cfg(feature = "tracy")]
+        crate::trace::tracy::job_panicked(inherit, panic);
     }
 
     /// Reports `count` finished jobs (or batch items) to `completion`, after recording `panic`
@@ -308,6 +400,9 @@ impl Drop for Local {
         self.flush();
         self.publish_private();
         self.publish_stats();
+        if let (true, Some(lane)) = (self.lane_borrowed, self.lane) {
+            self.shared.recorder.give_back_helper(lane);
+        }
     }
 }
 

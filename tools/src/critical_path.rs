@@ -1,0 +1,195 @@
+//! The critical path of a frame: the chain of passes that decided when it ended.
+//!
+//! Start at the frame's pass that ended last; step to its in-frame dependency (`after` in the
+//! graph metadata) that ended last; stop at a pass with none. The chain, read backwards, is what
+//! the frame waited on; its passes' durations plus the waits between them is how long it took
+//! from the first pass's start.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::time::{to_millis, Interval, Nanos};
+use crate::trace::{Frame, Pass, Trace};
+
+/// One pass on the path.
+///
+/// ```
+/// # let trace = tools::Trace::from_json(r#"{"traceEvents":[
+/// #   {"ph":"b","pid":1,"cat":"frame","name":"frame","id":1,"ts":0.0},
+/// #   {"ph":"b","pid":1,"cat":"pass","name":"a","id":1,"ts":0.0},
+/// #   {"ph":"e","pid":1,"cat":"pass","name":"a","id":1,"ts":2000.0},
+/// #   {"ph":"b","pid":1,"cat":"pass","name":"b","id":1,"ts":2500.0},
+/// #   {"ph":"e","pid":1,"cat":"pass","name":"b","id":1,"ts":4000.0},
+/// #   {"ph":"e","pid":1,"cat":"frame","name":"frame","id":1,"ts":4000.0}],
+/// #  "jobs":{"format":1,"workers":0,"lanes":[],"window_us":[0.0,4000.0],
+/// #   "graph":[{"pass":"a","after":[]},{"pass":"b","after":["a"]}]}}"#)?;
+/// let path = tools::critical_path::critical_path(&trace, &trace.frames[0]).unwrap();
+/// let b = &path.steps[1];
+/// assert_eq!((&*b.pass, b.duration_ms, b.wait_before_ms), ("b", 1.5, 0.5));
+/// # Ok::<(), tools::TraceError>(())
+/// ```
+#[derive(Clone, Debug, Serialize)]
+pub struct PathStep {
+    /// The pass's name.
+    pub pass: Arc<str>,
+    /// When it ran.
+    pub time: Interval,
+    /// How long it ran, in milliseconds.
+    pub duration_ms: f64,
+    /// From the end of the step before to this one's start, in milliseconds (0 for the first).
+    pub wait_before_ms: f64,
+}
+
+/// A frame's critical path, first pass first.
+///
+/// ```
+/// let trace = tools::Trace::from_json(r#"{"traceEvents":[
+///   {"ph":"b","pid":1,"cat":"frame","name":"frame","id":1,"ts":0.0},
+///   {"ph":"b","pid":1,"cat":"pass","name":"a","id":1,"ts":0.0},
+///   {"ph":"e","pid":1,"cat":"pass","name":"a","id":1,"ts":2000.0},
+///   {"ph":"b","pid":1,"cat":"pass","name":"b","id":1,"ts":2500.0},
+///   {"ph":"e","pid":1,"cat":"pass","name":"b","id":1,"ts":4000.0},
+///   {"ph":"e","pid":1,"cat":"frame","name":"frame","id":1,"ts":5000.0}],
+///  "jobs":{"format":1,"workers":0,"lanes":[],"window_us":[0.0,5000.0],
+///   "graph":[{"pass":"a","after":[]},{"pass":"b","after":["a"]}]}}"#)?;
+/// let path = tools::critical_path::critical_path(&trace, &trace.frames[0]).unwrap();
+/// assert_eq!(path.passes(), ["a", "b"]);
+/// assert_eq!((path.busy_ms, path.waiting_ms, path.frame_wall_ms), (3.5, 0.5, 5.0));
+/// # Ok::<(), tools::TraceError>(())
+/// ```
+#[derive(Clone, Debug, Serialize)]
+pub struct CriticalPath {
+    /// The frame number.
+    pub frame: u64,
+    /// The frame's wall time, in milliseconds.
+    pub frame_wall_ms: f64,
+    /// From the frame's start to the first pass's start (waiting on the previous frame), in
+    /// milliseconds.
+    pub lead_in_ms: f64,
+    /// The passes, first to last.
+    pub steps: Vec<PathStep>,
+    /// The passes' durations added up, in milliseconds.
+    pub busy_ms: f64,
+    /// The waits between them added up, in milliseconds.
+    pub waiting_ms: f64,
+    /// The frame graph's own critical path for the frame (`jobs.frames[].critical_path`), when the
+    /// trace has it.
+    pub recorded: Option<Vec<String>>,
+}
+
+impl CriticalPath {
+    /// The passes' names, first to last.
+    ///
+    /// ```
+    /// let path = tools::critical_path::CriticalPath {
+    ///     frame: 0, frame_wall_ms: 0.0, lead_in_ms: 0.0, steps: vec![], busy_ms: 0.0,
+    ///     waiting_ms: 0.0, recorded: None,
+    /// };
+    /// assert!(path.passes().is_empty());
+    /// ```
+    pub fn passes(&self) -> Vec<&str> {
+        self.steps.iter().map(|step| &*step.pass).collect()
+    }
+
+    /// The chain's length, busy plus waiting, in milliseconds: from its first pass's start to its
+    /// last pass's end.
+    ///
+    /// ```
+    /// let path = tools::critical_path::CriticalPath {
+    ///     frame: 0, frame_wall_ms: 10.0, lead_in_ms: 0.0, steps: vec![], busy_ms: 7.0,
+    ///     waiting_ms: 1.0, recorded: None,
+    /// };
+    /// assert_eq!(path.length_ms(), 8.0);
+    /// ```
+    pub fn length_ms(&self) -> f64 {
+        self.busy_ms + self.waiting_ms
+    }
+}
+
+/// The critical path of `frame` from the trace's pass events and the `graph` metadata; `None`
+/// when the trace has no graph or no pass of the frame.
+///
+/// ```
+/// let trace = tools::Trace::from_json(r#"{"traceEvents":[
+///   {"ph":"b","pid":1,"cat":"frame","name":"frame","id":1,"ts":0.0},
+///   {"ph":"e","pid":1,"cat":"frame","name":"frame","id":1,"ts":5000.0}]}"#)?;
+/// assert!(tools::critical_path::critical_path(&trace, &trace.frames[0]).is_none());
+/// # Ok::<(), tools::TraceError>(())
+/// ```
+pub fn critical_path(trace: &Trace, frame: &Frame) -> Option<CriticalPath> {
+    let meta = trace.meta.as_ref()?;
+    if meta.graph.is_empty() {
+        return None;
+    }
+    let after: HashMap<&str, &[String]> = meta
+        .graph
+        .iter()
+        .map(|pass| (pass.pass.as_str(), pass.after.as_slice()))
+        .collect();
+    // The frame's passes by name; a name seen twice keeps the run that ended last.
+    let mut passes: HashMap<&str, &Pass> = HashMap::new();
+    for pass in trace
+        .passes
+        .iter()
+        .filter(|pass| pass.frame == frame.number)
+    {
+        let kept = passes.entry(&pass.name).or_insert(pass);
+        if pass.time.end > kept.time.end {
+            *kept = pass;
+        }
+    }
+    let ended_last = |names: &mut dyn Iterator<Item = &str>| -> Option<&Pass> {
+        names
+            .filter_map(|name| passes.get(name).copied())
+            // Ties go to the name that sorts last, so the path does not depend on hash order.
+            .max_by(|a, b| {
+                a.time
+                    .end
+                    .cmp(&b.time.end)
+                    .then_with(|| a.name.cmp(&b.name))
+            })
+    };
+    let mut chain: Vec<&Pass> = vec![ended_last(&mut passes.keys().copied())?];
+    while let Some(next) = chain.last().and_then(|last| {
+        let deps = after.get(&*last.name).copied().unwrap_or_default();
+        ended_last(&mut deps.iter().map(String::as_str))
+    }) {
+        if chain.iter().any(|pass| std::ptr::eq(*pass, next)) {
+            break; // a cycle in a malformed graph: stop rather than loop
+        }
+        chain.push(next);
+    }
+    chain.reverse();
+
+    let mut previous_end: Option<Nanos> = None;
+    let steps: Vec<PathStep> = chain
+        .iter()
+        .map(|pass| {
+            let wait = previous_end.map_or(0, |end| pass.time.start - end);
+            previous_end = Some(pass.time.end);
+            PathStep {
+                pass: pass.name.clone(),
+                time: pass.time,
+                duration_ms: to_millis(pass.time.len()),
+                wait_before_ms: to_millis(wait),
+            }
+        })
+        .collect();
+    let recorded = meta
+        .frames
+        .iter()
+        .find(|f| f.frame == frame.number)
+        .map(|f| f.critical_path.clone())
+        .filter(|path| !path.is_empty());
+    Some(CriticalPath {
+        frame: frame.number,
+        frame_wall_ms: to_millis(frame.time.len()),
+        lead_in_ms: to_millis(chain[0].time.start - frame.time.start),
+        busy_ms: steps.iter().map(|step| step.duration_ms).sum(),
+        waiting_ms: steps.iter().map(|step| step.wait_before_ms).sum(),
+        steps,
+        recorded,
+    })
+}

@@ -1,0 +1,2 @@
+//! Placeholder: the trace report command is being written.
+fn main() {}

@@ -1217,6 +1217,7 @@ pub mod compare {
                 out: None,
                 snapshot_every: 60,
                 window: false,
+                trace: None,
             };
             match run(world.clone(), &options, &mut |_| {}) {
                 Ok(summary) => {

@@ -73,6 +73,10 @@ struct Cli {
     #[cfg(feature = "window")]
     #[arg(long)]
     window: bool,
+    /// Record every job span of the run into FILE, a Chrome trace (Perfetto, chrome://tracing,
+    /// or `cargo run --release -p tools -- FILE`). Jobs backend only.
+    #[arg(long, value_name = "FILE")]
+    trace: Option<PathBuf>,
 }
 
 fn default_scene() -> PathBuf {
@@ -114,6 +118,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    if let Some(trace) = &cli.trace {
+        if !matches!(cli.backend, BackendArg::Jobs) {
+            eprintln!("error: --trace records the job system's jobs: use it with --backend jobs");
+            return ExitCode::from(2);
+        }
+        let folder = trace.parent().filter(|p| !p.as_os_str().is_empty());
+        if folder.is_some_and(|folder| !folder.is_dir()) {
+            eprintln!(
+                "error: cannot write the trace {}: its folder does not exist",
+                trace.display()
+            );
+            return ExitCode::from(2);
+        }
+    }
     let options = Options {
         backend: match cli.backend {
             BackendArg::Jobs => Backend::Jobs,
@@ -128,6 +146,7 @@ fn main() -> ExitCode {
         window: cli.window,
         #[cfg(not(feature = "window"))]
         window: false,
+        trace: cli.trace.clone(),
     };
     let name = scene.name.clone();
     let mut show = |p: &Progress| {
@@ -182,6 +201,12 @@ fn json(name: &str, path: &std::path::Path, s: &Summary) -> serde_json::Value {
         "jobs_per_frame": s.jobs_per_frame,
         "utilization": s.utilization,
         "snapshots": s.snapshots,
+        "trace": s.trace.as_ref().map(|t| serde_json::json!({
+            "file": t.path.display().to_string(),
+            "spans": t.spans,
+            "dropped_spans": t.dropped,
+            "frames": t.frames,
+        })),
         "checksum": format!("{:016x}", s.checksum),
         "elapsed_s": s.elapsed.as_secs_f64(),
     })
@@ -220,6 +245,18 @@ fn table(name: &str, path: &std::path::Path, s: &Summary, out: Option<&PathBuf>)
     }
     if let Some(out) = out {
         rows.push(("snapshots", format!("{} in {}", s.snapshots, out.display())));
+    }
+    if let Some(t) = &s.trace {
+        rows.push((
+            "trace",
+            format!(
+                "{} ({} job spans, {} frames, {} dropped)",
+                t.path.display(),
+                t.spans,
+                t.frames,
+                t.dropped
+            ),
+        ));
     }
     rows.push(("checksum", format!("{:016x}", s.checksum)));
     rows.iter().map(|(k, v)| format!("{k:<12} {v}\n")).collect()

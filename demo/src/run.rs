@@ -54,6 +54,21 @@ pub struct Options {
     /// Show the frames live in a window (cargo feature `window`; an error without it), at most
     /// 60 a second. Closing the window or pressing Escape ends the run early.
     pub window: bool,
+    /// Record every job span of the run into this Chrome trace file (job system only).
+    pub trace: Option<PathBuf>,
+}
+
+/// What the recorder wrote (`Options::trace`).
+#[derive(Clone, Debug)]
+pub struct TraceSummary {
+    /// The trace file.
+    pub path: PathBuf,
+    /// Job spans in it.
+    pub spans: usize,
+    /// Spans the recorder could not keep (0: the trace is complete).
+    pub dropped: u64,
+    /// Frames recorded.
+    pub frames: usize,
 }
 
 /// A progress report, about once a second.
@@ -93,6 +108,8 @@ pub struct Summary {
     pub utilization: Option<f64>,
     /// Snapshots written.
     pub snapshots: u64,
+    /// The trace written, if one was asked for.
+    pub trace: Option<TraceSummary>,
     /// The final state's checksum.
     pub checksum: u64,
     /// Wall time of the run.
@@ -122,6 +139,12 @@ pub fn run(
         .then(|| Window::open(&title, size.width as usize, size.height as usize))
         .transpose()?;
     let window = window.as_ref();
+    if options.trace.is_some() && options.backend != Backend::Jobs {
+        return Err(format!(
+            "--trace records the job system's jobs: it needs the jobs backend, not {}",
+            options.backend.name()
+        ));
+    }
     let written = Arc::new(Mutex::new(Written::default()));
     let mut summary = match options.backend {
         Backend::Jobs => run_jobs(world, options, window, progress, &written)?,
@@ -201,6 +224,7 @@ impl Clock {
             jobs_per_frame: None,
             utilization: None,
             snapshots: 0,
+            trace: None,
             checksum,
             elapsed,
             intervals,
@@ -396,6 +420,9 @@ fn run_jobs(
         FramesConfig::default().in_flight(2).history(8),
     )
     .map_err(|e| e.to_string())?;
+    if options.trace.is_some() {
+        system.start_recording().map_err(|e| e.to_string())?;
+    }
     let begin = system.stats();
     let mut last = begin.clone();
     let mut clock = Clock::new(options.frames);
@@ -429,11 +456,27 @@ fn run_jobs(
         std::fs::write(&path, frames.to_dot()).map_err(|e| e.to_string())?;
     }
     let total = system.stats().since(&begin);
+    let trace = match &options.trace {
+        Some(path) => {
+            let trace = system.stop_recording().map_err(|e| e.to_string())?;
+            trace
+                .save_chrome(path)
+                .map_err(|e| format!("cannot write the trace {}: {e}", path.display()))?;
+            Some(TraceSummary {
+                path: path.clone(),
+                spans: trace.spans.len(),
+                dropped: trace.dropped_spans,
+                frames: trace.frames.len(),
+            })
+        }
+        None => None,
+    };
     let final_state = frames.resource(state).map_err(|e| e.to_string())?;
     let (particles, checksum) = (final_state.len(), final_state.checksum());
     let mut summary = clock.summary(options, particles, checksum);
     summary.jobs_per_frame = Some(total.total_jobs() as f64 / summary.frames.max(1) as f64);
     summary.utilization = Some(total.utilization());
+    summary.trace = trace;
     Ok(summary)
 }
 

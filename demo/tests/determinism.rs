@@ -33,6 +33,7 @@ fn run(world: World, backend: Backend, workers: usize, frames: u64) -> Summary {
         out: None,
         snapshot_every: 60,
         window: false,
+        trace: None,
     };
     run::run(world, &options, &mut |_| {}).expect("runs")
 }

@@ -27,6 +27,7 @@ use jobs::{Block, Counter, JobSystem, Stats, Tag};
 
 use crate::access::Binding;
 use crate::error::FrameError;
+use crate::profile::Profile;
 use crate::resource::{Cell, Init, Kind, Res};
 use crate::stats::{FrameStats, PassTime};
 use crate::Graph;
@@ -100,6 +101,7 @@ struct SlotMeta {
 pub struct FramesConfig {
     in_flight: usize,
     history: usize,
+    budget: Option<Duration>,
 }
 
 impl Default for FramesConfig {
@@ -107,6 +109,7 @@ impl Default for FramesConfig {
         FramesConfig {
             in_flight: 2,
             history: 120,
+            budget: Some(Duration::from_nanos(1_000_000_000 / 60)),
         }
     }
 }
@@ -122,6 +125,20 @@ impl FramesConfig {
     /// How many completed frames' statistics to keep (default 120; 0 keeps none).
     pub fn history(mut self, frames: usize) -> Self {
         self.history = frames;
+        self
+    }
+
+    /// The time a frame should take (default 1/60 s; `None`: no budget). A frame that ends
+    /// longer than this after the previous one is reported to the recorder and to Tracy as
+    /// over budget.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = frame::FramesConfig::default().budget(Some(Duration::from_micros(8_333)));
+    /// # drop(config);
+    /// ```
+    pub fn budget(mut self, budget: Option<Duration>) -> Self {
+        self.budget = budget;
         self
     }
 }
@@ -171,6 +188,8 @@ pub struct Frames {
     history_len: usize,
     /// Scratch for the critical path.
     finish_at: Vec<(Duration, usize)>,
+    /// Labels, the recorder and the profiler.
+    profile: Profile,
 }
 
 // SAFETY: the raw pointers are owned heap data (plan, slots) and resources made from `Send`
@@ -235,12 +254,15 @@ impl Frames {
             .collect();
         static TAGS: AtomicU64 = AtomicU64::new(1);
         let plan = NonNull::from(Box::leak(Box::new(graph.plan.clone())));
-        let names = graph
+        let names: Vec<Arc<str>> = graph
             .kept
             .iter()
             .map(|&p| Arc::from(graph.passes[p].name.as_str()))
             .collect();
+        // SAFETY: just made from a Box, not yet shared with any job.
+        let profile = Profile::new(&system, &names, unsafe { plan.as_ref() }, config.budget);
         Ok(Frames {
+            profile,
             system,
             plan,
             slots: slot_pointers,
@@ -433,7 +455,10 @@ impl Frames {
             };
             // SAFETY: the pass waits for its own run in the previous frame (or that frame has
             // completed); the slot and plan live until this frame completes (`Drop` waits).
-            let mut job = unsafe { pass.body.job(seed) }.with_priority(pass.priority);
+            let mut job = unsafe { pass.body.job(seed) }
+                .with_priority(pass.priority)
+                .with_label(self.profile.label(position))
+                .in_frame(frame);
             if pass.on_main_thread {
                 job = job.pinned_to_main();
             }
@@ -552,6 +577,8 @@ impl Frames {
         } else {
             entry.critical_path = Duration::ZERO;
         }
+        let started = self.clock.0 + Duration::from_nanos(meta.started - 1);
+        self.profile.frame_completed(&self.system, &entry, started);
         if self.history_len > 0 {
             self.history.push_back(entry);
         }

@@ -69,8 +69,11 @@ mod frames;
 mod game_loop;
 mod graph;
 mod pass;
+mod profile;
 pub mod resource;
 mod stats;
+#[cfg(feature = "tracy")]
+mod tracy;
 
 pub use access::{Access, Read, ReadBuf, ReadPrevious, Write, WriteBuf};
 pub use builder::{GraphBuilder, PassConfig};

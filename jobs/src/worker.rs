@@ -214,14 +214,16 @@ impl Local {
             // SAFETY: a short borrow, ended before the job's user code runs.
             let this = unsafe { &mut *local.as_ptr() };
             let header = job.header();
-            if this.pending != header.completion() {
-                this.flush();
-            }
+            // Before the flush, so that a span covers all the thread does for its job (the
+            // statistics count the flush as busy time too).
             let span = if this.shared.recorder.is_recording() {
                 this.open_span(header.inherit())
             } else {
                 None
             };
+            if this.pending != header.completion() {
+                this.flush();
+            }
             this.depth += 1;
             (
                 std::mem::replace(&mut this.current, header.priority()),
@@ -461,9 +463,11 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize, core: Option<usize>
             // SAFETY: we own `job`; no borrow of the state is held.
             unsafe { Local::run(ptr, job) };
         }
+        // Idle from the moment no job is left: applying the cached completions and publishing
+        // the counts is not running a job (and so falls between spans in a trace too).
+        stats.mark_busy(false);
         this().flush();
         this().publish_stats();
-        stats.mark_busy(false);
         shared.sleep.start_looking();
         let spin = shared.spin();
         let mut deadline = Instant::now() + spin;

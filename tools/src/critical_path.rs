@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::meta::GraphPass;
 use crate::time::{to_millis, Interval, Nanos};
 use crate::trace::{Frame, Pass, Trace};
 
@@ -40,6 +41,9 @@ pub struct PathStep {
     pub duration_ms: f64,
     /// From the end of the step before to this one's start, in milliseconds (0 for the first).
     pub wait_before_ms: f64,
+    /// The passes of the previous frame it also waits for (`after_previous`): a long wait before
+    /// a pass with some may be spent on them.
+    pub after_previous: Vec<String>,
 }
 
 /// A frame's critical path, first pass first.
@@ -123,10 +127,10 @@ pub fn critical_path(trace: &Trace, frame: &Frame) -> Option<CriticalPath> {
     if meta.graph.is_empty() {
         return None;
     }
-    let after: HashMap<&str, &[String]> = meta
+    let graph: HashMap<&str, &GraphPass> = meta
         .graph
         .iter()
-        .map(|pass| (pass.pass.as_str(), pass.after.as_slice()))
+        .map(|pass| (pass.pass.as_str(), pass))
         .collect();
     // The frame's passes by name; a name seen twice keeps the run that ended last.
     let mut passes: HashMap<&str, &Pass> = HashMap::new();
@@ -153,8 +157,10 @@ pub fn critical_path(trace: &Trace, frame: &Frame) -> Option<CriticalPath> {
     };
     let mut chain: Vec<&Pass> = vec![ended_last(&mut passes.keys().copied())?];
     while let Some(next) = chain.last().and_then(|last| {
-        let deps = after.get(&*last.name).copied().unwrap_or_default();
-        ended_last(&mut deps.iter().map(String::as_str))
+        let after = graph
+            .get(&*last.name)
+            .map_or(&[][..], |pass| &pass.after[..]);
+        ended_last(&mut after.iter().map(String::as_str))
     }) {
         if chain.iter().any(|pass| std::ptr::eq(*pass, next)) {
             break; // a cycle in a malformed graph: stop rather than loop
@@ -174,9 +180,15 @@ pub fn critical_path(trace: &Trace, frame: &Frame) -> Option<CriticalPath> {
                 time: pass.time,
                 duration_ms: to_millis(pass.time.len()),
                 wait_before_ms: to_millis(wait),
+                after_previous: graph
+                    .get(&*pass.name)
+                    .map_or_else(Vec::new, |pass| pass.after_previous.clone()),
             }
         })
         .collect();
+    let (first, last) = (chain[0], chain[chain.len() - 1]);
+    let busy: Nanos = chain.iter().map(|pass| pass.time.len()).sum();
+    let length = last.time.end - first.time.start;
     let recorded = meta
         .frames
         .iter()
@@ -186,9 +198,9 @@ pub fn critical_path(trace: &Trace, frame: &Frame) -> Option<CriticalPath> {
     Some(CriticalPath {
         frame: frame.number,
         frame_wall_ms: to_millis(frame.time.len()),
-        lead_in_ms: to_millis(chain[0].time.start - frame.time.start),
-        busy_ms: steps.iter().map(|step| step.duration_ms).sum(),
-        waiting_ms: steps.iter().map(|step| step.wait_before_ms).sum(),
+        lead_in_ms: to_millis(first.time.start - frame.time.start),
+        busy_ms: to_millis(busy),
+        waiting_ms: to_millis(length - busy),
         steps,
         recorded,
     })

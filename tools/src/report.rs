@@ -360,7 +360,12 @@ impl Report {
             "busy",
             "job system busy ms",
         ]);
-        for lane in u.workers.iter().chain(&u.other_lanes) {
+        let idle_lanes = u.other_lanes.iter().filter(|lane| lane.spans == 0).count();
+        for lane in u
+            .workers
+            .iter()
+            .chain(u.other_lanes.iter().filter(|lane| lane.spans > 0))
+        {
             table.row([
                 lane.name.clone(),
                 lane.kind.as_str().to_owned(),
@@ -371,6 +376,9 @@ impl Report {
             ]);
         }
         write!(f, "{table}")?;
+        if idle_lanes > 0 {
+            writeln!(f, "  ({idle_lanes} other lanes ran no job)")?;
+        }
         write!(f, "  workers overall  {}", percent(u.overall))?;
         match (u.job_system, u.difference_pp) {
             (Some(theirs), Some(pp)) => writeln!(
@@ -537,13 +545,20 @@ impl Report {
                 path.frame,
                 ms(path.frame_wall_ms)
             )?;
-            let mut table = Table::new(["pass", "start ms", "duration ms", "wait before ms"]);
+            let mut table = Table::new([
+                "pass",
+                "start ms",
+                "duration ms",
+                "wait before ms",
+                "also after (previous frame)",
+            ]);
             for step in &path.steps {
                 table.row([
                     step.pass.to_string(),
                     ms(to_millis(step.time.start)),
                     ms(step.duration_ms),
                     ms(step.wait_before_ms),
+                    step.after_previous.join(", "),
                 ]);
             }
             write!(f, "{table}")?;

@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-/// A table of text cells: a header row, then rows; the first column is left-aligned and the
-/// others right-aligned (they hold figures).
+/// A table of text cells: a header row, then rows. A column of figures (every cell below the
+/// header a number, a percentage or `-`) is right-aligned, any other left-aligned.
 ///
 /// ```
 /// let mut table = tools::table::Table::new(["pass", "max ms"]);
@@ -50,19 +50,40 @@ impl fmt::Display for Table {
                 cells.map(|cell| cell.chars().count()).max().unwrap_or(0)
             })
             .collect();
+        let figures: Vec<bool> = (0..columns)
+            .map(|c| {
+                let mut cells = self.rows.iter().skip(1).filter_map(|row| row.get(c));
+                cells.all(|cell| is_figure(cell))
+            })
+            .collect();
         for row in &self.rows {
             let mut line = String::from(" ");
             for (c, width) in widths.iter().enumerate() {
                 let cell = row.get(c).map_or("", String::as_str);
-                line.push(' ');
-                if c == 0 {
-                    line.push_str(&format!("{cell:<width$}"));
+                line.push_str(if c == 0 { " " } else { "  " });
+                if figures[c] {
+                    line.push_str(&format!("{cell:>width$}"));
                 } else {
-                    line.push_str(&format!(" {cell:>width$}"));
+                    line.push_str(&format!("{cell:<width$}"));
                 }
             }
             writeln!(f, "{}", line.trim_end())?;
         }
         Ok(())
     }
+}
+
+/// Whether a cell holds a figure: a number (maybe signed, maybe followed by `%` or `pp`), a range
+/// of two (`53-54`), or `-` for none.
+fn is_figure(cell: &str) -> bool {
+    let number = |text: &str| {
+        text.trim_end_matches(['%', ' ', 'p'])
+            .parse::<f64>()
+            .is_ok()
+    };
+    cell == "-"
+        || number(cell)
+        || cell
+            .split_once('-')
+            .is_some_and(|(a, b)| number(a) && number(b))
 }

@@ -359,6 +359,23 @@ pub mod empty_spawn {
     }
 }
 
+/// `recorder_cost`: what the built-in recorder adds to a job, measured on `empty_spawn` (the
+/// cheapest job there is, so the cost is not hidden in the work).
+pub mod recorder_cost {
+    use super::*;
+
+    /// One run of `empty_spawn` with the recorder on: `start_recording`, the jobs, then
+    /// `stop_recording` outside the timed part (collecting is not on the job path). Returns
+    /// the time of the jobs and the spans recorded.
+    pub fn recording(system: &JobSystem, jobs: usize) -> (Duration, usize) {
+        system.start_recording().expect("no recording is under way");
+        let elapsed = super::empty_spawn::ours(system, jobs);
+        let trace = system.stop_recording().expect("recording");
+        assert_eq!(trace.dropped_spans, 0, "the recorder's memory sufficed");
+        (elapsed, trace.spans.len())
+    }
+}
+
 /// `spawn_tree`: a binary tree of spawn-then-continue jobs that sums its leaves.
 pub mod spawn_tree {
     use super::*;
@@ -845,6 +862,11 @@ pub mod compare {
             run: empty_spawn,
         },
         Benchmark {
+            name: "recorder_cost",
+            about: "what recording every job span adds per job, on empty_spawn (ns/job)",
+            run: recorder_cost,
+        },
+        Benchmark {
             name: "spawn_tree",
             about: "binary tree of spawn-then-continue jobs, 2^20 leaves (ns/node)",
             run: spawn_tree,
@@ -972,6 +994,37 @@ pub mod compare {
             "pool.scope: 1M s.spawn(|_| {}) from a pool thread",
             "ours <= 12 ns/job, ratio <= 0.05",
         )]
+    }
+
+    fn recorder_cost(settings: &Settings) -> Vec<Comparison> {
+        use super::empty_spawn::{ours, JOBS};
+        use super::recorder_cost::recording;
+        let sys = Systems::new(settings.workers);
+        let n = JOBS as u64;
+        let mut spans = 0;
+        let figures = alternate_all(
+            settings,
+            &mut [&mut || per(ours(&sys.ours, JOBS), n), &mut || {
+                let (elapsed, recorded) = recording(&sys.ours, JOBS);
+                spans = recorded;
+                per(elapsed, n)
+            }],
+        );
+        let (off, on) = (&figures[0], &figures[1]);
+        let added: Vec<f64> = on.iter().zip(off).map(|(on, off)| on - off).collect();
+        let mut row = row(
+            "recorder_cost",
+            "ns/job added",
+            median(&added),
+            "recorder off",
+            (median(off), median_ratio(on, off)),
+            "the same 1M empty spawned jobs with the recorder off; ratio = on/off",
+            "<= 30 ns/job added",
+        );
+        row.extra
+            .push(("recording_ns_per_job", serde_json::json!(median(on))));
+        row.extra.push(("spans_per_run", serde_json::json!(spans)));
+        vec![row]
     }
 
     fn spawn_tree(settings: &Settings) -> Vec<Comparison> {

@@ -417,3 +417,94 @@ fn every_asset_scene_runs() {
         );
     }
 }
+
+#[test]
+fn trace_writes_a_chrome_trace_of_every_frame_and_its_passes() {
+    let dir = TempDir::new("trace");
+    let scene = dir.write("scene.toml", SCENE);
+    let trace = dir.path().join("run.json");
+    let s = summary(&[
+        "--scene",
+        str_path(&scene),
+        "--frames",
+        "12",
+        "--workers",
+        "2",
+        "--trace",
+        str_path(&trace),
+    ]);
+    assert_eq!(s["trace"]["file"], str_path(&trace));
+    assert_eq!(s["trace"]["dropped_spans"], 0);
+    assert_eq!(s["trace"]["frames"], 12);
+    let text = std::fs::read_to_string(&trace).expect("the trace was written");
+    let value: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    let events = value["traceEvents"].as_array().expect("traceEvents");
+    let spans: Vec<_> = events.iter().filter(|e| e["ph"] == "X").collect();
+    assert_eq!(
+        spans.len() as u64,
+        s["trace"]["spans"].as_u64().expect("a count")
+    );
+    // Every pass of the demo's graph names jobs, and every job has its frame.
+    for pass in [
+        "count",
+        "integrate",
+        "collide",
+        "bin",
+        "prefix",
+        "scatter",
+        "neighbours",
+        "render",
+    ] {
+        assert!(
+            spans.iter().any(|e| e["name"] == pass),
+            "no job span named {pass}"
+        );
+    }
+    assert!(spans
+        .iter()
+        .all(|e| e["args"]["frame"].as_u64().is_some_and(|f| f < 12)));
+    let frames = value["jobs"]["frames"].as_array().expect("frames");
+    assert_eq!(frames.len(), 12);
+    let graph = value["jobs"]["graph"].as_array().expect("graph");
+    assert!(graph
+        .iter()
+        .any(|p| p["pass"] == "integrate" && p["after"][0] == "count"));
+    assert!(!dir.path().join("run.json.partial").exists());
+}
+
+#[test]
+fn trace_is_refused_without_the_job_system_or_a_folder_to_write_in() {
+    let dir = TempDir::new("trace-refused");
+    let scene = dir.write("scene.toml", SCENE);
+    let trace = dir.path().join("run.json");
+    let output = demo(&[
+        "--scene",
+        str_path(&scene),
+        "--frames",
+        "2",
+        "--backend",
+        "rayon",
+        "--trace",
+        str_path(&trace),
+    ]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--trace") && stderr.contains("jobs"),
+        "{stderr}"
+    );
+    assert!(!trace.exists());
+    let missing = dir.path().join("no-such-folder").join("run.json");
+    let output = demo(&[
+        "--scene",
+        str_path(&scene),
+        "--frames",
+        "2",
+        "--trace",
+        str_path(&missing),
+    ]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("no-such-folder"), "{stderr}");
+    assert!(output.stdout.is_empty());
+}

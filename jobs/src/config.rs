@@ -102,9 +102,9 @@ impl Config {
     }
 
     /// The most memory the recorder holds spans in while recording (default 256 MiB, about
-    /// 11 million spans). Spans past it are dropped and counted in
-    /// [`Trace::dropped_spans`](crate::trace::Trace::dropped_spans). Nothing is allocated until
-    /// a recording starts.
+    /// 11 million spans; at least two chunks of 96 KiB per thread that runs jobs). Spans past it
+    /// are dropped and counted in [`Trace::dropped_spans`](crate::trace::Trace::dropped_spans).
+    /// Nothing is allocated until a recording starts.
     ///
     /// ```
     /// let system = jobs::JobSystem::new(jobs::Config::default().recorder_memory(16 << 20))?;

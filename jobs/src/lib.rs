@@ -117,3 +117,4 @@ pub use panic::JobPanic;
 pub use priority::Priority;
 pub use stats::{Stats, WorkerStats};
 pub use system::{JobSystem, NotMainThread, Scope};
+pub use trace::{Recorder, RecordingError, Trace};

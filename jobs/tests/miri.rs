@@ -454,3 +454,47 @@ fn job_memory_crosses_threads_and_outlives_them() {
     let job = Job::new(Bomb, |_, _| Action::Done);
     assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(job))).is_err());
 }
+
+#[test]
+fn the_recorder_collects_while_workers_write() {
+    let system = Arc::new(system(2));
+    let label = jobs::Label::new("miri-recorded");
+    system.start_recording().expect("not recording yet");
+    let done = system.counter();
+    for i in 0..60u64 {
+        let job = Job::from_fn(move |_| {
+            std::hint::black_box(i);
+        });
+        system.submit_counted(&done, job.with_label(label).in_frame(i));
+    }
+    // A blocking step records on the I/O thread's lane; another thread's wait on a lent one.
+    struct Io(u32);
+    fn ask(_io: &mut Io, _cx: &mut Context<'_>) -> Action<Io> {
+        Action::Blocking(|io: &mut Io| io.0 += 1, |_, _| Action::Done)
+    }
+    system.submit_counted(&done, Job::new(Io(0), ask).with_label(label));
+    let helper = {
+        let system = Arc::clone(&system);
+        std::thread::spawn(move || {
+            let mine = system.counter();
+            system.submit_counted(&mine, Job::from_fn(|_| {}).with_label(label));
+            system.wait(&mine).expect("no panic");
+        })
+    };
+    // Collected while the workers may still be writing their lanes.
+    let early = system.stop_recording().expect("recording");
+    assert!(early.spans.len() <= 63);
+    system.wait(&done).expect("no panic");
+    helper.join().expect("the helper thread");
+    system.start_recording().expect("stopped");
+    let more = system.counter();
+    system.submit_batch(
+        &more,
+        (0..20).map(|_| Job::from_fn(|_| {}).with_label(label)),
+    );
+    system.wait(&more).expect("no panic");
+    let trace = system.stop_recording().expect("recording");
+    assert_eq!(trace.spans.len(), 20);
+    let mut json = Vec::new();
+    trace.write_chrome(&mut json).expect("written to memory");
+}

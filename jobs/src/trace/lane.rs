@@ -80,18 +80,28 @@ impl Chunk {
         }
     }
 
+    /// A pointer to slot `index`, made without a reference to the array (the reader and the
+    /// writer touch different slots at the same time; Miri checks that neither borrows the
+    /// whole array).
+    ///
+    /// # Safety
+    /// `chunk` is live and `index < CHUNK`.
+    unsafe fn slot(chunk: *mut Chunk, index: usize) -> *mut MaybeUninit<RawSpan> {
+        debug_assert!(index < CHUNK);
+        // SAFETY: in bounds of the live chunk's array, per the contract.
+        unsafe {
+            addr_of_mut!((*chunk).spans)
+                .cast::<MaybeUninit<RawSpan>>()
+                .add(index)
+        }
+    }
+
     /// # Safety
     /// `chunk` is live and slot `index` is below a length loaded with `Acquire` (or the caller
     /// is the writer, which wrote it).
     unsafe fn read(chunk: *mut Chunk, index: usize) -> RawSpan {
         // SAFETY: per the contract, the slot is written and nobody writes it any more.
-        unsafe {
-            (*addr_of_mut!((*chunk).spans))
-                .as_ptr()
-                .add(index)
-                .read()
-                .assume_init()
-        }
+        unsafe { Chunk::slot(chunk, index).read().assume_init() }
     }
 }
 
@@ -153,12 +163,7 @@ impl Lane {
         }
         // SAFETY: slot `len` of the tail chunk is beyond every length published so far, so no
         // reader touches it; the chunk lives until the reader frees it, after the writer left it.
-        unsafe {
-            (*addr_of_mut!((*tail.chunk).spans))
-                .as_mut_ptr()
-                .add(tail.len)
-                .write(MaybeUninit::new(span));
-        }
+        unsafe { Chunk::slot(tail.chunk, tail.len).write(MaybeUninit::new(span)) };
         tail.len += 1;
         // SAFETY: the tail chunk is live (see above).
         unsafe { (*tail.chunk).len.store(tail.len, Ordering::Release) };

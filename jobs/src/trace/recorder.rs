@@ -104,7 +104,9 @@ impl Recorder {
             lanes: info.iter().map(|_| Lane::new()).collect(),
             workers,
             io_threads,
-            budget: Budget::new(Budget::chunks_for(memory)),
+            // A lane keeps its last chunk until it fills the next one: two per lane at least, so
+            // that every lane can always go on once the recorder has collected.
+            budget: Budget::new(Budget::chunks_for(memory).max(2 * info.len())),
             free_helpers: Mutex::new(
                 (first_helper..first_helper + HELPER_LANES)
                     .rev()

@@ -218,7 +218,7 @@ fn parse_args<'a, T: Deserialize<'a> + Default>(
     };
     serde_json::from_str(raw.get()).map_err(|err| Problem::BadEvent {
         index,
-        what: format!("{} bad args: {err}", describe(event)),
+        what: format!("{}: bad args: {err}", describe(event)),
     })
 }
 
@@ -265,7 +265,7 @@ impl Builder {
     fn event(&mut self, index: usize, event: Event<'_>) -> Result<(), Problem> {
         let bad = |what: String| Problem::BadEvent {
             index,
-            what: format!("{} {what}", describe(&event)),
+            what: format!("{}: {what}", describe(&event)),
         };
         let ts = || {
             event

@@ -72,7 +72,7 @@ impl Trace {
     ///   {"ph":"X","pid":1,"tid":0,"ts":0.0,"dur":1.0,"name":"b"},
     ///   {"ph":"X","pid":1,"tid":0,"ts":1.0,"dur":1.0,"name":"a"},
     ///   {"ph":"X","pid":1,"tid":0,"ts":2.0,"dur":1.0,"name":"b"}]}"#)?;
-    /// assert_eq!(trace.names(), ["a", "b"]);
+    /// assert_eq!(trace.names().iter().map(|name| &**name).collect::<Vec<_>>(), ["a", "b"]);
     /// # Ok::<(), tools::TraceError>(())
     /// ```
     pub fn names(&self) -> Vec<Arc<str>> {

@@ -15,7 +15,7 @@ use crate::trace::{Frame, Lane, LaneKind, Trace};
 
 /// The picture's width in pixels.
 pub const WIDTH: u32 = 1600;
-const TITLE_H: u32 = 44;
+const TITLE_H: u32 = 58;
 const MARKS_H: u32 = 22;
 const LANE_H: u32 = 36;
 const LANE_GAP: u32 = 6;
@@ -189,6 +189,15 @@ pub fn draw(trace: &Trace, view: &View, path: &Path) -> Result<(u32, u32), PlotE
         title,
         (LABELS_W as i32, 12),
         (FAMILY, 20.0).into_font().color(&BLACK),
+    ))
+    .map_err(|err| fail(&err))?;
+    root.draw(&Text::new(
+        "one row per thread, a box per job run coloured by its label (runs nested in a run are \
+         inset); black lines: frame ends",
+        (LABELS_W as i32, 38),
+        (FAMILY, SMALL)
+            .into_font()
+            .color(&RGBColor(0x55, 0x55, 0x55)),
     ))
     .map_err(|err| fail(&err))?;
 

@@ -108,7 +108,7 @@ pub fn draw(trace: &Trace, frames: &[Frame], path: &Path) -> Result<(u32, u32), 
     if !x0.is_finite() {
         (x0, x1) = (0.0, 1.0);
     }
-    if x1 - x0 < 1.0 {
+    if series.per_frame || x1 - x0 < 1.0 {
         (x0, x1) = (x0 - 0.5, x1 + 0.5);
     }
     let mean = match series.points.len() {
@@ -137,12 +137,11 @@ pub fn draw(trace: &Trace, frames: &[Frame], path: &Path) -> Result<(u32, u32), 
         .y_desc("utilization (%)")
         .x_labels(12)
         .y_labels(11)
-        .x_label_formatter(&|x| {
-            if series.per_frame {
-                format!("{x:.0}")
-            } else {
-                format!("{x:.1}")
-            }
+        .x_label_formatter(&|&x| match series.per_frame {
+            // Frame numbers only: no label between two frames.
+            true if x.fract() != 0.0 => String::new(),
+            true => format!("{x:.0}"),
+            false => format!("{x:.1}"),
         })
         .y_label_formatter(&|y| format!("{y:.0}"))
         .light_line_style(WHITE)

@@ -191,9 +191,18 @@ pub fn draw(trace: &Trace, view: &View, path: &Path) -> Result<(u32, u32), PlotE
         (FAMILY, 20.0).into_font().color(&BLACK),
     ))
     .map_err(|err| fail(&err))?;
+    let legend_line = match trace.frames.is_empty() {
+        true => {
+            "one row per thread, a box per job run coloured by its label (runs nested in a \
+                 run are inset)"
+        }
+        false => {
+            "one row per thread, a box per job run coloured by its label (runs nested in a \
+                  run are inset); black lines: frame ends"
+        }
+    };
     root.draw(&Text::new(
-        "one row per thread, a box per job run coloured by its label (runs nested in a run are \
-         inset); black lines: frame ends",
+        legend_line,
         (LABELS_W as i32, 38),
         (FAMILY, SMALL)
             .into_font()

@@ -40,7 +40,7 @@ pub struct Series {
 }
 
 impl Series {
-    /// Utilization per frame of `frames`; for no frames, over [`BUCKETS`] equal stretches of the
+    /// Utilization per frame of `frames`; for no frames, over 200 equal stretches of the
     /// window.
     ///
     /// ```

@@ -13,7 +13,11 @@ use crate::frame_range::FrameRange;
 use crate::time::{to_millis, Interval, Nanos};
 use crate::trace::{Frame, Lane, LaneKind, Trace};
 
-/// The picture's width in pixels.
+/// The picture's width in pixels (its height follows the lanes and the legend).
+///
+/// ```
+/// assert_eq!(tools::plot::timeline::WIDTH, 1600);
+/// ```
 pub const WIDTH: u32 = 1600;
 const TITLE_H: u32 = 58;
 const MARKS_H: u32 = 22;

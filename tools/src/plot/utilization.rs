@@ -12,7 +12,11 @@ use crate::time::{to_millis, Interval, Nanos};
 use crate::trace::{Frame, Trace};
 use crate::utilization::{utilization_within, worker_busy};
 
-/// The picture's size in pixels.
+/// The picture's size in pixels, width and height.
+///
+/// ```
+/// assert_eq!(tools::plot::utilization::SIZE, (1400, 560));
+/// ```
 pub const SIZE: (u32, u32) = (1400, 560);
 
 /// How many stretches of time a trace without frames is cut into.
@@ -181,17 +185,6 @@ pub fn draw(trace: &Trace, frames: &[Frame], path: &Path) -> Result<(u32, u32), 
             )
             .map_err(|err| fail(&err))?;
     }
-    let orange = RGBColor(0xff, 0x7f, 0x0e);
-    chart
-        .draw_series(DashedLineSeries::new(
-            [(x0, mean), (x1, mean)],
-            10,
-            6,
-            orange.stroke_width(2),
-        ))
-        .map_err(|err| fail(&err))?
-        .label(format!("mean {mean:.1}%"))
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], orange.stroke_width(2)));
     let job_system = trace
         .meta
         .as_ref()
@@ -210,6 +203,17 @@ pub fn draw(trace: &Trace, frames: &[Frame], path: &Path) -> Result<(u32, u32), 
                 PathElement::new(vec![(x, y), (x + 24, y)], green.stroke_width(2))
             });
     }
+    let orange = RGBColor(0xff, 0x7f, 0x0e);
+    chart
+        .draw_series(DashedLineSeries::new(
+            [(x0, mean), (x1, mean)],
+            10,
+            6,
+            orange.stroke_width(2),
+        ))
+        .map_err(|err| fail(&err))?
+        .label(format!("mean {mean:.1}%"))
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], orange.stroke_width(2)));
     chart
         .configure_series_labels()
         .position(SeriesLabelPosition::LowerRight)

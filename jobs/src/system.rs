@@ -192,11 +192,17 @@ impl Shared {
 
 /// The body of an I/O thread: runs blocking steps, then sends their jobs back to the workers.
 fn io_main(shared: Arc<Shared>, index: usize, requests: Receiver<JobRef>) {
+    #[cfg(feature = "tracy")]
+    trace::tracy::name_thread(&format!("jobs io {index}"));
     let lane = shared.recorder.io_lane(index);
     for job in requests {
         let start = shared.recorder.is_recording().then(trace::clock::now);
         let inherit = job.header().inherit();
+        #[cfg(feature = "tracy")]
+        let zone = trace::tracy::job_zone(inherit);
         let outcome = job.run_blocking();
+        #[cfg(feature = "tracy")]
+        drop(zone);
         if let Some(start) = start {
             // SAFETY: this I/O thread is the only writer of its lane.
             unsafe {
@@ -211,6 +217,8 @@ fn io_main(shared: Arc<Shared>, index: usize, requests: Receiver<JobRef>) {
                 shared
                     .recorder
                     .job_panicked(Some(lane), inherit.label, &panic);
+                #[cfg(feature = "tracy")]
+                trace::tracy::job_panicked(inherit, &panic);
                 job.finish_detached(Some(panic), &shared)
             }
         }

@@ -444,6 +444,8 @@ pub(crate) fn with_local<R>(shared: &Arc<Shared>, f: impl FnOnce(LocalPtr) -> R)
 
 /// The body of worker thread `index`.
 pub(crate) fn worker_main(shared: Arc<Shared>, index: usize, core: Option<usize>) {
+    #[cfg(feature = "tracy")]
+    crate::trace::tracy::name_thread(&format!("jobs worker {index}"));
     if let Some(core) = core {
         let pinned = core_affinity::set_for_current(core_affinity::CoreId { id: core });
         shared.stats().worker(index).set_pinned(core, pinned);

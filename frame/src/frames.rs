@@ -84,6 +84,9 @@ pub(crate) struct Slot {
     pub(crate) bindings: Vec<Binding>,
     pub(crate) records: Vec<Record>,
     pub(crate) clock: Clock,
+    /// The frame's progress through the passes' stages, for Tracy's frame sets.
+    #[cfg(feature = "tracy")]
+    pub(crate) stages: crate::tracy::StageFrames,
 }
 
 /// What only the frame loop keeps of one slot.
@@ -225,6 +228,9 @@ impl Frames {
                 }
             });
         }
+        #[cfg(feature = "tracy")]
+        let stages =
+            crate::tracy::Stages::new(graph.kept.iter().map(|&p| graph.passes[p].stage.as_deref()));
         let slot_pointers = (0..slots)
             .map(|s| {
                 let bindings = cells
@@ -248,6 +254,8 @@ impl Frames {
                     bindings,
                     records: (0..passes).map(|_| Record::default()).collect(),
                     clock,
+                    #[cfg(feature = "tracy")]
+                    stages: crate::tracy::StageFrames::new(&stages),
                 };
                 NonNull::from(Box::leak(Box::new(slot)))
             })

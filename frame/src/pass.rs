@@ -115,6 +115,8 @@ impl<S, A: Access> Drop for Pass<S, A> {
             let record = &self.slot().records[self.position as usize];
             record.end.store(self.slot().clock.now(), Ordering::Relaxed);
         }
+        #[cfg(feature = "tracy")]
+        self.slot().stages.pass_ended(self.position as usize);
     }
 }
 
@@ -238,6 +240,8 @@ fn start<S, A: Access>(p: &mut Pass<S, A>, cx: &mut Context<'_>) -> Action<Pass<
         cx.worker_index().map_or(u32::MAX, |w| w as u32),
         Ordering::Relaxed,
     );
+    #[cfg(feature = "tracy")]
+    slot.stages.pass_started(p.position as usize);
     p.started = true;
     (p.entry)(p, cx)
 }

@@ -21,6 +21,9 @@ pub(crate) struct Profile {
     budget: Option<Duration>,
     /// When the previous frame's last pass ended.
     previous_end: Option<Instant>,
+    /// Tracy's plots, and the job system's figures they are computed from.
+    #[cfg(feature = "tracy")]
+    tracy: crate::tracy::Plots,
 }
 
 impl Profile {
@@ -48,6 +51,8 @@ impl Profile {
             labels,
             budget,
             previous_end: None,
+            #[cfg(feature = "tracy")]
+            tracy: crate::tracy::Plots::new(system),
         }
     }
 
@@ -112,6 +117,6 @@ impl Profile {
             });
         }
         #[cfg(feature = "tracy")]
-        crate::tracy::frame_completed(system, stats, over);
+        self.tracy.frame_completed(system, stats, over);
     }
 }

@@ -315,31 +315,38 @@ fn run_jobs(
     let cell_of = graph.transient::<u32>("cell per particle", capacity);
     let histograms = graph.transient::<u32>("cell counts per band", BANDS * cells);
 
-    graph.pass(
-        "count",
-        (state.read_previous(), counts.write()),
-        |(previous, counts), cx| sim::count_alive(cx, previous, DT, counts),
-    );
-    graph.pass(
-        "integrate",
-        (
-            world.read(),
-            state.read_previous(),
-            counts.read(),
-            staging.write(),
-        ),
-        |(world, previous, counts, staging), cx| {
-            let frame = cx.frame().number;
-            sim::integrate(cx, world, frame, DT, previous, counts, staging)
-        },
-    );
+    // Two pipeline stages (Tracy shows each as a frame set of its own): the simulation of frame
+    // N + 1 runs while frame N renders.
+    graph
+        .pass(
+            "count",
+            (state.read_previous(), counts.write()),
+            |(previous, counts), cx| sim::count_alive(cx, previous, DT, counts),
+        )
+        .stage("simulate");
+    graph
+        .pass(
+            "integrate",
+            (
+                world.read(),
+                state.read_previous(),
+                counts.read(),
+                staging.write(),
+            ),
+            |(world, previous, counts, staging), cx| {
+                let frame = cx.frame().number;
+                sim::integrate(cx, world, frame, DT, previous, counts, staging)
+            },
+        )
+        .stage("simulate");
     graph
         .pass(
             "collide",
             (world.read(), staging.write()),
             |(world, staging), cx| sim::collide(cx, world, staging),
         )
-        .after("integrate");
+        .after("integrate")
+        .stage("simulate");
     graph
         .pass(
             "bin",
@@ -353,7 +360,8 @@ fn run_jobs(
                 sim::bin(cx, world, staging, cell_of, histograms)
             },
         )
-        .after("collide");
+        .after("collide")
+        .stage("simulate");
     graph
         .pass(
             "prefix",
@@ -362,7 +370,8 @@ fn run_jobs(
                 sim::prefix(histograms, &mut state.cell_start, world.grid.cells())
             },
         )
-        .after("bin");
+        .after("bin")
+        .stage("simulate");
     graph
         .pass(
             "scatter",
@@ -377,19 +386,23 @@ fn run_jobs(
                 sim::scatter(cx, world, staging, cell_of, offsets, state)
             },
         )
-        .after("prefix");
+        .after("prefix")
+        .stage("simulate");
     graph
         .pass(
             "neighbours",
             (world.read(), state.write()),
             |(world, state), cx| sim::neighbours(cx, world, DT, state),
         )
-        .after("scatter");
-    graph.pass(
-        "render",
-        (world.read(), state.read(), image.write()),
-        |(world, state, image), cx| render::render(cx, world, state, image),
-    );
+        .after("scatter")
+        .stage("simulate");
+    graph
+        .pass(
+            "render",
+            (world.read(), state.read(), image.write()),
+            |(world, state, image), cx| render::render(cx, world, state, image),
+        )
+        .stage("render");
     let snapshot_state = Snapshot {
         options: options.clone(),
         written: Arc::clone(written),
@@ -400,7 +413,8 @@ fn run_jobs(
     graph
         .step_pass("snapshot", image.read(), snapshot_state, snapshot)
         .priority(Priority::Low)
-        .side_effect();
+        .side_effect()
+        .stage("render");
     if let Some(window) = window {
         // The window is the main thread's: the pass runs there, when the loop below runs the
         // jobs pinned to it, or waits for a frame.
@@ -410,7 +424,8 @@ fn run_jobs(
                 presenter.show(image)
             })
             .on_main_thread()
-            .side_effect();
+            .side_effect()
+            .stage("render");
     }
     let graph = graph.compile().map_err(|e| e.to_string())?;
 

@@ -219,6 +219,8 @@ impl Local {
             let span = if this.shared.recorder.is_recording() {
                 this.open_span(header.inherit())
             } else {
+                // A later recording must not start a span where this job's predecessor ended.
+                this.last_end = None;
                 None
             };
             if this.pending != header.completion() {

@@ -2,7 +2,7 @@
 //!
 //! The graph ([`graph`]): `simulate` reads the previous frame's copy of a per-frame `state` and
 //! writes this frame's; `render` reads this frame's `state` and writes an imported `image`.
-//! Each stage is one job (no fan-out) running a busy loop of [`kernel`](crate::kernel) calls,
+//! Each stage is one job (no fan-out) running a busy loop of [`kernel`] calls,
 //! calibrated once per process to take [`STAGE`] on one core ([`calibrate`]): a fixed amount of
 //! work, not a wait on the clock, so that a stage preempted by another thread takes longer.
 //!

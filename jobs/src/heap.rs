@@ -201,7 +201,7 @@ pub struct HeapStats {
     pub free_blocks: usize,
 }
 
-/// Large blocks, tagged; every block of a tag freed at once. See the [module docs](self).
+/// Large blocks, tagged; every block of a tag freed at once. How it works: `jobs/src/heap.rs`.
 pub struct TaggedHeap {
     block_size: usize,
     tags: Mutex<HashMap<Tag, TagState>>,

@@ -37,7 +37,7 @@
 //! spawning, blocking) or yielded. A worker running jobs back to back reads the clock once
 //! between two jobs: the end of one is the start of the next, so the time it spends picking a
 //! job belongs to that job, and the gaps between spans are exactly the time it had no job,
-//! which is how the job system's own statistics ([`Stats`](crate::Stats)) count idle time.
+//! which is how the job system's own statistics ([`Stats`]) count idle time.
 //!
 //! ## Memory
 //! Spans go to per-thread chunks of 4096 (96 KiB); at most

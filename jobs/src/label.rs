@@ -30,14 +30,45 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
 pub struct Label(u16);
 
-/// Names per page of the lookup table.
+/// Entries per page of a [`PerLabel`] table.
 const PAGE: usize = 256;
 
-/// One page of names, filled once per entry.
-type Page = [OnceLock<&'static str>; PAGE];
+/// A value per label, made on first use and kept for the life of the program: `u16::MAX + 1`
+/// slots in 256 pages allocated on first use, so that finding a label's value is two lock-free
+/// loads. Label names live in one; Tracy's per-label source locations (with the `tracy`
+/// feature) in another.
+pub(crate) struct PerLabel<T> {
+    pages: [OnceLock<Box<[OnceLock<T>; PAGE]>>; PAGE],
+}
 
-/// The lookup table: `u16::MAX + 1` names in 256 pages allocated on first use.
-static PAGES: [OnceLock<Box<Page>>; PAGE] = [const { OnceLock::new() }; PAGE];
+impl<T> PerLabel<T> {
+    pub(crate) const fn new() -> PerLabel<T> {
+        PerLabel {
+            pages: [const { OnceLock::new() }; PAGE],
+        }
+    }
+
+    fn slot(&self, label: Label) -> &OnceLock<T> {
+        let index = usize::from(label.0);
+        let page =
+            self.pages[index / PAGE].get_or_init(|| Box::new([const { OnceLock::new() }; PAGE]));
+        &page[index % PAGE]
+    }
+
+    /// The value of `label`, if it has one.
+    pub(crate) fn get(&self, label: Label) -> Option<&T> {
+        let index = usize::from(label.0);
+        self.pages[index / PAGE].get()?[index % PAGE].get()
+    }
+
+    /// The value of `label`, made by `make` if it has none yet.
+    pub(crate) fn get_or_init(&self, label: Label, make: impl FnOnce() -> T) -> &T {
+        self.slot(label).get_or_init(make)
+    }
+}
+
+/// Every interned name.
+static NAMES: PerLabel<&'static str> = PerLabel::new();
 
 /// The interning side: names to labels, and the next free index.
 static INTERNED: Mutex<Option<HashMap<&'static str, u16>>> = Mutex::new(None);
@@ -74,9 +105,8 @@ impl Label {
 
     /// The label's name. Lock-free.
     pub fn name(self) -> &'static str {
-        PAGES[usize::from(self.0) / PAGE]
-            .get()
-            .and_then(|page| page[usize::from(self.0) % PAGE].get())
+        NAMES
+            .get(self)
             .copied()
             // Only `NONE` and `OVERFLOW` can be read before anything was interned.
             .unwrap_or(if self == Label::OVERFLOW {
@@ -94,9 +124,7 @@ impl Label {
 
 /// Publishes `name` at `index` (called with the interning lock held).
 fn set_name(index: u16, name: &'static str) {
-    let page = PAGES[usize::from(index) / PAGE]
-        .get_or_init(|| Box::new([const { OnceLock::new() }; PAGE]));
-    let _ = page[usize::from(index) % PAGE].set(name);
+    NAMES.get_or_init(Label(index), || name);
 }
 
 impl fmt::Debug for Label {

@@ -4,7 +4,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
-use super::{merged, EventKind, LaneKind, Trace};
+use super::{EventKind, LaneKind, Trace};
 
 /// Width of the `workers busy` counter's steps.
 const BUSY_BIN_NS: u64 = 1_000_000;
@@ -237,14 +237,8 @@ impl Trace {
         }
         let bins = window.div_ceil(BUSY_BIN_NS) as usize;
         let mut busy = vec![0u64; bins];
-        let mut by_lane: Vec<Vec<(u64, u64)>> = vec![Vec::new(); self.workers];
-        for span in &self.spans {
-            if let Some(lane) = by_lane.get_mut(usize::from(span.lane)) {
-                lane.push((span.start_ns, span.end_ns));
-            }
-        }
-        for lane in &mut by_lane {
-            for (start, end) in merged(lane) {
+        for intervals in self.worker_intervals() {
+            for (start, end) in intervals {
                 let mut at = start;
                 while at < end {
                     let bin = (at / BUSY_BIN_NS) as usize;

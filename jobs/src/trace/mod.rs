@@ -212,17 +212,10 @@ impl Trace {
 
     /// Busy time of each worker: the union of its spans (spans nest when a job waits inside).
     pub fn worker_busy(&self) -> Vec<Duration> {
-        let mut busy = vec![0u64; self.workers];
-        let mut by_lane: Vec<Vec<(u64, u64)>> = vec![Vec::new(); self.workers];
-        for span in &self.spans {
-            if let Some(spans) = by_lane.get_mut(usize::from(span.lane)) {
-                spans.push((span.start_ns, span.end_ns));
-            }
-        }
-        for (lane, spans) in by_lane.iter_mut().enumerate() {
-            busy[lane] = merged(spans).iter().map(|(s, e)| e - s).sum();
-        }
-        busy.into_iter().map(Duration::from_nanos).collect()
+        self.worker_intervals()
+            .iter()
+            .map(|busy| Duration::from_nanos(busy.iter().map(|(s, e)| e - s).sum()))
+            .collect()
     }
 
     /// The workers' busy time over the window, from 0 to 1: the figure
@@ -240,15 +233,26 @@ impl Trace {
     }
 }
 
-/// Sorts `spans` and merges overlapping ones.
-pub(crate) fn merged(spans: &mut [(u64, u64)]) -> Vec<(u64, u64)> {
-    spans.sort_unstable();
-    let mut out: Vec<(u64, u64)> = Vec::with_capacity(spans.len());
-    for &(start, end) in spans.iter() {
-        match out.last_mut() {
-            Some(last) if start <= last.1 => last.1 = last.1.max(end),
-            _ => out.push((start, end)),
+impl Trace {
+    /// Per worker, the times it ran jobs: its spans merged where they overlap or nest, in order.
+    pub(crate) fn worker_intervals(&self) -> Vec<Vec<(u64, u64)>> {
+        let mut by_worker: Vec<Vec<(u64, u64)>> = vec![Vec::new(); self.workers];
+        for span in &self.spans {
+            if let Some(spans) = by_worker.get_mut(usize::from(span.lane)) {
+                spans.push((span.start_ns, span.end_ns));
+            }
         }
+        for spans in &mut by_worker {
+            spans.sort_unstable();
+            let mut merged: Vec<(u64, u64)> = Vec::with_capacity(spans.len());
+            for &(start, end) in spans.iter() {
+                match merged.last_mut() {
+                    Some(last) if start <= last.1 => last.1 = last.1.max(end),
+                    _ => merged.push((start, end)),
+                }
+            }
+            *spans = merged;
+        }
+        by_worker
     }
-    out
 }

@@ -11,30 +11,24 @@
 //! ## Source locations
 //! Tracy names a zone by its *source location*, a record it reads by address whenever the
 //! profiler asks (at any time until the program ends). Each label gets one, made the first time
-//! a job with that label runs and then kept for the life of the program, in pages like the
-//! label names' own (`label.rs`): finding it is two lock-free loads, and beginning a zone
-//! allocates nothing. (`Client::span_alloc` would copy the name into a fresh record for every
+//! a job with that label runs and then kept for the life of the program, in a `PerLabel` table
+//! like the label names' own (`label.rs`): finding it is two lock-free loads, and beginning a
+//! zone allocates nothing. (`Client::span_alloc` would copy the name into a fresh record for every
 //! job instead.) Tracy groups the zones of one location, so its statistics are per label: per
 //! pass, in a frame graph.
 
 use std::ffi::c_char;
 use std::marker::PhantomData;
-use std::sync::OnceLock;
 
 use tracy_client::{sys, Client};
 
 use crate::job::Inherit;
+use crate::label::PerLabel;
 use crate::panic::Payload;
 use crate::Label;
 
-/// Locations per page (one page per 256 labels, as in `label.rs`).
-const PAGE: usize = 256;
-
-/// One page of source locations, each made once.
-type Page = [OnceLock<Location>; PAGE];
-
-/// The source location of each label, in `u16::MAX + 1` slots in pages made on first use.
-static LOCATIONS: [OnceLock<Box<Page>>; PAGE] = [const { OnceLock::new() }; PAGE];
+/// The source location of each label, made the first time a job with that label runs.
+static LOCATIONS: PerLabel<Location> = PerLabel::new();
 
 /// A Tracy source location whose strings are leaked, NUL-terminated copies: Tracy may read them
 /// until the program ends.
@@ -64,9 +58,7 @@ impl Location {
 
 /// The source location of `label`'s zones, made on first use.
 fn location(label: Label) -> &'static sys::___tracy_source_location_data {
-    let index = usize::from(label.index());
-    let page = LOCATIONS[index / PAGE].get_or_init(|| Box::new([const { OnceLock::new() }; PAGE]));
-    &page[index % PAGE].get_or_init(|| Location::new(label)).0
+    &LOCATIONS.get_or_init(label, || Location::new(label)).0
 }
 
 /// The zone of one run of a job; it ends when dropped, on the thread that opened it (it is not

@@ -226,11 +226,12 @@ impl Recorder {
 
     /// Stops recording and collects the session; `stats` is the job system's statistics now.
     pub(crate) fn stop(&self, stats: Stats) -> Result<Trace, RecordingError> {
+        // Held until the lanes are drained: a recording started meanwhile on another thread
+        // would otherwise lose its first spans to this one.
         let mut guard = lock(&self.session);
         let session = guard.take().ok_or(RecordingError::NotRecording)?;
         self.on.store(false, Ordering::Relaxed);
         let stop = Anchor::now();
-        drop(guard);
         let scale = Scale::new(session.start, stop);
         let window = stop
             .instant

@@ -383,7 +383,13 @@ fn run_jobs(
                 state.write(),
             ),
             |(world, staging, cell_of, offsets, state), cx| {
-                sim::scatter(cx, world, staging, cell_of, offsets, state)
+                // SAFETY: in this frame `bin` wrote `cell_of` and histograms for `staging` and
+                // `world`, then `prefix` turned the histograms into offsets with the grid's cell
+                // count; this pass runs after `prefix`, which runs after `bin`, and `collide`,
+                // the last writer of `staging` in the frame, runs before `bin`. `cell_of` and
+                // `histograms` are this frame's own transients, and `staging` is held by this
+                // pass (the graph orders every access to it, across the frames in flight too).
+                unsafe { sim::scatter(cx, world, staging, cell_of, offsets, state) }
             },
         )
         .after("prefix")
@@ -578,14 +584,19 @@ fn run_pool(
             &mut b.histograms
         ));
         sim::prefix(&mut b.histograms, &mut b.state.cell_start, cells);
-        stage!(pool, |fan| sim::scatter(
-            &mut fan,
-            world,
-            &b.staging,
-            &b.cell_of,
-            &mut b.histograms,
-            &mut b.state
-        ));
+        // SAFETY: the two steps above are `bin` of `b.staging` into `b.cell_of` and
+        // `b.histograms` with `world`, then `prefix` of those histograms with the grid's `cells`;
+        // nothing has written the staging, the cells or the offsets since.
+        stage!(pool, |fan| unsafe {
+            sim::scatter(
+                &mut fan,
+                world,
+                &b.staging,
+                &b.cell_of,
+                &mut b.histograms,
+                &mut b.state,
+            )
+        });
         stage!(pool, |fan| sim::neighbours(
             &mut fan,
             world,

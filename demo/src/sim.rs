@@ -11,7 +11,7 @@
 //! | [`collide`] | scene | staging | a job per chunk |
 //! | [`bin`] | staging | grid cell per particle, cell histogram per band | a job per band |
 //! | [`prefix`] | histograms | cell starts, offsets per band | one job |
-//! | [`scatter`] | staging, cells, offsets | state, sorted by cell | a job per band |
+//! | `scatter` | staging, cells, offsets | state, sorted by cell | a job per band |
 //! | [`neighbours`] | state | interaction force per particle | a job per chunk |
 //!
 //! Determinism: no kernel's result depends on how the work is split or on which thread runs it.
@@ -19,6 +19,15 @@
 //! keyed by (seed, frame, emitter, index), the sort is stable (bands in order, particles in
 //! order within a band), and the neighbour sums visit neighbours in a fixed order. The same
 //! scene gives bit-identical state on every backend and any number of workers.
+//!
+//! `scatter` writes through raw pointers, several jobs into one slice at indices that `bin` and
+//! `prefix` computed; it is sound only on their output, so it is an `unsafe fn` private to this
+//! crate (the two loops of [`run`](crate::run) call it). Outside the crate it cannot be named:
+//!
+//! ```compile_fail
+//! use demo::sim::{bin, prefix}; // public, safe
+//! use demo::sim::scatter; // error: private
+//! ```
 
 use glam::Vec2;
 
@@ -537,7 +546,9 @@ pub fn prefix(histograms: &mut [u32], cell_start: &mut Vec<u32>, cells: usize) {
 struct Scattered<'c, T> {
     ptr: *mut T,
     len: usize,
-    _borrow: std::marker::PhantomData<&'c [T]>,
+    /// The exclusive borrow it stands for; `&mut` also makes it invariant in `T`, so a view of
+    /// `[&'long str]` cannot become one of `[&'short str]` and be written a short-lived value.
+    _borrow: std::marker::PhantomData<&'c mut [T]>,
 }
 
 impl<T> Clone for Scattered<'_, T> {
@@ -572,7 +583,16 @@ impl<'c, T> Scattered<'c, T> {
 
 /// Stage 6: the staged particles, sorted by cell into `state` (stably: band by band, each band
 /// in order), with `state.cell_start` set.
-pub fn scatter<'c>(
+///
+/// # Safety
+///
+/// `cells` and `offsets` must be what [`bin`] wrote for `staging` and `world`, followed by
+/// [`prefix`] over those histograms with `world.grid.cells()` cells, and nothing may have written
+/// `staging`, `cells` or `offsets` since. Then the slots of each (band, cell) pair are a range of
+/// `0..staging.len()` of their own and each job writes only its own: no index is written by
+/// two jobs. Other offsets can make two jobs write one index at once, a data race. (An index out
+/// of bounds panics: it is checked.)
+pub(crate) unsafe fn scatter<'c>(
     fan: &mut impl Fan<'c>,
     world: &'c World,
     staging: &'c Particles,
@@ -606,9 +626,10 @@ pub fn scatter<'c>(
                 let cell = cells[i] as usize;
                 let to = offsets[cell] as usize;
                 offsets[cell] += 1;
-                // SAFETY: the offsets of distinct (band, cell) pairs cover disjoint ranges of
-                // the cell's slots (prefix sums), and each particle takes the next slot of its
-                // band and cell once: every index is written by exactly one job, exactly once.
+                // SAFETY: by the caller's promise the offsets are `prefix`'s over `bin`'s counts
+                // of these very cells: the slots of distinct (band, cell) pairs are disjoint
+                // ranges, and each particle of the band takes the next slot of its cell once, so
+                // no other job writes index `to`, and nothing reads `state` during the stage.
                 unsafe {
                     out.0.write(to, staging.pos[i]);
                     out.1.write(to, staging.vel[i]);

@@ -88,6 +88,9 @@
 
 mod action;
 mod batch;
+/// Compile-fail doctests pinning the borrow promises of the public API (`cargo test --doc`).
+#[cfg(doctest)]
+mod compile_fail;
 mod config;
 mod context;
 pub mod counter;

@@ -4,11 +4,19 @@ use std::fmt;
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
+use crate::heap::HeapSettings;
+
 /// How to build a [`JobSystem`](crate::JobSystem).
 ///
 /// The defaults follow the Naughty Dog model: one worker per available core, each pinned to its
 /// core, one I/O thread, workers that spin for 100 us before they sleep, and a tagged heap of
 /// 2 MiB blocks.
+///
+/// Every setting is checked by [`JobSystem::new`](crate::JobSystem::new), which returns a
+/// [`ConfigError`] naming the value and the range allowed, before any thread starts: the ranges
+/// are the associated constants ([`MAX_WORKERS`](Self::MAX_WORKERS),
+/// [`MAX_IO_THREADS`](Self::MAX_IO_THREADS), [`MAX_SPIN`](Self::MAX_SPIN),
+/// [`MAX_HEAP_BLOCK_SIZE`](Self::MAX_HEAP_BLOCK_SIZE)).
 ///
 /// ```
 /// use std::time::Duration;
@@ -27,7 +35,9 @@ pub struct Config {
     pub(crate) cores: Option<Vec<usize>>,
     pub(crate) io_threads: usize,
     pub(crate) spin: Duration,
-    pub(crate) heap_block_size: usize,
+    /// The tagged heap's block size and reserve. (The field keeps the name the job system
+    /// builds the heap from: `TaggedHeap::new(config.heap_block_size)`.)
+    pub(crate) heap_block_size: HeapSettings,
     pub(crate) help_while_waiting: bool,
     pub(crate) recorder_memory: usize,
 }
@@ -40,7 +50,10 @@ impl Default for Config {
             cores: None,
             io_threads: 1,
             spin: Duration::from_micros(100),
-            heap_block_size: 2 << 20,
+            heap_block_size: HeapSettings {
+                block_size: 2 << 20,
+                reserve_blocks: Config::DEFAULT_HEAP_RESERVE_BLOCKS,
+            },
             help_while_waiting: true,
             recorder_memory: 256 << 20,
         }
@@ -48,7 +61,81 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Number of worker threads. Default: one per available core. Zero is an error.
+    /// The most worker threads: 1024.
+    ///
+    /// Workers beyond the cores only take turns on them, so a real count is at most a few times
+    /// the cores (the largest machines have a few hundred). A fixed bound, rather than one
+    /// relative to this machine's cores, keeps a configuration valid on every machine it is
+    /// shipped to. It also keeps every thread far inside what the process can hold: each thread
+    /// maps a stack and a signal stack, and once the kernel's map count (65 530 by default on
+    /// Linux) runs out, Rust aborts the process inside the new thread, where no error can be
+    /// returned (that is what 100 000 workers did).
+    ///
+    /// ```
+    /// let err = jobs::JobSystem::new(jobs::Config::default().workers(100_000)).unwrap_err();
+    /// assert_eq!(err, jobs::ConfigError::TooManyWorkers(100_000));
+    /// assert!(err.to_string().contains("1 to 1024"));
+    /// ```
+    pub const MAX_WORKERS: usize = 1024;
+
+    /// The most I/O threads: 256. Each blocks on one request at a time; more than a few hundred
+    /// requests waiting at once want an asynchronous API, not threads. The bound keeps the
+    /// thread count well inside what the process can hold, as for
+    /// [`MAX_WORKERS`](Self::MAX_WORKERS).
+    ///
+    /// ```
+    /// let config = jobs::Config::default().io_threads(jobs::Config::MAX_IO_THREADS + 1);
+    /// assert_eq!(
+    ///     jobs::JobSystem::new(config).unwrap_err(),
+    ///     jobs::ConfigError::TooManyIoThreads(257)
+    /// );
+    /// ```
+    pub const MAX_IO_THREADS: usize = 256;
+
+    /// The longest [`spin_before_sleep`](Self::spin_before_sleep): 1 s, ten thousand times the
+    /// default. An idle worker that spins longer holds its core for many frames with nothing to
+    /// do; a wait without end (`Duration::MAX`) would overflow the clock arithmetic of the idle
+    /// loop.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = jobs::Config::default().spin_before_sleep(Duration::MAX);
+    /// let err = jobs::JobSystem::new(config).unwrap_err();
+    /// assert_eq!(err, jobs::ConfigError::SpinTooLong(Duration::MAX));
+    /// assert!(err.to_string().contains("0 to 1s"));
+    /// ```
+    pub const MAX_SPIN: Duration = Duration::from_secs(1);
+
+    /// The largest [`heap_block_size`](Self::heap_block_size): 1 GiB. A block is the unit the
+    /// heap carves many small allocations from; a request larger than a block gets memory of
+    /// its own anyway, so a larger block only holds memory unused.
+    ///
+    /// ```
+    /// let config = jobs::Config::default().heap_block_size(usize::MAX);
+    /// assert_eq!(
+    ///     jobs::JobSystem::new(config).unwrap_err(),
+    ///     jobs::ConfigError::HeapBlockTooLarge(usize::MAX)
+    /// );
+    /// ```
+    pub const MAX_HEAP_BLOCK_SIZE: usize = 1 << 30;
+
+    /// The default [`heap_reserve_blocks`](Self::heap_reserve_blocks): 16 blocks (32 MiB of
+    /// address space with the default 2 MiB blocks, of which only the pages once used are
+    /// memory).
+    ///
+    /// ```
+    /// assert_eq!(jobs::Config::DEFAULT_HEAP_RESERVE_BLOCKS, 16);
+    /// ```
+    pub const DEFAULT_HEAP_RESERVE_BLOCKS: usize = 16;
+
+    /// Number of worker threads, 1 to [`MAX_WORKERS`](Self::MAX_WORKERS). Default: one per
+    /// available core (at most `MAX_WORKERS`).
+    ///
+    /// ```
+    /// let system = jobs::JobSystem::new(jobs::Config::default().workers(3))?;
+    /// assert_eq!(system.worker_count(), 3);
+    /// # Ok::<(), jobs::ConfigError>(())
+    /// ```
     pub fn workers(mut self, count: usize) -> Self {
         self.workers = Some(count);
         self
@@ -56,28 +143,54 @@ impl Config {
 
     /// Whether to pin each worker to a core (default `true`). A core that cannot be pinned is
     /// reported by [`JobSystem::pinning`](crate::JobSystem::pinning), not fatal.
+    ///
+    /// ```
+    /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2).pin_workers(false))?;
+    /// assert_eq!(system.pinning(), vec![None, None]);
+    /// # Ok::<(), jobs::ConfigError>(())
+    /// ```
     pub fn pin_workers(mut self, pin: bool) -> Self {
         self.pin = pin;
         self
     }
 
     /// Pin worker `i` to core `cores[i % cores.len()]` instead of core `i`. Every id must be a
-    /// core this machine has.
+    /// core this machine has; the list must not be empty; an id may repeat.
+    ///
+    /// ```
+    /// let config = jobs::Config::default().cores(vec![usize::MAX]);
+    /// let err = jobs::JobSystem::new(config).unwrap_err();
+    /// assert!(matches!(err, jobs::ConfigError::NoSuchCore { .. }));
+    /// ```
     pub fn cores(mut self, cores: Vec<usize>) -> Self {
         self.cores = Some(cores);
         self
     }
 
-    /// Number of threads that run blocking requests ([`Action::Blocking`](crate::Action)).
-    /// Default 1. Zero is an error.
+    /// Number of threads that run blocking requests ([`Action::Blocking`](crate::Action)),
+    /// 1 to [`MAX_IO_THREADS`](Self::MAX_IO_THREADS). Default 1.
+    ///
+    /// ```
+    /// let system = jobs::JobSystem::new(jobs::Config::default().io_threads(4))?;
+    /// # drop(system);
+    /// # Ok::<(), jobs::ConfigError>(())
+    /// ```
     pub fn io_threads(mut self, count: usize) -> Self {
         self.io_threads = count;
         self
     }
 
-    /// How long an idle worker keeps looking for work before it sleeps. Default 100 us: longer
-    /// than a park/unpark round trip (about 40 us here), short enough that an idle system costs
-    /// no CPU.
+    /// How long an idle worker keeps looking for work before it sleeps, zero to
+    /// [`MAX_SPIN`](Self::MAX_SPIN). Default 100 us: longer than a park/unpark round trip (about
+    /// 40 us here), short enough that an idle system costs no CPU. Zero sleeps at once.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let config = jobs::Config::default().spin_before_sleep(Duration::ZERO);
+    /// let system = jobs::JobSystem::new(config)?;
+    /// # drop(system);
+    /// # Ok::<(), jobs::ConfigError>(())
+    /// ```
     pub fn spin_before_sleep(mut self, spin: Duration) -> Self {
         self.spin = spin;
         self
@@ -104,7 +217,9 @@ impl Config {
     /// The most memory the recorder holds spans in while recording (default 256 MiB, about
     /// 11 million spans; at least two chunks of 96 KiB per thread that runs jobs). Spans past it
     /// are dropped and counted in [`Trace::dropped_spans`](crate::trace::Trace::dropped_spans).
-    /// Nothing is allocated until a recording starts.
+    /// Nothing is allocated until a recording starts. Any value is allowed: below two chunks
+    /// per thread the recorder takes two chunks per thread anyway, and a large value is a limit,
+    /// not a reservation (`usize::MAX`: no limit but the machine's memory).
     ///
     /// ```
     /// let system = jobs::JobSystem::new(jobs::Config::default().recorder_memory(16 << 20))?;
@@ -118,24 +233,67 @@ impl Config {
         self
     }
 
-    /// Size of one block of the tagged heap. Default 2 MiB. Zero is an error.
+    /// Size of one block of the tagged heap, 1 byte to
+    /// [`MAX_HEAP_BLOCK_SIZE`](Self::MAX_HEAP_BLOCK_SIZE). Default 2 MiB. A request larger than
+    /// a block gets memory of its own, so a tiny block size works, only without sharing.
+    ///
+    /// ```
+    /// let system = jobs::JobSystem::new(jobs::Config::default().heap_block_size(64 << 10))?;
+    /// assert_eq!(system.heap().block_size(), 64 << 10);
+    /// # Ok::<(), jobs::ConfigError>(())
+    /// ```
     pub fn heap_block_size(mut self, bytes: usize) -> Self {
-        self.heap_block_size = bytes;
+        self.heap_block_size.block_size = bytes;
+        self
+    }
+
+    /// How many released blocks the tagged heap keeps for reuse (default
+    /// [`DEFAULT_HEAP_RESERVE_BLOCKS`](Self::DEFAULT_HEAP_RESERVE_BLOCKS), 16). A block released
+    /// while the reserve is full goes back to the operating system. Choose about the blocks the
+    /// frames in flight use together, so that steady frames reuse blocks instead of asking the
+    /// system for memory; a peak (a level load) then gives its memory back once released. Any
+    /// value is allowed: 0 keeps none, `usize::MAX` keeps every block ever made.
+    ///
+    /// ```
+    /// let system = jobs::JobSystem::new(jobs::Config::default().heap_reserve_blocks(2))?;
+    /// let heap = system.heap();
+    /// for frame in 0..10 {
+    ///     heap.allocate_bytes(jobs::Tag(frame), 8, 8)?;
+    /// }
+    /// for frame in 0..10 {
+    ///     heap.release(jobs::Tag(frame));
+    /// }
+    /// assert_eq!(heap.stats().free_blocks, 2); // the other eight went back to the system
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn heap_reserve_blocks(mut self, blocks: usize) -> Self {
+        self.heap_block_size.reserve_blocks = blocks;
         self
     }
 
     /// Checks the configuration against this machine; returns the resolved worker cores.
     pub(crate) fn resolve(&self) -> Result<Resolved, ConfigError> {
         let available = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
-        let workers = self.workers.unwrap_or(available);
-        if workers == 0 {
-            return Err(ConfigError::ZeroWorkers);
+        let workers = self
+            .workers
+            .unwrap_or_else(|| available.min(Config::MAX_WORKERS));
+        match workers {
+            0 => return Err(ConfigError::ZeroWorkers),
+            n if n > Config::MAX_WORKERS => return Err(ConfigError::TooManyWorkers(n)),
+            _ => {}
         }
-        if self.io_threads == 0 {
-            return Err(ConfigError::ZeroIoThreads);
+        match self.io_threads {
+            0 => return Err(ConfigError::ZeroIoThreads),
+            n if n > Config::MAX_IO_THREADS => return Err(ConfigError::TooManyIoThreads(n)),
+            _ => {}
         }
-        if self.heap_block_size == 0 {
-            return Err(ConfigError::ZeroHeapBlockSize);
+        if self.spin > Config::MAX_SPIN {
+            return Err(ConfigError::SpinTooLong(self.spin));
+        }
+        match self.heap_block_size.block_size {
+            0 => return Err(ConfigError::ZeroHeapBlockSize),
+            n if n > Config::MAX_HEAP_BLOCK_SIZE => return Err(ConfigError::HeapBlockTooLarge(n)),
+            _ => {}
         }
         let machine_cores: Vec<usize> = core_affinity::get_core_ids()
             .map(|ids| ids.into_iter().map(|c| c.id).collect())
@@ -175,16 +333,34 @@ pub(crate) struct Resolved {
     pub(crate) cores: Vec<Option<usize>>,
 }
 
-/// A configuration the job system cannot run with.
+/// A configuration the job system cannot run with. The message names the setting, the value
+/// given and the values allowed.
+///
+/// ```
+/// let err = jobs::JobSystem::new(jobs::Config::default().workers(0)).unwrap_err();
+/// assert_eq!(err, jobs::ConfigError::ZeroWorkers);
+/// assert_eq!(
+///     err.to_string(),
+///     "workers(0): a job system needs at least one worker thread (allowed: 1 to 1024)"
+/// );
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// `workers(0)`: a job system needs at least one worker.
     ZeroWorkers,
+    /// `workers(n)` with `n` above [`Config::MAX_WORKERS`].
+    TooManyWorkers(usize),
     /// `io_threads(0)`: blocking requests need at least one I/O thread.
     ZeroIoThreads,
+    /// `io_threads(n)` with `n` above [`Config::MAX_IO_THREADS`].
+    TooManyIoThreads(usize),
+    /// `spin_before_sleep(d)` with `d` above [`Config::MAX_SPIN`].
+    SpinTooLong(Duration),
     /// `heap_block_size(0)`.
     ZeroHeapBlockSize,
+    /// `heap_block_size(n)` with `n` above [`Config::MAX_HEAP_BLOCK_SIZE`].
+    HeapBlockTooLarge(usize),
     /// `cores(vec![])`.
     EmptyCoreList,
     /// A core id in `cores(...)` that this machine does not have.
@@ -205,15 +381,39 @@ impl fmt::Display for ConfigError {
         match self {
             ConfigError::ZeroWorkers => write!(
                 f,
-                "workers(0): a job system needs at least one worker thread"
+                "workers(0): a job system needs at least one worker thread (allowed: 1 to {})",
+                Config::MAX_WORKERS
+            ),
+            ConfigError::TooManyWorkers(n) => write!(
+                f,
+                "workers({n}): too many worker threads (allowed: 1 to {})",
+                Config::MAX_WORKERS
             ),
             ConfigError::ZeroIoThreads => write!(
                 f,
-                "io_threads(0): blocking requests need at least one I/O thread"
+                "io_threads(0): blocking requests need at least one I/O thread (allowed: 1 to {})",
+                Config::MAX_IO_THREADS
+            ),
+            ConfigError::TooManyIoThreads(n) => write!(
+                f,
+                "io_threads({n}): too many I/O threads (allowed: 1 to {})",
+                Config::MAX_IO_THREADS
+            ),
+            ConfigError::SpinTooLong(spin) => write!(
+                f,
+                "spin_before_sleep({spin:?}): an idle worker spins too long (allowed: 0 to {:?})",
+                Config::MAX_SPIN
             ),
             ConfigError::ZeroHeapBlockSize => write!(
                 f,
-                "heap_block_size(0): tagged heap blocks must hold at least one byte"
+                "heap_block_size(0): tagged heap blocks must hold at least one byte \
+                 (allowed: 1 to {})",
+                Config::MAX_HEAP_BLOCK_SIZE
+            ),
+            ConfigError::HeapBlockTooLarge(n) => write!(
+                f,
+                "heap_block_size({n}): tagged heap blocks are too large (allowed: 1 to {})",
+                Config::MAX_HEAP_BLOCK_SIZE
             ),
             ConfigError::EmptyCoreList => write!(
                 f,

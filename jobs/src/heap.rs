@@ -3,13 +3,16 @@
 //! Memory comes in large blocks (2 MiB by default). Each allocation names a [`Tag`] (the frame
 //! graph tags by frame); allocations of one tag are carved one after another out of that tag's
 //! current block. [`TaggedHeap::release`] frees every block of a tag at once, back to a free list
-//! for the next tag: no per-allocation free, no fragmentation across frames.
+//! for the next tag: no per-allocation free, no fragmentation across frames. The free list keeps
+//! at most [`Config::heap_reserve_blocks`](crate::Config::heap_reserve_blocks) blocks; a block
+//! released beyond them goes back to the operating system, so a peak of memory does not stay
+//! with the process. Blocks come zeroed from the system without being written (see `pages`):
+//! only the pages a tag uses become memory.
 //!
 //! Safety without trust: a [`Block`] keeps its underlying memory alive, so a block still held
 //! when its tag is released is recycled only once that last `Block` is dropped. Releasing early
 //! is never a use-after-free; it only delays reuse.
 
-use std::alloc::{self, Layout};
 use std::collections::HashMap;
 use std::fmt;
 use std::ptr::NonNull;
@@ -55,12 +58,139 @@ impl std::error::Error for MemoryError {}
 
 const BLOCK_ALIGN: usize = 4096;
 
-/// One block of memory from the system allocator.
+/// The tagged heap's settings, from [`Config`](crate::Config).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HeapSettings {
+    /// Bytes in one block.
+    pub(crate) block_size: usize,
+    /// Released blocks kept for reuse; a block released beyond them goes back to the system.
+    pub(crate) reserve_blocks: usize,
+}
+
+/// Where blocks come from and go back to.
+///
+/// On Linux, pages mapped straight from the kernel: they read as zero without being touched
+/// (a page becomes memory on its first write), and unmapping gives them back at once. The
+/// global allocator does neither for blocks: glibc serves a 4096-aligned request with
+/// `posix_memalign`, which `alloc_zeroed` then fills with zeros page by page (2,000 blocks of
+/// 2 MiB were 4 GB resident for 8 bytes each); and after the first large free glibc raises its
+/// mmap threshold, so later blocks come from an arena that returns memory only from its top.
+/// Elsewhere (and under Miri), the global allocator, zeroed.
+mod pages {
+    use std::ptr::NonNull;
+
+    #[cfg(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64"),
+        not(miri)
+    ))]
+    mod imp {
+        use std::ffi::{c_int, c_void};
+        use std::ptr::NonNull;
+
+        // The C library's, which std links on Linux; the constants are those of
+        // <sys/mman.h> on x86_64 and aarch64.
+        extern "C" {
+            fn mmap(
+                addr: *mut c_void,
+                len: usize,
+                prot: c_int,
+                flags: c_int,
+                fd: c_int,
+                offset: i64,
+            ) -> *mut c_void;
+            fn munmap(addr: *mut c_void, len: usize) -> c_int;
+        }
+        const PROT_READ: c_int = 0x1;
+        const PROT_WRITE: c_int = 0x2;
+        const MAP_PRIVATE: c_int = 0x02;
+        const MAP_ANONYMOUS: c_int = 0x20;
+        const MAP_FAILED: *mut c_void = usize::MAX as *mut c_void;
+
+        pub(super) fn allocate(size: usize) -> Option<NonNull<u8>> {
+            // SAFETY: a new private anonymous mapping: no address hint, no file; it aliases
+            // nothing. Its pages are zero and page-aligned (pages are at least 4096 bytes on
+            // these targets, so `BLOCK_ALIGN` holds).
+            let ptr = unsafe {
+                mmap(
+                    std::ptr::null_mut(),
+                    size,
+                    PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            if ptr == MAP_FAILED {
+                return None;
+            }
+            NonNull::new(ptr.cast())
+        }
+
+        /// # Safety
+        /// `ptr` and `size` are those of one `allocate`, not yet freed, and nothing refers to
+        /// the memory any more.
+        pub(super) unsafe fn free(ptr: NonNull<u8>, size: usize) {
+            // SAFETY: see the function's contract. It cannot fail for a whole mapping.
+            unsafe { munmap(ptr.as_ptr().cast(), size) };
+        }
+    }
+
+    #[cfg(not(all(
+        target_os = "linux",
+        any(target_arch = "x86_64", target_arch = "aarch64"),
+        not(miri)
+    )))]
+    mod imp {
+        use std::alloc::{self, Layout};
+        use std::ptr::NonNull;
+
+        use super::super::BLOCK_ALIGN;
+
+        pub(super) fn allocate(size: usize) -> Option<NonNull<u8>> {
+            let layout = Layout::from_size_align(size, BLOCK_ALIGN).ok()?;
+            // SAFETY: the layout's size is not zero (see `pages::allocate`).
+            NonNull::new(unsafe { alloc::alloc_zeroed(layout) })
+        }
+
+        /// # Safety
+        /// `ptr` and `size` are those of one `allocate`, not yet freed, and nothing refers to
+        /// the memory any more.
+        pub(super) unsafe fn free(ptr: NonNull<u8>, size: usize) {
+            // SAFETY: allocated by `allocate` with this layout, which was valid then.
+            unsafe {
+                alloc::dealloc(
+                    ptr.as_ptr(),
+                    Layout::from_size_align_unchecked(size, BLOCK_ALIGN),
+                )
+            };
+        }
+    }
+
+    /// `size` (more than zero) bytes of zeros aligned to `BLOCK_ALIGN`, or `None` if the system
+    /// has no memory (or address space) for them.
+    pub(super) fn allocate(size: usize) -> Option<NonNull<u8>> {
+        debug_assert!(size > 0);
+        imp::allocate(size)
+    }
+
+    /// Gives the memory back to the system.
+    ///
+    /// # Safety
+    /// `ptr` and `size` are those of one `allocate`, not yet freed, and nothing refers to the
+    /// memory any more.
+    pub(super) unsafe fn free(ptr: NonNull<u8>, size: usize) {
+        // SAFETY: the caller's promise is `imp::free`'s.
+        unsafe { imp::free(ptr, size) }
+    }
+}
+
+/// One block of memory from the system.
 struct Chunk {
     ptr: NonNull<u8>,
     size: usize,
     /// Where the memory goes when the last reference is dropped; none for oversized chunks.
-    free_list: Weak<Mutex<Vec<Chunk>>>,
+    free_list: Weak<FreeList>,
 }
 
 // SAFETY: a Chunk owns its memory; the bytes are handed out in disjoint `Block`s.
@@ -69,14 +199,10 @@ unsafe impl Send for Chunk {}
 unsafe impl Sync for Chunk {}
 
 impl Chunk {
-    fn new(size: usize, free_list: Weak<Mutex<Vec<Chunk>>>) -> Result<Chunk, MemoryError> {
-        // `from_size_align` refuses sizes that overflow `isize` once rounded to the alignment.
-        let layout = Layout::from_size_align(size.max(1), BLOCK_ALIGN)
-            .map_err(|_| MemoryError::OutOfMemory { size })?;
-        // SAFETY: the layout has a non-zero size. Zeroed, so every byte handed out is
-        // initialized (reused blocks keep the bytes of their last user).
-        let ptr = unsafe { alloc::alloc_zeroed(layout) };
-        let ptr = NonNull::new(ptr).ok_or(MemoryError::OutOfMemory { size })?;
+    fn new(size: usize, free_list: Weak<FreeList>) -> Result<Chunk, MemoryError> {
+        // Zero when made, so every byte handed out is initialized (reused blocks keep the bytes
+        // of their last user).
+        let ptr = pages::allocate(size.max(1)).ok_or(MemoryError::OutOfMemory { size })?;
         Ok(Chunk {
             ptr,
             size: size.max(1),
@@ -85,29 +211,36 @@ impl Chunk {
     }
 }
 
-/// A chunk while some tag or block uses it; returns the memory to the free list when dropped.
+impl Drop for Chunk {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `Chunk::new` with this size; a chunk is dropped only when no
+        // `Block` (no `Live`) refers to it any more.
+        unsafe { pages::free(self.ptr, self.size) };
+    }
+}
+
+/// Released blocks kept for reuse: at most `reserve` of them.
+struct FreeList {
+    chunks: Mutex<Vec<Chunk>>,
+    reserve: usize,
+}
+
+/// A chunk while some tag or block uses it; when dropped, returns the memory to the free list,
+/// or to the system if the reserve is full.
 struct Live(Option<Chunk>);
 
 impl Drop for Live {
     fn drop(&mut self) {
         let Some(chunk) = self.0.take() else { return };
         if let Some(free_list) = chunk.free_list.upgrade() {
-            lock(&free_list).push(chunk);
-        } else {
-            drop(chunk);
+            let mut chunks = lock(&free_list.chunks);
+            if chunks.len() < free_list.reserve {
+                chunks.push(chunk);
+                return;
+            }
         }
-    }
-}
-
-impl Drop for Chunk {
-    fn drop(&mut self) {
-        // SAFETY: allocated in `Chunk::new` with this size and alignment.
-        unsafe {
-            alloc::dealloc(
-                self.ptr.as_ptr(),
-                Layout::from_size_align_unchecked(self.size, BLOCK_ALIGN),
-            )
-        };
+        // The heap is gone or its reserve is full: back to the system, outside the lock.
+        drop(chunk);
     }
 }
 
@@ -152,7 +285,7 @@ impl Block {
     /// The bytes.
     pub fn as_slice(&self) -> &[u8] {
         // SAFETY: `offset..offset + len` lies inside the chunk, which `self.chunk` keeps alive;
-        // no other block overlaps it; every byte is initialized (chunks are zeroed when made).
+        // no other block overlaps it; every byte is initialized (chunks are zero when made).
         unsafe {
             std::slice::from_raw_parts(self.chunk.chunk().ptr.as_ptr().add(self.offset), self.len)
         }
@@ -197,7 +330,8 @@ pub struct HeapStats {
     pub live_tags: usize,
     /// Blocks owned by live tags.
     pub live_blocks: usize,
-    /// Blocks on the free list, ready for reuse.
+    /// Blocks on the free list, ready for reuse: at most
+    /// [`Config::heap_reserve_blocks`](crate::Config::heap_reserve_blocks).
     pub free_blocks: usize,
 }
 
@@ -205,15 +339,18 @@ pub struct HeapStats {
 pub struct TaggedHeap {
     block_size: usize,
     tags: Mutex<HashMap<Tag, TagState>>,
-    free_list: Arc<Mutex<Vec<Chunk>>>,
+    free_list: Arc<FreeList>,
 }
 
 impl TaggedHeap {
-    pub(crate) fn new(block_size: usize) -> Self {
+    pub(crate) fn new(settings: HeapSettings) -> Self {
         TaggedHeap {
-            block_size,
+            block_size: settings.block_size,
             tags: Mutex::new(HashMap::new()),
-            free_list: Arc::new(Mutex::new(Vec::new())),
+            free_list: Arc::new(FreeList {
+                chunks: Mutex::new(Vec::new()),
+                reserve: settings.reserve_blocks,
+            }),
         }
     }
 
@@ -280,14 +417,16 @@ impl TaggedHeap {
         if size > self.block_size {
             return Chunk::new(size, Weak::new());
         }
-        if let Some(chunk) = lock(&self.free_list).pop() {
+        if let Some(chunk) = lock(&self.free_list.chunks).pop() {
             return Ok(chunk);
         }
         Chunk::new(self.block_size, Arc::downgrade(&self.free_list))
     }
 
     /// Frees every block of `tag`: each goes back to the free list, at once if no [`Block`] of
-    /// it is still held, else when the last one is dropped. Returns the number of blocks.
+    /// it is still held, else when the last one is dropped; a block that finds the free list
+    /// holding [`Config::heap_reserve_blocks`](crate::Config::heap_reserve_blocks) already goes
+    /// back to the operating system. Returns the number of blocks.
     pub fn release(&self, tag: Tag) -> usize {
         let state = lock(&self.tags).remove(&tag);
         state.map_or(0, |state| state.blocks.len())
@@ -299,7 +438,7 @@ impl TaggedHeap {
         HeapStats {
             live_tags: tags.len(),
             live_blocks: tags.values().map(|t| t.blocks.len()).sum(),
-            free_blocks: lock(&self.free_list).len(),
+            free_blocks: lock(&self.free_list.chunks).len(),
         }
     }
 }

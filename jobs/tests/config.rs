@@ -35,6 +35,26 @@ fn bad_configurations_are_errors_that_name_the_problem() {
             ConfigError::EmptyCoreList,
             "cores([])",
         ),
+        (
+            Config::default().workers(Config::MAX_WORKERS + 1),
+            ConfigError::TooManyWorkers(1025),
+            "workers(1025)",
+        ),
+        (
+            Config::default().io_threads(Config::MAX_IO_THREADS + 1),
+            ConfigError::TooManyIoThreads(257),
+            "io_threads(257)",
+        ),
+        (
+            Config::default().spin_before_sleep(Duration::MAX),
+            ConfigError::SpinTooLong(Duration::MAX),
+            "spin_before_sleep(",
+        ),
+        (
+            Config::default().heap_block_size(usize::MAX),
+            ConfigError::HeapBlockTooLarge(usize::MAX),
+            "heap_block_size(18446744073709551615)",
+        ),
     ];
     for (config, expected, named) in cases {
         let err = JobSystem::new(config).unwrap_err();
@@ -222,4 +242,207 @@ fn the_config_is_cloneable_and_debuggable() {
     let system = JobSystem::new(copy.pin_workers(false)).unwrap();
     assert_eq!(system.worker_count(), 3);
     assert!(format!("{system:?}").contains("workers: 3"));
+}
+
+/// Set in the child process that [`isolated`] starts.
+const CHILD: &str = "JOBS_CONFIG_TEST_CHILD";
+
+/// Runs `body` in a child process (this test binary again, with only the test `name`) and fails
+/// the test if the child fails, aborts or takes more than `seconds`: a repro that aborts the
+/// process or hangs costs this one test, not the whole suite. In the child, runs `body`.
+fn isolated(name: &str, seconds: u64, body: impl FnOnce()) {
+    if std::env::var_os(CHILD).is_some() {
+        body();
+        return;
+    }
+    let log = std::env::temp_dir().join(format!("jobs-config-{}-{name}.log", std::process::id()));
+    let file = std::fs::File::create(&log).expect("create the child's log");
+    let mut child = std::process::Command::new(std::env::current_exe().expect("this test binary"))
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .stdout(file.try_clone().expect("share the log"))
+        .stderr(file)
+        .spawn()
+        .expect("start the child");
+    let deadline = std::time::Instant::now() + Duration::from_secs(seconds);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll the child") {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let output = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    match status {
+        Some(status) if status.success() => {}
+        Some(status) => panic!("the child failed ({status}):\n{output}"),
+        None => panic!("the child hung for {seconds} s:\n{output}"),
+    }
+}
+
+/// Asserts that `config` is refused with a message that names `value` and `range`.
+fn refused(config: Config, value: &str, range: &str) -> ConfigError {
+    let err = match JobSystem::new(config) {
+        Err(err) => err,
+        Ok(system) => panic!(
+            "accepted {value} (workers: {}): it should be refused",
+            system.worker_count()
+        ),
+    };
+    let message = err.to_string();
+    assert!(message.contains(value), "{message:?} should name {value}");
+    assert!(message.contains(range), "{message:?} should name {range}");
+    err
+}
+
+#[test]
+fn too_many_workers_is_an_error_not_an_abort() {
+    // 100 000 workers used to abort the process: each thread maps a stack and a signal stack,
+    // and past the kernel's map count std aborts in the new thread.
+    isolated("too_many_workers_is_an_error_not_an_abort", 60, || {
+        for workers in [100_000, usize::MAX, 1025] {
+            refused(
+                Config::default().workers(workers).pin_workers(false),
+                &format!("workers({workers})"),
+                "1 to 1024",
+            );
+        }
+        refused(Config::default().workers(0), "workers(0)", "1 to 1024");
+    });
+}
+
+#[test]
+fn too_many_io_threads_is_an_error_not_an_abort() {
+    isolated("too_many_io_threads_is_an_error_not_an_abort", 60, || {
+        for threads in [100_000, usize::MAX, 257] {
+            refused(
+                Config::default()
+                    .workers(1)
+                    .pin_workers(false)
+                    .io_threads(threads),
+                &format!("io_threads({threads})"),
+                "1 to 256",
+            );
+        }
+        refused(Config::default().io_threads(0), "io_threads(0)", "1 to 256");
+    });
+}
+
+#[test]
+fn the_most_workers_and_io_threads_allowed_run_jobs() {
+    isolated(
+        "the_most_workers_and_io_threads_allowed_run_jobs",
+        120,
+        || {
+            let system = JobSystem::new(
+                Config::default()
+                    .workers(1024)
+                    .io_threads(256)
+                    .pin_workers(false)
+                    .spin_before_sleep(Duration::ZERO),
+            )
+            .expect("1024 workers and 256 I/O threads are allowed");
+            assert_eq!(system.worker_count(), 1024);
+            system.parallel_for(0..10_000, Grain::Auto, |_| {}).unwrap();
+        },
+    );
+}
+
+#[test]
+fn a_spin_too_long_is_an_error_not_dead_workers() {
+    // `spin_before_sleep(Duration::MAX)` used to overflow `Instant::now() + spin` in every
+    // worker as it went idle: the workers died and no job ran again.
+    watchdog(60, || {
+        for spin in [
+            Duration::MAX,
+            Duration::from_secs(u64::MAX),
+            Duration::from_secs(1) + Duration::from_nanos(1),
+        ] {
+            let config = Config::default()
+                .workers(2)
+                .pin_workers(false)
+                .spin_before_sleep(spin);
+            if let Ok(system) = JobSystem::new(config.clone()) {
+                std::thread::sleep(Duration::from_millis(50));
+                let counter = Counter::new();
+                system.submit_counted(&counter, Job::from_fn(|_| {}));
+                assert!(
+                    poll_until(5, || counter.is_zero()),
+                    "spin_before_sleep({spin:?}) was accepted and then no worker ran a job"
+                );
+                std::mem::forget(system); // its workers are dead: it cannot shut down
+                panic!("spin_before_sleep({spin:?}) was accepted");
+            }
+            refused(config, &format!("spin_before_sleep({spin:?})"), "0 to 1s");
+        }
+    });
+}
+
+#[test]
+fn a_heap_block_size_too_large_is_an_error() {
+    for bytes in [(1 << 30) + 1, usize::MAX] {
+        refused(
+            Config::default().workers(1).heap_block_size(bytes),
+            &format!("heap_block_size({bytes})"),
+            "1 to 1073741824",
+        );
+    }
+    refused(
+        Config::default().heap_block_size(0),
+        "heap_block_size(0)",
+        "1 to 1073741824",
+    );
+}
+
+#[test]
+fn every_setting_works_at_its_smallest_and_largest_allowed_value() {
+    watchdog(60, || {
+        let smallest = JobSystem::new(
+            Config::default()
+                .workers(1)
+                .io_threads(1)
+                .pin_workers(false)
+                .spin_before_sleep(Duration::ZERO)
+                .heap_block_size(1)
+                .recorder_memory(0),
+        )
+        .expect("the smallest settings are allowed");
+        let largest = JobSystem::new(
+            Config::default()
+                .workers(2)
+                .pin_workers(false)
+                .spin_before_sleep(Duration::from_secs(1))
+                .heap_block_size(1 << 30)
+                .recorder_memory(usize::MAX),
+        )
+        .expect("the largest settings are allowed");
+        for system in [&smallest, &largest] {
+            system.start_recording().unwrap();
+            system.parallel_for(0..1000, Grain::Auto, |_| {}).unwrap();
+            let trace = system.stop_recording().unwrap();
+            assert!(!trace.spans.is_empty());
+            // The heap hands out memory with either block size.
+            let mut block = system.heap().allocate_bytes(jobs::Tag(1), 100, 8).unwrap();
+            block.as_mut_slice().fill(7);
+            assert!(block.as_slice().iter().all(|&b| b == 7));
+            drop(block);
+            system.heap().release(jobs::Tag(1));
+        }
+        // Many core ids, or the same one many times: worker i takes cores[i % len].
+        let system = JobSystem::new(Config::default().workers(2).cores(vec![0; 10_000]));
+        if core_ids_known() {
+            assert_eq!(system.unwrap().worker_count(), 2);
+        }
+    });
+}
+
+#[test]
+fn a_core_id_at_the_extreme_is_an_error() {
+    let err = JobSystem::new(Config::default().cores(vec![usize::MAX])).unwrap_err();
+    assert!(err.to_string().contains(&usize::MAX.to_string()), "{err}");
 }

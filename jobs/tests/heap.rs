@@ -118,6 +118,79 @@ fn a_block_still_held_is_recycled_only_when_dropped() {
     assert_eq!(heap.stats(), stats(0, 0, 2));
 }
 
+fn heap_with_reserve(reserve: usize) -> JobSystem {
+    JobSystem::new(
+        Config::default()
+            .workers(1)
+            .pin_workers(false)
+            .heap_block_size(4096)
+            .heap_reserve_blocks(reserve),
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_free_list_keeps_at_most_the_reserve_and_gives_the_rest_back() {
+    for (reserve, kept) in [(0, 0), (1, 1), (3, 3), (usize::MAX, 10)] {
+        let system = heap_with_reserve(reserve);
+        let heap = system.heap();
+        for tag in 0..10 {
+            heap.allocate_bytes(Tag(tag), 8, 8).unwrap();
+        }
+        for tag in 0..10 {
+            heap.release(Tag(tag));
+        }
+        assert_eq!(heap.stats(), stats(0, 0, kept), "reserve {reserve}");
+        // Blocks from the reserve are reused first; the heap makes new ones past it.
+        for tag in 0..10 {
+            let mut block = heap.allocate_bytes(Tag(tag), 4096, 8).unwrap();
+            block.as_mut_slice().fill(tag as u8);
+        }
+        assert_eq!(heap.stats(), stats(10, 10, 0), "reserve {reserve}");
+        for tag in 0..10 {
+            heap.release(Tag(tag));
+        }
+        assert_eq!(heap.stats(), stats(0, 0, kept), "reserve {reserve}");
+    }
+    assert_eq!(
+        small_heap(4096).heap().stats().free_blocks,
+        0,
+        "nothing is made ahead of use"
+    );
+}
+
+#[test]
+fn a_block_held_past_release_goes_back_to_the_system_when_the_reserve_is_full() {
+    let system = heap_with_reserve(1);
+    let heap = system.heap();
+    let held = heap.allocate_bytes(Tag(1), 8, 8).unwrap();
+    heap.allocate_bytes(Tag(2), 8, 8).unwrap();
+    heap.release(Tag(1));
+    heap.release(Tag(2));
+    assert_eq!(
+        heap.stats(),
+        stats(0, 0, 1),
+        "tag 2's block fills the reserve"
+    );
+    drop(held);
+    assert_eq!(
+        heap.stats(),
+        stats(0, 0, 1),
+        "tag 1's block went to the system"
+    );
+}
+
+#[test]
+fn fresh_blocks_read_as_zero() {
+    let system = heap_with_reserve(0);
+    let heap = system.heap();
+    for size in [1, 100, 4096, 100_000] {
+        let block = heap.allocate_bytes(Tag(1), size, 8).unwrap();
+        assert!(block.as_slice().iter().all(|&b| b == 0), "{size} bytes");
+    }
+    heap.release(Tag(1));
+}
+
 #[test]
 fn a_request_larger_than_a_block_gets_its_own_block_which_is_not_recycled() {
     let system = small_heap(4096);

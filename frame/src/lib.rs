@@ -63,6 +63,9 @@
 
 pub mod access;
 mod builder;
+/// Compile-fail doctests pinning the borrow promises of the public API (`cargo test --doc`).
+#[cfg(doctest)]
+mod compile_fail;
 mod compile;
 mod error;
 mod frames;

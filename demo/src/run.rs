@@ -128,11 +128,16 @@ struct Written {
 
 /// Runs `options.frames` frames of `world`, calling `progress` about once a second. With
 /// `options.window`, opens the window on this thread first, and stops early when it is closed.
+///
+/// A world that fails [`World::check`] (a scene changed in code to values out of range) is an
+/// error before anything is allocated.
 pub fn run(
     world: World,
     options: &Options,
     progress: &mut dyn FnMut(&Progress),
 ) -> Result<Summary, String> {
+    // Before anything is allocated in proportion to the scene.
+    world.check()?;
     let title = format!("{} ({} backend)", world.scene.name, options.backend.name());
     let size = world.scene.image;
     let window = (options.window)
@@ -175,7 +180,8 @@ impl Clock {
         Clock {
             start: now,
             last: now,
-            intervals: Vec::with_capacity(frames as usize),
+            // Room for the usual run; a longer one grows it.
+            intervals: Vec::with_capacity(usize::try_from(frames.min(1 << 16)).unwrap_or(0)),
             report_at: now,
             report_frame: 0,
         }
@@ -313,7 +319,7 @@ fn run_jobs(
     let world = graph.import("world", world);
     let counts = graph.transient::<u32>("alive per chunk", capacity.div_ceil(CHUNK));
     let cell_of = graph.transient::<u32>("cell per particle", capacity);
-    let histograms = graph.transient::<u32>("cell counts per band", BANDS * cells);
+    let histograms = graph.transient::<u32>("cell counts per band", histogram_len(cells)?);
 
     // Two pipeline stages (Tracy shows each as a frame set of its own): the simulation of frame
     // N + 1 runs while frame N renders.
@@ -501,6 +507,11 @@ fn run_jobs(
     Ok(summary)
 }
 
+/// The length of the histograms of `cells` grid cells: one per band.
+fn histogram_len(cells: usize) -> Result<usize, String> {
+    (cells.checked_mul(BANDS)).ok_or_else(|| format!("{cells} grid cells overflow the histograms"))
+}
+
 /// The buffers a frame uses on rayon or one thread.
 struct Buffers {
     previous: Particles,
@@ -553,7 +564,7 @@ fn run_pool(
         staging: Particles::with_capacity(capacity, cells),
         counts: vec![0; capacity.div_ceil(CHUNK)],
         cell_of: vec![0; capacity],
-        histograms: vec![0; BANDS * cells],
+        histograms: vec![0; histogram_len(cells)?],
         image: Image::new(&world),
     };
     let world = &world;

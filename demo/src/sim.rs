@@ -31,7 +31,7 @@
 
 use glam::Vec2;
 
-use crate::scene::{Collider, Scene};
+use crate::scene::{Collider, GridShape, Scene};
 
 /// Particles per chunk job.
 pub const CHUNK: usize = 64;
@@ -206,24 +206,24 @@ pub struct Grid {
 }
 
 impl Grid {
-    /// The grid of a scene: cells of the interaction radius, or 128 columns without one.
+    /// The grid of a scene: cells of the interaction radius, or 128 columns without one. A scene
+    /// that passes [`Scene::check`] has at most [`MAX_GRID_CELLS`](crate::scene::MAX_GRID_CELLS)
+    /// cells; the sides of another saturate at `u32::MAX`.
     pub fn of(scene: &Scene) -> Grid {
-        let size = scene.view.max - scene.view.min;
-        let cell = match &scene.interaction {
-            Some(interaction) => interaction.radius,
-            None => size.x / 128.0,
-        };
+        let shape = GridShape::of(&scene.view, scene.interaction.as_ref());
+        let side = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
         Grid {
             origin: scene.view.min,
-            cell,
-            cols: ((size.x / cell).ceil() as u32).max(1),
-            rows: ((size.y / cell).ceil() as u32).max(1),
+            cell: shape.cell,
+            cols: side(shape.cols),
+            rows: side(shape.rows),
         }
     }
 
-    /// Cells in all.
+    /// Cells in all (saturating at `usize::MAX` where a `usize` is narrower than 64 bits).
     pub fn cells(&self) -> usize {
-        self.cols as usize * self.rows as usize
+        // Two u32s: their product fits a u64.
+        usize::try_from(u64::from(self.cols) * u64::from(self.rows)).unwrap_or(usize::MAX)
     }
 
     /// Column and row of a position, clamped to the grid.
@@ -253,7 +253,8 @@ pub struct World {
 }
 
 impl World {
-    /// The world of a scene.
+    /// The world of a scene. It allocates nothing in proportion to the scene's sizes (the run
+    /// does, after [`World::check`]).
     pub fn new(scene: Scene) -> World {
         World {
             grid: Grid::of(&scene),
@@ -262,12 +263,39 @@ impl World {
         }
     }
 
+    /// Whether the world can run: its scene passes [`Scene::check`] (every value in range,
+    /// every size bounded), and its grid and colours are still the ones [`World::new`] derived
+    /// from the scene. [`run`](crate::run::run) checks this before it allocates anything.
+    ///
+    /// ```
+    /// # use std::path::Path;
+    /// let scene = demo::scene::load(Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../assets/fountain.toml")))?;
+    /// let mut world = demo::sim::World::new(scene);
+    /// assert_eq!(world.check(), Ok(()));
+    /// world.scene.max_particles = usize::MAX;
+    /// assert!(world.check().unwrap_err().contains("max_particles: must be between 1 and 2000000"));
+    /// # Ok::<(), demo::scene::SceneError>(())
+    /// ```
+    pub fn check(&self) -> Result<(), String> {
+        let name = &self.scene.name;
+        (self.scene.check()).map_err(|invalid| format!("scene `{name}`: {invalid}"))?;
+        let colours = self.colours.len() == self.scene.emitters.len();
+        if self.grid != Grid::of(&self.scene) || !colours {
+            return Err(format!(
+                "scene `{name}`: the world's grid or colours are not its scene's (make the world \
+                 with World::new after changing the scene)"
+            ));
+        }
+        Ok(())
+    }
+
     /// Newborn particles of each emitter in frame `frame`: the whole particles due by the end of
     /// the frame minus those due by its start, so fractions carry over without state.
     pub fn births(&self, frame: u64, dt: f32) -> impl Iterator<Item = usize> + '_ {
         self.scene.emitters.iter().map(move |e| {
             let due = |f: u64| (f64::from(e.rate) * f64::from(dt) * f as f64).floor() as usize;
-            due(frame + 1) - due(frame)
+            // `due` never decreases; saturating all the same.
+            due(frame + 1).saturating_sub(due(frame))
         })
     }
 }

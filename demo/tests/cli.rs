@@ -228,7 +228,7 @@ fn a_wrong_type_is_named_at_its_line_and_nothing_is_written() {
 #[test]
 fn negative_and_absurd_counts_are_named_at_their_line_and_nothing_is_written() {
     for (count, says) in [
-        ("-3", "invalid value"),
+        ("-3", "between 1 and 2000000, got -3"),
         ("0", "between 1 and 2000000"),
         ("5000000", "got 5000000"),
         ("99999999999999999999", "99999999999999999999"),

@@ -343,16 +343,16 @@ fn wrong_types_are_named_at_their_line() {
 
 #[test]
 fn missing_required_keys_are_named() {
-    // At the top level there is no line to point at.
+    // At the top level: the top-level table starts at line 1.
     assert_error(
         &edit("seed = 3\n", ""),
-        None,
+        Some(1),
         Some("seed"),
         "missing field `seed`",
     );
     assert_error(
         &replace_section(emitters(), ""),
-        None,
+        Some(1),
         Some("emitters"),
         "missing field `emitters`",
     );
@@ -411,9 +411,15 @@ fn bad_values_point_at_the_value() {
             "max_particles = -3",
             3,
             "max_particles",
-            "invalid value",
+            "between 1 and 2000000, got -3",
         ),
-        ("seed = 3", "seed = -1", 2, "seed", "invalid value"),
+        (
+            "seed = 3",
+            "seed = -1",
+            2,
+            "seed",
+            "between 0 and 9223372036854775807, got -1",
+        ),
         (
             "max = [1.0, 2.0]",
             "max = [-1.0, 2.0]",
@@ -629,8 +635,6 @@ fn nan_and_infinity_are_refused() {
             44,
             "colliders[0].center",
         ),
-        // Too large for an f32: read as infinity.
-        ("drag = 0.1", "drag = 1e300", 15, "physics.drag"),
     ];
     for &(from, to, line, key) in cases {
         assert_error(
@@ -640,6 +644,19 @@ fn nan_and_infinity_are_refused() {
             "must be a finite number",
         );
     }
+    // Too large for an f32, or too small: reported as written, not as what an f32 makes of it.
+    assert_error(
+        &edit("drag = 0.1", "drag = 1e300"),
+        Some(15),
+        Some("physics.drag"),
+        "1e300 is absurdly large",
+    );
+    assert_error(
+        &edit("drag = 0.1", "drag = 1e-300"),
+        Some(15),
+        Some("physics.drag"),
+        "1e-300 is too close to 0",
+    );
 }
 
 #[test]
@@ -656,9 +673,13 @@ fn inline_tables_are_placed_too() {
         Some("emitters[0].rate"),
         "missing field `rate`",
     );
-    let text =
-        format!("{BASE}\n[[colliders]]\nkind = \"box\"\nmin = [0, 0]\nradius = {{ x = 1 }}\n");
-    assert_error(&text, Some(60), Some("colliders[2].radius"), "invalid type");
+    let text = format!("{BASE}\n[[colliders]]\nkind = \"box\"\nmin = [0, 0]\nmax = {{ x = 1 }}\n");
+    assert_error(
+        &text,
+        Some(60),
+        Some("colliders[2].max"),
+        "invalid type: a table",
+    );
 }
 
 /// xorshift64*: a small deterministic generator, so that a failure reproduces.
@@ -813,4 +834,195 @@ fn assert_valid(scene: &Scene, text: &str) {
             Collider::Box { min, max } => min.cmplt(max).all(),
         });
     assert!(ok, "out-of-range scene accepted:\n{text}\n{scene:?}");
+}
+
+#[test]
+fn arrays_with_extra_or_missing_elements_are_named_at_their_line() {
+    // Extra elements used to be dropped without a word.
+    let cases: &[(&str, &str, usize, &str, &str)] = &[
+        (
+            "gravity = [0.0, -9.81]",
+            "gravity = [0, -9.81, 1]",
+            14,
+            "physics.gravity",
+            "invalid length 3, expected 2 numbers [x, y]",
+        ),
+        (
+            "colour = [1.0, 0.5, 0.0]",
+            "colour = [1.0, 0.5, 0.0, 1.0]",
+            30,
+            "emitters[1].colour",
+            "invalid length 4, expected 3 numbers [r, g, b]",
+        ),
+        (
+            "position = [0.0, 0.5]",
+            "position = [0, 0.3, \"x\"]",
+            18,
+            "emitters[0].position",
+            "invalid length 3",
+        ),
+        (
+            "speed = [1.0, 2.0]",
+            "speed = [1.0, 2.0, 3.0]",
+            21,
+            "emitters[0].speed",
+            "expected 2 numbers [min, max]",
+        ),
+        (
+            "center = [0.0, 1.0]",
+            "center = [0.0, 1.0, 2.0]",
+            44,
+            "colliders[0].center",
+            "invalid length 3",
+        ),
+        (
+            "colour = [1.0, 0.5, 0.0]",
+            "colour = [1.0, 0.5]",
+            30,
+            "emitters[1].colour",
+            "invalid length 2, expected 3",
+        ),
+        // The extra element on a line of its own is the line reported.
+        (
+            "max = [1.0, 2.0]",
+            "max = [\n  1.0,\n  2.0,\n  3.0,\n]",
+            10,
+            "view.max",
+            "invalid length 3",
+        ),
+    ];
+    for &(from, to, line, key, says) in cases {
+        assert_error(&edit(from, to), Some(line), Some(key), says);
+    }
+}
+
+#[test]
+fn invalid_utf8_is_named_at_its_line() {
+    let path = std::env::temp_dir().join(format!("demo-scene-utf8-{}.toml", std::process::id()));
+    let mut bytes = BASE.as_bytes().to_vec();
+    let at = BASE.find("rate = 100").expect("a rate") + "rate = ".len();
+    bytes.insert(at, 0xff);
+    std::fs::write(&path, &bytes).expect("write the scene");
+    let error = scene::load(&path).unwrap_err();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(error.line, Some(19), "{error}");
+    assert!(error.message.contains("not UTF-8: byte 0xff"), "{error}");
+}
+
+#[test]
+fn a_file_too_large_for_a_scene_is_refused_unread() {
+    let path = std::env::temp_dir().join(format!("demo-scene-large-{}.toml", std::process::id()));
+    // Valid TOML (comments) after a valid scene: only its size is wrong.
+    let comments = "# padding\n".repeat(scene::MAX_FILE_BYTES / 10 + 1);
+    std::fs::write(&path, format!("{BASE}{comments}")).expect("write the scene");
+    let error = scene::load(&path).unwrap_err();
+    let _ = std::fs::remove_file(&path);
+    assert_eq!((error.line, error.key.as_deref()), (None, None), "{error}");
+    assert!(
+        error.message.contains("larger than 1048576 bytes"),
+        "{error}"
+    );
+}
+
+/// BASE without `[interaction]` and with the view `min`..`max`.
+fn view_without_interaction(min: &str, max: &str) -> String {
+    replace_section(
+        "[interaction]\nradius = 0.05\nrepulsion = 1.0\nviscosity = 0.1\n",
+        "",
+    )
+    .replace(
+        "min = [-1.0, 0.0]\nmax = [1.0, 2.0]",
+        &format!("min = {min}\nmax = {max}"),
+    )
+}
+
+#[test]
+fn a_tall_narrow_view_without_interaction_is_refused() {
+    // 128 columns of 1/256 m over 1 km: 128 x 256,000 cells (used to be allocated).
+    assert_error(
+        &view_without_interaction("[0.0, 0.0]", "[0.5, 1000.0]"),
+        Some(5),
+        Some("view"),
+        "needs 128 x 256000 = 32768000 grid cells without [interaction]",
+    );
+    // So tall that the rows saturated a u32 before.
+    let error = error(&view_without_interaction("[0.0, 0.0]", "[1e-5, 1e5]"));
+    assert!(error.message.contains("at most 4194304"), "{error}");
+    assert!(error.message.contains("at most 256 times"), "{error}");
+    // At the bound: 128 x 32768 cells.
+    let text = view_without_interaction("[0.0, 0.0]", "[1.0, 256.0]");
+    scene::parse(&text, Path::new(FILE)).unwrap_or_else(|e| panic!("{e}"));
+    assert_error(
+        &view_without_interaction("[0.0, 0.0]", "[1.0, 256.1]"),
+        Some(5),
+        Some("view"),
+        "128 x 32781",
+    );
+}
+
+#[test]
+fn lists_longer_than_the_bound_are_refused_at_the_first_one_too_many() {
+    let emitter = "[[emitters]]\nposition = [0.0, 0.5]\nrate = 1\ndirection = 0\nspeed = [1, 1]\nlifetime = [1, 1]\n";
+    let text = format!("{BASE}{}", emitter.repeat(scene::MAX_ITEMS - 2));
+    let scene = scene::parse(&text, Path::new(FILE)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(scene.emitters.len(), scene::MAX_ITEMS);
+    // BASE has 55 lines, each emitter 6: emitters[64], the 63rd added, starts at 55 + 62 * 6 + 1.
+    assert_error(
+        &format!("{BASE}{}", emitter.repeat(scene::MAX_ITEMS - 1)),
+        Some(55 + 62 * 6 + 1),
+        Some("emitters[64]"),
+        "at most 64 emitters in a scene, got 65",
+    );
+    let collider = "[[colliders]]\nkind = \"circle\"\ncenter = [0, 0]\nradius = 1\n";
+    let error = error(&format!("{BASE}{}", collider.repeat(scene::MAX_ITEMS)));
+    assert_eq!(error.key.as_deref(), Some("colliders[64]"), "{error}");
+}
+
+#[test]
+fn a_scene_changed_in_code_is_checked_before_the_run_allocates() {
+    let scene = scene::parse(BASE, Path::new(FILE)).expect("BASE is valid");
+    let options = demo::run::Options {
+        backend: demo::run::Backend::Serial,
+        workers: 1,
+        frames: 1,
+        out: None,
+        snapshot_every: 1,
+        window: false,
+        trace: None,
+    };
+    type Change = fn(&mut Scene);
+    let changes: [(&str, Change); 4] = [
+        (
+            "max_particles: must be between 1 and 2000000, got 1099511627776",
+            |s| s.max_particles = 1 << 40,
+        ),
+        (
+            "image.width: must be between 16 and 4096 pixels, got 4294967295",
+            |s| s.image.width = u32::MAX,
+        ),
+        ("interaction.radius: 1e-30 is too small for the view", |s| {
+            if let Some(i) = &mut s.interaction {
+                i.radius = 1e-30;
+            }
+        }),
+        (
+            "view: a view 0.0009765625 m wide and 2 m tall needs 128 x 262144",
+            |s| {
+                s.interaction = None;
+                s.view.max.x = s.view.min.x + 0.0009765625;
+            },
+        ),
+    ];
+    for (says, change) in changes {
+        let mut changed = scene.clone();
+        change(&mut changed);
+        let world = demo::sim::World::new(changed);
+        let error = demo::run::run(world, &options, &mut |_| {}).unwrap_err();
+        assert!(error.contains(says), "{error} does not say {says:?}");
+    }
+    // A world whose grid is not its scene's any more.
+    let mut world = demo::sim::World::new(scene);
+    world.grid.rows = u32::MAX;
+    let error = demo::run::run(world, &options, &mut |_| {}).unwrap_err();
+    assert!(error.contains("not its scene's"), "{error}");
 }

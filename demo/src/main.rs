@@ -14,11 +14,15 @@
 //! exit code 2). Where no window can be opened (no display), the run stops with an error and exit
 //! code 1.
 //!
-//! Exit codes: 0 done; 2 a wrong flag or a bad scene file (its error names the file, the line
-//! and the key; nothing is written to `--out`); 1 a failure while running.
+//! Exit codes: 0 done; 2 a wrong flag, a bad scene file (its error names the file, the line
+//! and the key) or an output path that cannot be written; 1 a failure while running.
+//!
+//! Every output path is checked before frame 0: `--trace` must name a file (not a folder) in a
+//! folder that exists and takes a new file; `--out` is created if need be and must take a new
+//! file. A run that exits with 2 leaves nothing behind: no folder created, no file written.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
@@ -107,28 +111,33 @@ fn main() -> ExitCode {
             emitter.rate = (f64::from(emitter.rate) * factor) as f32;
         }
         scene.max_particles = ((particles as f64 * 1.25).ceil() as usize).max(1);
+        // Scaled rates can leave their range (a scene of a few particles scaled to a million).
+        if let Err(invalid) = scene.check() {
+            eprintln!(
+                "error: --particles {particles} scales {}: {invalid}",
+                path.display()
+            );
+            return ExitCode::from(2);
+        }
     }
     let workers = cli.workers.map_or_else(
         || std::thread::available_parallelism().map_or(1, |n| n.get()),
         |n| n as usize,
     );
-    if let Some(out) = &cli.out {
-        if let Err(error) = std::fs::create_dir_all(out) {
-            eprintln!("error: cannot create {}: {error}", out.display());
-            return ExitCode::from(2);
-        }
-    }
+    // The trace first: it creates nothing, so a refusal leaves nothing behind.
     if let Some(trace) = &cli.trace {
         if !matches!(cli.backend, BackendArg::Jobs) {
             eprintln!("error: --trace records the job system's jobs: use it with --backend jobs");
             return ExitCode::from(2);
         }
-        let folder = trace.parent().filter(|p| !p.as_os_str().is_empty());
-        if folder.is_some_and(|folder| !folder.is_dir()) {
-            eprintln!(
-                "error: cannot write the trace {}: its folder does not exist",
-                trace.display()
-            );
+        if let Err(error) = check_trace(trace) {
+            eprintln!("error: cannot write the trace {}: {error}", trace.display());
+            return ExitCode::from(2);
+        }
+    }
+    if let Some(out) = &cli.out {
+        if let Err(error) = prepare_out(out) {
+            eprintln!("error: --out {}: {error}", out.display());
             return ExitCode::from(2);
         }
     }
@@ -181,6 +190,55 @@ fn main() -> ExitCode {
         print!("{}", table(&name, &path, &summary, cli.out.as_ref()));
     }
     ExitCode::SUCCESS
+}
+
+/// Creates and removes an empty file in `folder`: whether a file can be written there.
+fn probe(folder: &Path) -> std::io::Result<()> {
+    let path = folder.join(format!(".demo-probe-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    std::fs::remove_file(&path)
+}
+
+/// `--trace FILE` can be written at the end of the run: not a folder, in a folder that exists
+/// and takes a new file (the trace is written beside itself first, then renamed).
+fn check_trace(trace: &Path) -> Result<(), String> {
+    if trace.is_dir() {
+        return Err("it is a folder".to_owned());
+    }
+    let folder = trace
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !folder.is_dir() {
+        return Err("its folder does not exist".to_owned());
+    }
+    probe(folder).map_err(|e| format!("cannot create a file in {}: {e}", folder.display()))
+}
+
+/// Creates the `--out` folder (and its missing parents) and checks that it takes a new file;
+/// on failure removes every folder it created.
+fn prepare_out(out: &Path) -> Result<(), String> {
+    if out.exists() && !out.is_dir() {
+        return Err("not a folder".to_owned());
+    }
+    // The folders that do not exist yet, deepest first: the ones to remove on failure.
+    let created: Vec<&Path> = out
+        .ancestors()
+        .take_while(|p| !p.as_os_str().is_empty() && !p.exists())
+        .collect();
+    let outcome = std::fs::create_dir_all(out)
+        .map_err(|e| format!("cannot create the folder: {e}"))
+        .and_then(|()| probe(out).map_err(|e| format!("cannot write in the folder: {e}")));
+    if outcome.is_err() {
+        for folder in &created {
+            // Only empty folders, and only ours.
+            let _ = std::fs::remove_dir(folder);
+        }
+    }
+    outcome
 }
 
 fn ms(d: std::time::Duration) -> f64 {

@@ -508,3 +508,167 @@ fn trace_is_refused_without_the_job_system_or_a_folder_to_write_in() {
     assert!(stderr.contains("no-such-folder"), "{stderr}");
     assert!(output.stdout.is_empty());
 }
+
+/// `SCENE` without `[interaction]`, with the view `max` (its `min` is `[-2.0, 0.0]`).
+fn scene_without_interaction(max: &str) -> String {
+    scene_with("[interaction]\nradius = 0.1\nrepulsion = 10.0\n", "")
+        .replace("max = [2.0, 3.0]", &format!("max = {max}"))
+}
+
+#[test]
+fn a_tall_narrow_view_is_refused_before_the_out_folder_is_made() {
+    // 1 mm wide and 100 km tall: 128 columns and (saturated) 4.29e9 rows of cells, once
+    // allocated after creating --out.
+    let dir = TempDir::new("tall-view");
+    let scene = dir.write(
+        "tall.toml",
+        &scene_without_interaction("[-1.999, 100000.0]"),
+    );
+    let stderr = assert_refused(&dir, &scene, ":5: view: a view ");
+    assert!(stderr.contains("at most 4194304"), "{stderr}");
+}
+
+#[test]
+fn particles_that_scale_a_rate_out_of_range_are_refused() {
+    let dir = TempDir::new("particles-range");
+    // Half a particle alive in steady state: --particles 1600000 scales the rate to 3.2e6/s.
+    let sparse = scene_with("rate = 40000", "rate = 1").replace("[1.0, 2.0]", "[0.5, 0.5]");
+    let scene = dir.write("sparse.toml", &sparse);
+    let out = dir.path().join("out");
+    let output = demo(&[
+        "--scene",
+        str_path(&scene),
+        "--particles",
+        "1600000",
+        "--frames",
+        "2",
+        "--out",
+        str_path(&out),
+    ]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--particles 1600000 scales") && stderr.contains("emitters[0].rate"),
+        "{stderr}"
+    );
+    assert!(!out.exists());
+}
+
+/// Runs the demo with `args` (a scene, 2 frames, and the output flags), which must exit with 2
+/// before frame 0 saying `says`, and leave nothing at `untouched`.
+fn assert_output_refused(args: &[&str], says: &str, untouched: &[&Path]) {
+    let output = demo(&[&["--frames", "2"][..], args].concat());
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "demo {args:?}: {stderr}");
+    assert!(stderr.contains(says), "demo {args:?}: {stderr}");
+    assert!(!stderr.contains("frame "), "demo {args:?} ran: {stderr}");
+    for path in untouched {
+        assert!(!path.exists(), "demo {args:?} left {}", path.display());
+    }
+}
+
+#[test]
+fn output_paths_are_checked_before_frame_0_and_a_refusal_leaves_nothing() {
+    let dir = TempDir::new("outputs");
+    let scene = dir.write("scene.toml", SCENE);
+    let scene = str_path(&scene);
+    let out = dir.path().join("new").join("frames");
+    let new = dir.path().join("new");
+    let out = str_path(&out);
+    let trace = dir.path().join("run.json");
+    // --out used to be created before --trace was refused.
+    assert_output_refused(
+        &[
+            "--scene",
+            scene,
+            "--backend",
+            "rayon",
+            "--trace",
+            str_path(&trace),
+            "--out",
+            out,
+        ],
+        "--trace records the job system's jobs",
+        &[&new, &trace],
+    );
+    // A trace that is a folder used to be found only after the whole run.
+    assert_output_refused(
+        &[
+            "--scene",
+            scene,
+            "--trace",
+            str_path(dir.path()),
+            "--out",
+            out,
+        ],
+        "it is a folder",
+        &[&new],
+    );
+    // A trace where no file can be created (even by root).
+    assert_output_refused(
+        &[
+            "--scene",
+            scene,
+            "--trace",
+            "/proc/demo-trace.json",
+            "--out",
+            out,
+        ],
+        "cannot create a file in /proc",
+        &[&new, Path::new("/proc/demo-trace.json")],
+    );
+    // An --out that cannot be created, or is a file.
+    assert_output_refused(
+        &["--scene", scene, "--out", "/proc/demo-out/frames"],
+        "cannot create the folder",
+        &[Path::new("/proc/demo-out")],
+    );
+    let file = dir.write("a-file", "");
+    assert_output_refused(
+        &["--scene", scene, "--out", str_path(&file.join("frames"))],
+        "--out",
+        &[],
+    );
+    assert_output_refused(
+        &["--scene", scene, "--out", str_path(&file)],
+        "not a folder",
+        &[],
+    );
+    assert_eq!(std::fs::read(&file).expect("still a file"), b"");
+}
+
+/// A read-only folder refuses --out and --trace (where permissions apply: not to root).
+#[cfg(unix)]
+#[test]
+fn a_read_only_folder_is_refused_before_frame_0() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = TempDir::new("read-only");
+    let scene = dir.write("scene.toml", SCENE);
+    let locked = dir.path().join("locked");
+    std::fs::create_dir(&locked).expect("create");
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o555)).expect("chmod");
+    let writable = std::fs::write(locked.join("probe"), "").is_ok();
+    if writable {
+        // Root ignores the permissions: /proc stands in for a read-only place above.
+        eprintln!("skipped: this user writes into read-only folders");
+    } else {
+        let trace = locked.join("run.json");
+        assert_output_refused(
+            &["--scene", str_path(&scene), "--trace", str_path(&trace)],
+            "cannot create a file in",
+            &[&trace],
+        );
+        let out = locked.join("frames");
+        assert_output_refused(
+            &["--scene", str_path(&scene), "--out", str_path(&out)],
+            "cannot create the folder",
+            &[&out],
+        );
+        assert_output_refused(
+            &["--scene", str_path(&scene), "--out", str_path(&locked)],
+            "cannot write in the folder",
+            &[],
+        );
+    }
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+}

@@ -35,6 +35,7 @@ use crate::Graph;
 /// # Ok::<(), frame::GraphError>(())
 /// ```
 pub struct GraphBuilder {
+    /// This builder's graph id (see [`next_graph_id`]); [`NO_GRAPH_ID`] once ids have run out.
     pub(crate) id: u32,
     pub(crate) resources: Vec<ResourceDecl>,
     pub(crate) passes: Vec<PassDecl>,
@@ -122,12 +123,44 @@ impl Default for GraphBuilder {
     }
 }
 
+/// The id no graph has: a builder gets it when the ids have run out, and cannot compile.
+const NO_GRAPH_ID: u32 = 0;
+
+/// The next graph id from `next`: each id from 1 to `u32::MAX - 1` once, then `None` forever.
+///
+/// A handle carries its builder's id, and a graph accepts only handles with its own id: so an
+/// id must never be given twice, or a stale handle of an old graph would match a new one and
+/// hand out a resource as the wrong type. `fetch_add` would wrap around after 2^32 builders;
+/// the checked add stops at the last id instead, and later builders get [`NO_GRAPH_ID`].
+/// Relaxed: the id only has to be unique, which the atomic read-modify-write alone ensures.
+fn next_graph_id(next: &AtomicU32) -> Option<u32> {
+    next.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |id| id.checked_add(1))
+        .ok()
+}
+
 impl GraphBuilder {
     /// An empty graph.
+    ///
+    /// Each builder gets a graph id of its own, never given to another builder of this process,
+    /// so that a handle can only be used with the graph it was declared on. There are
+    /// 4 294 967 294 ids; should a process make more builders than that, the later ones fail to
+    /// [`compile`](Self::compile) with [`GraphError::OutOfGraphIds`].
+    ///
+    /// ```
+    /// let mut graph = frame::GraphBuilder::new();
+    /// let x = graph.import("x", 1u32);
+    /// graph.pass("double", x.write(), |x, _| *x *= 2);
+    /// assert_eq!(graph.compile()?.order(), ["double"]);
+    /// # Ok::<(), frame::GraphError>(())
+    /// ```
     pub fn new() -> Self {
         static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+        GraphBuilder::with_id(next_graph_id(&NEXT_ID).unwrap_or(NO_GRAPH_ID))
+    }
+
+    fn with_id(id: u32) -> Self {
         GraphBuilder {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            id,
             resources: Vec::new(),
             passes: Vec::new(),
         }
@@ -220,7 +253,53 @@ impl GraphBuilder {
     }
 
     /// Checks the declarations and orders the passes. See [`GraphError`] for what is rejected.
+    ///
+    /// ```
+    /// let mut graph = frame::GraphBuilder::new();
+    /// graph.pass("a", (), |_, _| {}).side_effect();
+    /// graph.pass("a", (), |_, _| {}).side_effect();
+    /// let error = graph.compile().err();
+    /// assert_eq!(error, Some(frame::GraphError::DuplicatePass { pass: "a".into() }));
+    /// ```
     pub fn compile(self) -> Result<Graph, GraphError> {
+        if self.id == NO_GRAPH_ID {
+            return Err(GraphError::OutOfGraphIds);
+        }
         compile::compile(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU32;
+
+    use super::{next_graph_id, GraphBuilder, NO_GRAPH_ID};
+    use crate::error::GraphError;
+
+    #[test]
+    fn graph_ids_stop_at_the_last_instead_of_wrapping() {
+        // What `fetch_add` did: past u32::MAX, ids 0, 1, 2... came round again.
+        let next = AtomicU32::new(u32::MAX - 2);
+        assert_eq!(next_graph_id(&next), Some(u32::MAX - 2));
+        assert_eq!(next_graph_id(&next), Some(u32::MAX - 1));
+        for _ in 0..3 {
+            assert_eq!(
+                next_graph_id(&next),
+                None,
+                "ids ran out: none is given again"
+            );
+        }
+        assert_eq!(next.into_inner(), u32::MAX);
+        assert_eq!(next_graph_id(&AtomicU32::new(1)), Some(1));
+    }
+
+    #[test]
+    fn a_builder_made_after_the_ids_ran_out_does_not_compile() {
+        let mut graph = GraphBuilder::with_id(NO_GRAPH_ID);
+        let x = graph.import("x", 0u32);
+        graph.pass("p", x.write(), |x, _| *x += 1);
+        let error = graph.compile().err();
+        assert_eq!(error, Some(GraphError::OutOfGraphIds));
+        assert!(error.unwrap().to_string().contains("1 to 4294967294"));
     }
 }

@@ -61,6 +61,9 @@ pub enum GraphError {
         /// The resource.
         resource: String,
     },
+    /// The builder was made after this process had used every graph id (4 294 967 294
+    /// builders): ids are never given twice, so that no handle can match another graph.
+    OutOfGraphIds,
 }
 
 impl fmt::Display for GraphError {
@@ -102,6 +105,11 @@ impl fmt::Display for GraphError {
                 f,
                 "pass `{pass}` reads transient resource `{resource}`, which no pass before it writes"
             ),
+            GraphError::OutOfGraphIds => write!(
+                f,
+                "this process has used every graph id (1 to {}): no more graphs can be built",
+                u32::MAX - 1
+            ),
         }
     }
 }
@@ -134,7 +142,7 @@ pub enum FrameError {
         /// Bytes asked for.
         bytes: usize,
     },
-    /// Frames in flight must be 1, 2 or 3.
+    /// `FramesConfig::in_flight(n)`: frames in flight must be 1, 2 or 3.
     BadFramesInFlight(usize),
     /// A resource handle from another graph.
     ForeignResource,
@@ -146,8 +154,17 @@ pub enum FrameError {
         /// What the call needs.
         expected: &'static str,
     },
-    /// `GameLoop` settings: the timestep or the frame rate is zero, negative or not finite.
+    /// `GameLoop` settings: the simulation or frame rate is outside
+    /// [`GameLoop::MIN_RATE`](crate::GameLoop::MIN_RATE) to
+    /// [`GameLoop::MAX_RATE`](crate::GameLoop::MAX_RATE) (zero, negative, not a number, or
+    /// infinite included). The message names the setting, the value and the range.
     BadRate(String),
+    /// `GameLoop::max_steps_per_turn(n)` with `n` zero or above
+    /// [`GameLoop::MAX_STEPS_PER_TURN`](crate::GameLoop::MAX_STEPS_PER_TURN).
+    BadStepsPerTurn(u32),
+    /// `FramesConfig::history(n)` with `n` above
+    /// [`FramesConfig::MAX_HISTORY`](crate::FramesConfig::MAX_HISTORY).
+    HistoryTooLong(usize),
 }
 
 impl fmt::Display for FrameError {
@@ -174,7 +191,10 @@ impl fmt::Display for FrameError {
                 "out of memory allocating {bytes} bytes for transient resource `{resource}`"
             ),
             FrameError::BadFramesInFlight(k) => {
-                write!(f, "frames in flight must be 1, 2 or 3, not {k}")
+                write!(
+                    f,
+                    "in_flight({k}): frames in flight must be 1, 2 or 3, not {k}"
+                )
             }
             FrameError::ForeignResource => {
                 write!(f, "the resource handle belongs to another graph")
@@ -183,6 +203,16 @@ impl fmt::Display for FrameError {
                 write!(f, "resource `{resource}` is not {expected}")
             }
             FrameError::BadRate(what) => write!(f, "bad game loop setting: {what}"),
+            FrameError::BadStepsPerTurn(steps) => write!(
+                f,
+                "max_steps_per_turn({steps}): out of range (allowed: 1 to {})",
+                crate::GameLoop::MAX_STEPS_PER_TURN
+            ),
+            FrameError::HistoryTooLong(frames) => write!(
+                f,
+                "history({frames}): too many frames of statistics to keep (allowed: 0 to {})",
+                crate::FramesConfig::MAX_HISTORY
+            ),
         }
     }
 }

@@ -118,14 +118,45 @@ impl Default for FramesConfig {
 }
 
 impl FramesConfig {
+    /// The most frames of statistics [`history`](Self::history) may keep: 100 000, about 28
+    /// minutes at 60 frames a second. The room for them is made when the frames are made
+    /// (about 112 bytes a frame, 11 MB at most, plus each frame's pass times as it comes); a
+    /// longer record is the recorder's job ([`JobSystem::start_recording`]).
+    ///
+    /// [`JobSystem::start_recording`]: jobs::JobSystem::start_recording
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// let system = Arc::new(jobs::JobSystem::new(jobs::Config::default().workers(1))?);
+    /// let mut graph = frame::GraphBuilder::new();
+    /// let x = graph.import("x", 0u32);
+    /// graph.pass("p", x.write(), |x, _| *x += 1);
+    /// let config = frame::FramesConfig::default().history(usize::MAX);
+    /// let error = frame::Frames::with_config(system, graph.compile()?, config).err();
+    /// assert_eq!(error, Some(frame::FrameError::HistoryTooLong(usize::MAX)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub const MAX_HISTORY: usize = 100_000;
+
     /// Frames that may run at once, 1 to 3 (default 2): with 2, frame N + 1 simulates while
-    /// frame N renders. [`Frames::new`] rejects other values.
+    /// frame N renders. [`Frames::with_config`] rejects other values.
+    ///
+    /// ```
+    /// let config = frame::FramesConfig::default().in_flight(3);
+    /// # drop(config);
+    /// ```
     pub fn in_flight(mut self, frames: usize) -> Self {
         self.in_flight = frames;
         self
     }
 
-    /// How many completed frames' statistics to keep (default 120; 0 keeps none).
+    /// How many completed frames' statistics to keep, 0 to [`MAX_HISTORY`](Self::MAX_HISTORY)
+    /// (default 120; 0 keeps none). [`Frames::with_config`] rejects more.
+    ///
+    /// ```
+    /// let config = frame::FramesConfig::default().history(600); // 10 s at 60 frames a second
+    /// # drop(config);
+    /// ```
     pub fn history(mut self, frames: usize) -> Self {
         self.history = frames;
         self
@@ -133,7 +164,7 @@ impl FramesConfig {
 
     /// The time a frame should take (default 1/60 s; `None`: no budget). A frame that ends
     /// longer than this after the previous one is reported to the recorder and to Tracy as
-    /// over budget.
+    /// over budget. Any duration is allowed: zero reports every frame, `Duration::MAX` none.
     ///
     /// ```
     /// use std::time::Duration;
@@ -143,6 +174,17 @@ impl FramesConfig {
     pub fn budget(mut self, budget: Option<Duration>) -> Self {
         self.budget = budget;
         self
+    }
+
+    /// Checks every setting; the first out of range is the error.
+    fn check(&self) -> Result<(), FrameError> {
+        if !(1..=3).contains(&self.in_flight) {
+            return Err(FrameError::BadFramesInFlight(self.in_flight));
+        }
+        if self.history > FramesConfig::MAX_HISTORY {
+            return Err(FrameError::HistoryTooLong(self.history));
+        }
+        Ok(())
     }
 }
 
@@ -211,9 +253,7 @@ impl Frames {
         mut graph: Graph,
         config: FramesConfig,
     ) -> Result<Frames, FrameError> {
-        if !(1..=3).contains(&config.in_flight) {
-            return Err(FrameError::BadFramesInFlight(config.in_flight));
-        }
+        config.check()?;
         let slots = config.in_flight + 1;
         let clock = Clock(Instant::now());
         let passes = graph.kept.len();

@@ -67,39 +67,100 @@ pub struct LoopSummary {
     pub elapsed: Duration,
 }
 
-fn positive(what: &str, value: f64) -> Result<f64, FrameError> {
-    if value.is_finite() && value > 0.0 {
-        Ok(value)
+/// The time of one step (or turn) at `rate` per second, if the rate is in range.
+fn period_of(what: &str, rate: f64) -> Result<Duration, FrameError> {
+    // Written so that NaN fails too.
+    if (GameLoop::MIN_RATE..=GameLoop::MAX_RATE).contains(&rate) {
+        Ok(Duration::from_secs_f64(1.0 / rate))
     } else {
         Err(FrameError::BadRate(format!(
-            "{what} must be a positive number, not {value}"
+            "{what} {rate:?} per second is out of range (allowed: 1/3600 to 1000000 per second)"
         )))
     }
 }
 
 impl GameLoop {
+    /// The highest simulation and frame rate: a million per second, a step of 1 us. A faster
+    /// rate makes steps no frame graph can keep up with, and rounds to a step of 0 ns, which
+    /// would never use up the time elapsed.
+    ///
+    /// ```
+    /// let error = frame::GameLoop::new(1e12).unwrap_err();
+    /// assert!(error.to_string().contains("1000000000000.0"), "{error}");
+    /// assert!(frame::GameLoop::new(frame::GameLoop::MAX_RATE).is_ok());
+    /// ```
+    pub const MAX_RATE: f64 = 1_000_000.0;
+
+    /// The lowest simulation and frame rate: one an hour. No game steps slower, and a longer
+    /// step would take the loop's clock arithmetic toward overflow (a step of 1e300 s cannot be
+    /// a `Duration`).
+    ///
+    /// ```
+    /// assert!(frame::GameLoop::new(1e-300).is_err());
+    /// assert!(frame::GameLoop::new(frame::GameLoop::MIN_RATE).is_ok());
+    /// ```
+    pub const MIN_RATE: f64 = 1.0 / 3600.0;
+
+    /// The most [`max_steps_per_turn`](Self::max_steps_per_turn): 1000. It bounds how many
+    /// frames one turn may run before the main thread's work runs again; without a bound, a
+    /// machine slower than the simulation falls further behind every turn and a turn never
+    /// ends.
+    ///
+    /// ```
+    /// assert!(frame::GameLoop::new(60.0)?.max_steps_per_turn(1001).is_err());
+    /// # Ok::<(), frame::FrameError>(())
+    /// ```
+    pub const MAX_STEPS_PER_TURN: u32 = 1000;
+
     /// A loop simulating `steps_per_second` fixed steps per second of real time, as fast as
-    /// frames complete (no pacing until [`target_rate`](Self::target_rate)).
+    /// frames complete (no pacing until [`target_rate`](Self::target_rate)). The rate must be
+    /// from [`MIN_RATE`](Self::MIN_RATE) to [`MAX_RATE`](Self::MAX_RATE); zero, negative, NaN
+    /// or infinite rates are errors.
+    ///
+    /// ```
+    /// let game_loop = frame::GameLoop::new(50.0)?;
+    /// assert_eq!(game_loop.timestep(), std::time::Duration::from_millis(20));
+    /// assert!(frame::GameLoop::new(f64::NAN).is_err());
+    /// # Ok::<(), frame::FrameError>(())
+    /// ```
     pub fn new(steps_per_second: f64) -> Result<GameLoop, FrameError> {
-        let rate = positive("the simulation rate", steps_per_second)?;
         Ok(GameLoop {
-            timestep: Duration::from_secs_f64(1.0 / rate),
+            timestep: period_of("the simulation rate", steps_per_second)?,
             period: None,
             max_steps: 4,
         })
     }
 
-    /// Paces turns to `frames_per_second`, sleeping between them.
+    /// Paces turns to `frames_per_second`, sleeping between them. The rate must be from
+    /// [`MIN_RATE`](Self::MIN_RATE) to [`MAX_RATE`](Self::MAX_RATE).
+    ///
+    /// ```
+    /// let game_loop = frame::GameLoop::new(120.0)?.target_rate(60.0)?;
+    /// assert!(frame::GameLoop::new(120.0)?.target_rate(0.0).is_err());
+    /// # drop(game_loop);
+    /// # Ok::<(), frame::FrameError>(())
+    /// ```
     pub fn target_rate(mut self, frames_per_second: f64) -> Result<GameLoop, FrameError> {
-        let rate = positive("the target frame rate", frames_per_second)?;
-        self.period = Some(Duration::from_secs_f64(1.0 / rate));
+        self.period = Some(period_of("the target frame rate", frames_per_second)?);
         Ok(self)
     }
 
-    /// At most `steps` simulation steps per turn (default 4); time beyond is dropped.
-    pub fn max_steps_per_turn(mut self, steps: u32) -> GameLoop {
-        self.max_steps = steps.max(1);
-        self
+    /// At most `steps` simulation steps per turn, 1 to
+    /// [`MAX_STEPS_PER_TURN`](Self::MAX_STEPS_PER_TURN) (default 4); time beyond is dropped
+    /// and counted in [`LoopSummary::dropped_steps`].
+    ///
+    /// ```
+    /// let game_loop = frame::GameLoop::new(1000.0)?.max_steps_per_turn(1)?;
+    /// assert!(frame::GameLoop::new(1000.0)?.max_steps_per_turn(0).is_err());
+    /// # drop(game_loop);
+    /// # Ok::<(), frame::FrameError>(())
+    /// ```
+    pub fn max_steps_per_turn(mut self, steps: u32) -> Result<GameLoop, FrameError> {
+        if !(1..=GameLoop::MAX_STEPS_PER_TURN).contains(&steps) {
+            return Err(FrameError::BadStepsPerTurn(steps));
+        }
+        self.max_steps = steps;
+        Ok(self)
     }
 
     /// The simulation timestep.
@@ -144,9 +205,14 @@ impl GameLoop {
                 summary.frames += 1;
                 steps += 1;
             }
-            while unspent >= self.timestep {
-                unspent -= self.timestep;
-                summary.dropped_steps += 1;
+            // Drop what is left beyond one step, in one division: after a long pause there may be
+            // billions of steps to drop.
+            if unspent >= self.timestep {
+                let step = self.timestep.as_nanos();
+                let left = unspent.as_nanos();
+                summary.dropped_steps += u64::try_from(left / step).unwrap_or(u64::MAX);
+                // Less than one step: fits in nanoseconds of a u64.
+                unspent = Duration::from_nanos((left % step) as u64);
             }
             let _ = frames.system().run_pinned();
             summary.turns += 1;

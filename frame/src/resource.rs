@@ -19,14 +19,45 @@ use std::marker::PhantomData;
 use std::ptr::NonNull;
 
 /// A handle to an imported or per-frame resource holding a `T`. Copy it freely.
+///
+/// A handle works only with the graph it was declared on: any other graph, even one made much
+/// later, refuses it with [`FrameError::ForeignResource`](crate::FrameError::ForeignResource).
+///
+/// ```
+/// use std::sync::Arc;
+/// let system = Arc::new(jobs::JobSystem::new(jobs::Config::default().workers(1))?);
+/// let mut graph = frame::GraphBuilder::new();
+/// let score = graph.import("score", 0u32);
+/// graph.pass("score", score.write(), |score, _| *score += 10);
+/// let mut other = frame::GraphBuilder::new();
+/// other.pass("idle", (), |_, _| {}).side_effect();
+/// let mut frames = frame::Frames::new(Arc::clone(&system), other.compile()?)?;
+/// assert_eq!(frames.resource(score).err(), Some(frame::FrameError::ForeignResource));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Res<T> {
+    /// The id of the builder that declared it: never given to another builder of this process
+    /// (see `builder::next_graph_id`), so it matches only its own graph.
     pub(crate) graph: u32,
     pub(crate) id: u32,
     _type: PhantomData<fn() -> T>,
 }
 
 /// A handle to a transient buffer of `T`s, allocated per frame from the tagged heap.
+///
+/// ```
+/// let mut graph = frame::GraphBuilder::new();
+/// let forces = graph.transient::<f32>("forces", 1024);
+/// let total = graph.import("total", 0.0f32);
+/// graph.pass("forces", forces.write(), |forces, _| forces.fill(1.0));
+/// graph.pass("sum", (forces.read(), total.write()), |(forces, total), _| {
+///     *total = forces.iter().sum();
+/// });
+/// assert_eq!(graph.compile()?.order(), ["forces", "sum"]);
+/// # Ok::<(), frame::GraphError>(())
+/// ```
 pub struct Buf<T> {
+    /// As [`Res::graph`].
     pub(crate) graph: u32,
     pub(crate) id: u32,
     _type: PhantomData<fn() -> T>,

@@ -139,7 +139,8 @@ fn steps_beyond_the_per_turn_limit_are_dropped() {
             .unwrap()
             .target_rate(100.0)
             .unwrap()
-            .max_steps_per_turn(1);
+            .max_steps_per_turn(1)
+            .unwrap();
         let summary = game_loop.run(&mut frames, stop_after(10)).unwrap();
         assert_eq!(summary.turns, 10);
         assert!(summary.frames <= 10, "{summary:?}");

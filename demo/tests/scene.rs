@@ -873,3 +873,20 @@ fn a_scene_changed_in_code_is_checked_before_the_run_allocates() {
     let error = demo::run::run(world, &options, &mut |_| {}).unwrap_err();
     assert!(error.contains("not its scene's"), "{error}");
 }
+
+#[test]
+fn numbers_in_every_toml_spelling_are_read() {
+    let text = edit("max_particles = 1000", "max_particles = 1_000")
+        .replace("width = 64", "width = 0x40")
+        .replace("seed = 3", "seed = 0o3")
+        .replace("height = 48", "height = 0b110000")
+        .replace("rate = 100", "rate = 1_00.0")
+        .replace("direction = 90", "direction = +9e1");
+    let scene = scene::parse(&text, Path::new(FILE)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!((scene.max_particles, scene.seed), (1000, 3));
+    assert_eq!((scene.image.width, scene.image.height), (64, 48));
+    assert_eq!(
+        (scene.emitters[0].rate, scene.emitters[0].direction),
+        (100.0, 90.0)
+    );
+}

@@ -23,8 +23,9 @@ use toml::Spanned;
 pub struct SceneError {
     /// The scene file, as it was given.
     pub file: PathBuf,
-    /// The line of the mistake, counting from 1; `None` only when the file could not be read
-    /// (or is too large to be a scene).
+    /// The line of the mistake, counting from 1; `None` only when the file could not be read or
+    /// is too large to be a scene (and for a syntax error the TOML parser gives no place for,
+    /// which no test has found).
     pub line: Option<usize>,
     /// The dotted path of the key, like `emitters[1].rate` (indices count from 0); `None` for a
     /// file that cannot be read, is not UTF-8, or is not valid TOML.

@@ -33,7 +33,7 @@
 //! | `name` | string | not empty | required |
 //! | `seed` | integer | 0 ..= 2^63 - 1 | required |
 //! | `max_particles` | integer | 1 ..= 2,000,000 | required |
-//! | `view.min`, `view.max` | [m, m] | min < max on both axes | required |
+//! | `view.min`, `view.max` | [m, m] | min < max on both axes; without `[interaction]`, at most 256 times as tall as wide | required |
 //! | `image.width`, `image.height` | integer pixels | 16 ..= 4096 | required |
 //! | `physics.gravity` | [m/s², m/s²] | | required |
 //! | `physics.drag` | 1/s | >= 0 | 0 |
@@ -58,7 +58,8 @@
 //! | `interaction.viscosity` | fraction | 0 ..= 1 | 0 |
 //!
 //! Every number must also be finite and at most [`LIMIT`] in magnitude: `nan`, `inf` and values
-//! like `1e30` are mistakes, not scenes. Unknown keys are errors, so a misspelt key never silently
+//! like `1e30` are mistakes, not scenes (and so is one like `1e-300`, which an `f32` rounds to 0:
+//! write 0, or at least `f32::MIN_POSITIVE`, about 1.2e-38). Unknown keys are errors, so a misspelt key never silently
 //! falls back to its default; so is an array of the wrong length (`[0, -9.81, 1]` for a vector).
 //!
 //! Every size a scene implies is bounded before anything is allocated: particles

@@ -185,6 +185,27 @@ mod system_dropped_in_scope {}
 /// ```
 mod handle_escapes {}
 
+/// The scope handle is returned from the closure. Rustc reports this one without an error code
+/// ("lifetime may not live long enough"), so the case is a plain `compile_fail`; the program
+/// beside it is the guard.
+///
+/// ```compile_fail
+/// let system = jobs::JobSystem::new(jobs::Config::default().workers(1)).unwrap();
+/// let s = system.scope(|s| s);
+/// ```
+///
+/// Compiles: a value returned from the scope.
+///
+/// ```
+/// let system = jobs::JobSystem::new(jobs::Config::default().workers(1)).unwrap();
+/// let n = system.scope(|s| {
+///     s.spawn(|_| {});
+///     1
+/// });
+/// assert_eq!(n, 1);
+/// ```
+mod handle_returned {}
+
 /// Two jobs borrow one local mutably.
 ///
 /// ```compile_fail,E0499

@@ -890,3 +890,23 @@ fn numbers_in_every_toml_spelling_are_read() {
         (100.0, 90.0)
     );
 }
+
+/// A scene path that never ends (a device, a pipe) is read only up to the bound: under a
+/// watchdog, since it used to be read to the end, growing until memory ran out.
+#[cfg(unix)]
+#[test]
+fn an_endless_file_is_refused_after_the_bound() {
+    let (done, answer) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(scene::load(Path::new("/dev/zero")));
+    });
+    let result = answer
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("load answers within 30 s");
+    let error = result.unwrap_err();
+    assert_eq!(error.line, None, "{error}");
+    assert!(
+        error.message.contains("larger than 1048576 bytes"),
+        "{error}"
+    );
+}

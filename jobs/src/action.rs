@@ -178,7 +178,7 @@ impl<'c, 'w> Spawner<'c, 'w> {
     }
 
     /// Runs `body(i)` for every `i` in `range` as children of this job, in chunks of `grain`
-    /// items spread over the workers. Each item counts as one child.
+    /// items spread over the workers. The parent continues when every item has run.
     pub fn parallel_for<F>(&mut self, range: Range<usize>, grain: Grain, body: F)
     where
         F: Fn(usize) + Send + Sync + 'c,
@@ -189,7 +189,7 @@ impl<'c, 'w> Spawner<'c, 'w> {
     }
 
     /// Like [`parallel_for`](Self::parallel_for), but `body` gets a whole chunk of at most
-    /// `grain` items at a time (each item still counts as one child).
+    /// `grain` items at a time.
     pub fn parallel_for_chunks<F>(&mut self, range: Range<usize>, grain: Grain, body: F)
     where
         F: Fn(Range<usize>) + Send + Sync + 'c,
@@ -199,8 +199,8 @@ impl<'c, 'w> Spawner<'c, 'w> {
         });
     }
 
-    /// Counts `items` children on the parent, plus the batch's runners (so that none still
-    /// holds the body when the parent resumes), and queues the runners.
+    /// Counts the batch's runners as children of the parent (see `batch.rs`: when the last
+    /// has finished, every item has and none holds the body), and queues them.
     fn spawn_batch(
         &mut self,
         items: usize,
@@ -213,7 +213,7 @@ impl<'c, 'w> Spawner<'c, 'w> {
         let inherit = self.parent().inherit();
         let workers = self.local().shared.worker_count();
         let runners = runners(workers, completion);
-        *self.spawned += items + runners.len();
+        *self.spawned += runners.len();
         for runner in runners {
             let job = runner.into_ref(completion, inherit);
             self.local().push(job);

@@ -1,12 +1,20 @@
 //! Batches: many jobs that share one body and one counter, run by a few runner jobs.
 //!
 //! A batch of `n` items with body `f` is what Naughty Dog's `RunJobs` with an array of `n` job
-//! declarations is: `n` jobs counted on one counter. Instead of `n` allocations and `n` queue
-//! operations, the batch is one shared `Batch` with an atomic cursor, and as many runner jobs as
-//! there are workers. Each runner claims `grain` items at a time with one `fetch_add` and runs
-//! them; it reports the finished items to the counter (cached, see `worker.rs`). A runner of a
-//! Normal or Low batch checks between items whether higher-priority work is waiting, and yields
-//! if so, keeping the rest of its chunk.
+//! declarations is. Instead of `n` allocations and `n` queue operations, the batch is one shared
+//! `Batch` with an atomic cursor over its chunks, and as many runner jobs as there are workers.
+//! Each runner claims one chunk of `grain` items at a time with one `fetch_add` and runs it.
+//!
+//! ## Counting
+//! Only the runners are counted on the batch's counter (or parent), one each: a runner finishes
+//! when the cursor is past the last chunk and its own chunks have run, so when the last runner
+//! has finished every item has, and nothing holds the body any more. The count is exact for any
+//! number of items (a batch of 2^40 items counts as a handful of jobs), and the cursor counts
+//! chunks, so it stays below `chunks + runners` and never wraps. The items are counted in the
+//! statistics as jobs finished.
+//!
+//! A runner of a Normal or Low batch checks between items whether higher-priority work is
+//! waiting, and yields if so, keeping the rest of its chunk.
 
 use std::num::NonZeroUsize;
 use std::ops::Range;
@@ -19,6 +27,7 @@ use crossbeam_utils::CachePadded;
 use crate::action::Action;
 use crate::config::ConfigError;
 use crate::job::{Completion, Job};
+use crate::panic::{drop_payload, Payload};
 use crate::{Context, Priority};
 
 /// How many items a batch hands out at a time (the grain size, or "min range" in enkiTS).
@@ -52,21 +61,23 @@ impl Grain {
     pub(crate) fn resolve(self, items: usize, workers: usize) -> usize {
         match self {
             Grain::Fixed(n) => n.get(),
-            Grain::Auto => items.div_ceil(8 * workers.max(1)).max(1),
+            Grain::Auto => items.div_ceil(workers.max(1).saturating_mul(8)).max(1),
         }
     }
 }
 
 struct Batch<F> {
     body: F,
+    /// The next chunk to hand out.
     next: CachePadded<AtomicUsize>,
-    end: usize,
+    range: Range<usize>,
     grain: usize,
-    /// Where finished items are reported.
+    chunks: usize,
+    /// Where the runners report, and where a panicking item's panic goes.
     completion: Completion,
 }
 
-// SAFETY: `completion` is a raw pointer to a counter or parent that outlives every item of the
+// SAFETY: `completion` is a raw pointer to a counter or parent that outlives every runner of the
 // batch (they are counted on it); the body is `Send + Sync`.
 unsafe impl<F: Send + Sync> Send for Batch<F> {}
 // SAFETY: as above; runners share the batch and only read `body` and `completion`.
@@ -76,9 +87,24 @@ impl<F> Batch<F> {
     /// Claims the next chunk.
     fn claim(&self) -> Option<Range<usize>> {
         // Relaxed: the cursor only partitions the range; the items' effects are published
-        // through the counter.
-        let start = self.next.fetch_add(self.grain, Ordering::Relaxed);
-        (start < self.end).then(|| start..(start + self.grain).min(self.end))
+        // through the counter. Each runner stops at its first failed claim, so the cursor never
+        // passes `chunks + runners`.
+        let chunk = self.next.fetch_add(1, Ordering::Relaxed);
+        if chunk >= self.chunks {
+            return None;
+        }
+        // `chunk < chunks`, so `chunk * grain < len`: neither product nor sum overflows.
+        let start = self.range.start + chunk * self.grain;
+        Some(start..start + self.grain.min(self.range.end - start))
+    }
+
+    /// Records the panic of an item. The runner reporting it is still counted on `completion`.
+    fn item_panicked(&self, cx: &mut Context<'_>, panic: Payload) {
+        // SAFETY: the calling runner is counted on `completion` and has not finished.
+        if let Some(unkept) = unsafe { self.completion.record_panic(panic) } {
+            cx.local().shared.unobserved_panic();
+            drop_payload(unkept);
+        }
     }
 }
 
@@ -88,6 +114,7 @@ struct Runner<F> {
     current: Range<usize>,
 }
 
+/// The runner jobs of a batch, to be counted on `completion` one each.
 fn runners<'a, F: Send + Sync + 'a>(
     body: F,
     range: Range<usize>,
@@ -101,9 +128,10 @@ fn runners<'a, F: Send + Sync + 'a>(
     let chunks = items.div_ceil(grain);
     let batch = Arc::new(Batch {
         body,
-        next: CachePadded::new(AtomicUsize::new(range.start)),
-        end: range.end,
+        next: CachePadded::new(AtomicUsize::new(0)),
+        range,
         grain,
+        chunks,
         completion,
     });
     (0..chunks.min(workers.max(1)))
@@ -178,12 +206,12 @@ fn run_items<F: Fn(usize) + Sync>(
                 Ok(yielded) => stopped = yielded,
                 Err(panic) => {
                     // Item `next` panicked: it counts as finished, and the others still run.
-                    cx.local().complete(batch.completion, 0, Some(panic));
+                    batch.item_panicked(cx, panic);
                     next += 1;
                 }
             }
         }
-        cx.local().complete(batch.completion, next - start, None);
+        cx.local().count_finished(next - start);
         current.start = next;
         if !Range::is_empty(current) {
             return Action::Yield(run_items::<F>);
@@ -198,8 +226,10 @@ fn run_chunks<F: Fn(Range<usize>) + Sync>(
     let Runner { batch, .. } = runner;
     while let Some(chunk) = batch.claim() {
         let count = chunk.len();
-        let outcome = catch_unwind(AssertUnwindSafe(|| (batch.body)(chunk)));
-        cx.local().complete(batch.completion, count, outcome.err());
+        if let Err(panic) = catch_unwind(AssertUnwindSafe(|| (batch.body)(chunk))) {
+            batch.item_panicked(cx, panic);
+        }
+        cx.local().count_finished(count);
         if cx.priority() != Priority::High && cx.higher_priority_waiting() {
             return Action::Yield(run_chunks::<F>);
         }

@@ -17,6 +17,25 @@
 //! job counted elsewhere or runs out of work. A counter therefore never reads zero before all of
 //! its jobs are done, and touches one shared cache line per run of jobs, not per job.
 //!
+//! ## Rounds, and why a waiter is never resumed for the wrong one
+//! Each time a counter leaves zero a new *round* starts. A waiter (a suspended job, or a thread)
+//! waits for the round that was in progress when it registered: if the counter reaches zero and
+//! is armed again at once, the waiters of the first round are resumed, and those that registered
+//! in the second wait for it. The word holds the count and the round modulo 2^32; the waiter
+//! list, under its lock, keeps the full 64-bit round. Every look at the word under the lock
+//! advances that full round by the (wrapping) difference. The difference is small and never
+//! ambiguous: a round can end unseen by the lock only while the thread that ended it is between
+//! its decrement and taking the lock, so fewer rounds than there are threads go by between two
+//! looks.
+//!
+//! ## Panics
+//! A panic of a counted job is recorded on the counter and stays there until a wait observes it
+//! (a [`JobSystem::wait`](crate::JobSystem::wait) or an [`Action::Wait`](crate::Action::Wait) of
+//! its round or of a later one): it is never lost when the counter is reused before anyone
+//! waited. A panic still unobserved when the counter is dropped (or returns to its pool) is
+//! counted in [`Stats::unobserved_panics`](crate::Stats::unobserved_panics), or written to
+//! standard error for a counter outside any pool.
+//!
 //! ## Lifetime
 //! Jobs refer to their counter by raw pointer. While the value is above zero the counter holds one
 //! strong reference to itself (taken when it is armed from zero, given back when it returns to
@@ -28,14 +47,15 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread::Thread;
 
 use crate::job::JobRef;
-use crate::panic::{message_of, JobPanic, Payload};
+use crate::panic::{drop_payload, message_of, JobPanic, Payload};
 use crate::sync::lock;
 use crate::system::Shared;
 
 /// An atomic count of unfinished jobs that jobs and threads can wait on.
 ///
 /// Clones are handles to the same counter. See the [module docs](crate::counter). A counter
-/// counts at most 2^32 - 1 unfinished jobs at a time.
+/// counts at most 2^32 - 1 unfinished jobs at a time (a batch of any size counts as one job per
+/// runner, see [`JobSystem::parallel_for`](crate::JobSystem::parallel_for)).
 ///
 /// ```
 /// use jobs::{Counter, Job, JobSystem};
@@ -55,11 +75,10 @@ pub struct Counter {
 
 /// The shared state behind a [`Counter`].
 pub(crate) struct CounterState {
-    /// The round (high 32 bits, bumped each time the counter leaves zero) and the count of
-    /// unfinished jobs (low 32 bits), in one word so that a waiter knows which round it waits
-    /// for: see `decrement`.
+    /// The round modulo 2^32 (high 32 bits, bumped each time the counter leaves zero) and the
+    /// count of unfinished jobs (low 32 bits), in one word: see the module docs.
     value: AtomicU64,
-    /// Set when a panic was recorded; lets the fast paths skip the lock.
+    /// Set when a panic is recorded and not yet dropped; lets the fast paths skip the lock.
     panicked: AtomicBool,
     waiters: Mutex<Waiters>,
     pool: Weak<CounterPool>,
@@ -67,26 +86,52 @@ pub(crate) struct CounterState {
 
 #[derive(Default)]
 struct Waiters {
-    /// Suspended jobs, with the round each waits for and whether it takes a panic of that
-    /// round (`Action::Wait`) or not (`Action::After`).
+    /// The full number of the latest round seen in the word under this lock (module docs).
+    round: u64,
+    /// Suspended jobs, each with the round it waits for.
     jobs: Vec<Waiter>,
-    threads: Vec<Thread>,
-    /// The first panic, with its round.
+    /// Threads waiting, each with the round it waits for: registered once per wait.
+    threads: Vec<(u64, Wakeup)>,
+    /// The first panic not yet superseded: see the module docs.
     panic: Option<Recorded>,
 }
 
 struct Waiter {
     job: JobRef,
     shared: Arc<Shared>,
-    round: u32,
+    round: u64,
+    /// `Action::Wait` (takes a panic of the counter) or `Action::After` (does not).
     inherit_panic: bool,
 }
 
+/// How to wake a thread that waits on a counter.
+pub(crate) enum Wakeup {
+    /// A thread that parks: unparked.
+    Thread(Thread),
+    /// A worker asleep in its system's sleep protocol while it waits inside a job: woken there.
+    Worker(Arc<Shared>, usize),
+}
+
+impl Wakeup {
+    fn wake(self) {
+        match self {
+            Wakeup::Thread(thread) => thread.unpark(),
+            Wakeup::Worker(shared, index) => shared.sleep.wake_worker(index),
+        }
+    }
+}
+
 struct Recorded {
-    round: u32,
+    round: u64,
     message: String,
     payload: Option<Payload>,
+    /// Whether a wait has reported it.
+    observed: bool,
 }
+
+/// The round a thread waits for: see [`Counter::begin_wait`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Round(u64);
 
 const COUNT_BITS: u32 = 32;
 const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
@@ -96,13 +141,45 @@ fn count_of(word: u64) -> u64 {
     word & COUNT_MASK
 }
 
-/// The round in a counter's word.
+/// The round, modulo 2^32, in a counter's word.
 fn round_of(word: u64) -> u32 {
     (word >> COUNT_BITS) as u32
 }
 
 /// Counters waiting to be handed out again by [`JobSystem::counter`](crate::JobSystem::counter).
-pub(crate) type CounterPool = Mutex<Vec<Arc<CounterState>>>;
+#[derive(Default)]
+pub(crate) struct CounterPool {
+    free: Mutex<Vec<Arc<CounterState>>>,
+    /// Panics that were still unobserved when their counter came back to the pool.
+    pub(crate) unobserved: AtomicU64,
+}
+
+impl Waiters {
+    /// Advances the full round to the one in `word` and returns `(started, ended)`: the latest
+    /// round that started and the latest that ended (module docs).
+    fn observe(&mut self, word: u64) -> (u64, u64) {
+        let ahead = round_of(word).wrapping_sub(self.round as u32);
+        self.round += u64::from(ahead);
+        let ended = if count_of(word) == 0 {
+            self.round
+        } else {
+            self.round - 1
+        };
+        (self.round, ended)
+    }
+
+    /// The panic a wait for round `round` reports, marked observed: one of that round or a later
+    /// one, or any not yet observed.
+    fn panic_for(&mut self, round: u64) -> Option<&mut Recorded> {
+        let recorded = self.panic.as_mut()?;
+        if recorded.round >= round || !recorded.observed {
+            recorded.observed = true;
+            Some(recorded)
+        } else {
+            None
+        }
+    }
+}
 
 impl Default for Counter {
     fn default() -> Self {
@@ -128,7 +205,7 @@ impl Counter {
     }
 
     pub(crate) fn from_pool(pool: &Arc<CounterPool>) -> Counter {
-        match lock(pool).pop() {
+        match lock(&pool.free).pop() {
             Some(state) => Counter { state },
             None => Counter::with_pool(Arc::downgrade(pool)),
         }
@@ -146,6 +223,11 @@ impl Counter {
 
     /// Adds `count` jobs; returns the pointer the jobs keep. See the module docs for the
     /// self-reference taken when the counter leaves zero.
+    ///
+    /// # Panics
+    /// If the counter would count more than 2^32 - 1 unfinished jobs (each counted job is a
+    /// live allocation, so only a program holding billions of jobs gets there). Nothing has been
+    /// queued when it panics.
     pub(crate) fn arm(&self, count: usize) -> NonNull<CounterState> {
         // `Arc::as_ptr`, not a reference: the pointer must cover the whole Arc allocation, since
         // `decrement` gives a strong reference back through it.
@@ -153,19 +235,28 @@ impl Counter {
         if count == 0 {
             return ptr;
         }
-        // At most 2^32 - 1 jobs in flight on one counter (the documented limit): the count must
-        // not spill into the round.
-        let add = (count as u64).min(COUNT_MASK);
         let mut word = self.state.value.load(Ordering::Relaxed);
         let left_zero = loop {
-            let starts_round = count_of(word) == 0;
-            let next = if starts_round {
-                // A new round: bump the round, so that waiters of this round and of the last one
-                // can be told apart (see `decrement`).
-                (u64::from(round_of(word).wrapping_add(1)) << COUNT_BITS) | add
-            } else {
-                word + add
+            let total = u64::try_from(count)
+                .ok()
+                .and_then(|add| count_of(word).checked_add(add))
+                .filter(|&total| total <= COUNT_MASK);
+            let Some(total) = total else {
+                panic!(
+                    "a jobs::Counter counts at most {COUNT_MASK} unfinished jobs: {} more on {} \
+                     counted would exceed it",
+                    count,
+                    count_of(word)
+                );
             };
+            let starts_round = count_of(word) == 0;
+            let round = if starts_round {
+                // A new round (module docs).
+                round_of(word).wrapping_add(1)
+            } else {
+                round_of(word)
+            };
+            let next = (u64::from(round) << COUNT_BITS) | total;
             match self.state.value.compare_exchange_weak(
                 word,
                 next,
@@ -189,88 +280,125 @@ impl Counter {
         &self.state
     }
 
-    /// Registers `thread` to be unparked when the counter reaches zero; false if it is zero.
-    pub(crate) fn register_thread(&self, thread: Thread) -> bool {
+    /// The round a thread that starts waiting now waits for; `None` if the counter is zero.
+    pub(crate) fn begin_wait(&self) -> Option<Round> {
+        let word = self.state.value.load(Ordering::Acquire);
+        if count_of(word) == 0 {
+            return None;
+        }
+        let (started, _) = lock(&self.state.waiters).observe(word);
+        Some(Round(started))
+    }
+
+    /// Whether `round` has ended (every job counted in it finished, effects visible). Never
+    /// true too early; may miss an end only after 2^32 rounds (then [`Self::has_ended_exactly`]
+    /// tells).
+    pub(crate) fn has_ended(&self, round: Round) -> bool {
+        let word = self.state.value.load(Ordering::Acquire);
+        count_of(word) == 0 || round_of(word) != round.0 as u32
+    }
+
+    /// Whether `round` has ended, exactly (under the lock): for a thread about to sleep.
+    pub(crate) fn has_ended_exactly(&self, round: Round) -> bool {
         let mut waiters = lock(&self.state.waiters);
-        if count_of(self.state.value.load(Ordering::Acquire)) == 0 {
+        waiters.observe(self.state.value.load(Ordering::Acquire)).1 >= round.0
+    }
+
+    /// Registers `wakeup` to be woken when `round` ends; false (and `wakeup` dropped) if it
+    /// already has. A thread registers once per wait: the round's end removes the entry.
+    pub(crate) fn register(&self, round: Round, wakeup: Wakeup) -> bool {
+        let mut waiters = lock(&self.state.waiters);
+        let (_, ended) = waiters.observe(self.state.value.load(Ordering::Acquire));
+        if ended >= round.0 {
             return false;
         }
-        waiters.threads.push(thread);
+        waiters.threads.push((round.0, wakeup));
         true
     }
 
-    /// The outcome of the last round, for a thread that saw the counter at zero.
-    pub(crate) fn outcome(&self) -> Result<(), JobPanic> {
+    /// The outcome of a wait for `round` (or, with `None`, of a wait that found the counter at
+    /// zero), once it has ended: the panic it reports, if any (module docs).
+    pub(crate) fn outcome(&self, round: Option<Round>) -> Result<(), JobPanic> {
         if !self.state.panicked.load(Ordering::Acquire) {
             return Ok(());
         }
-        let round = round_of(self.state.value.load(Ordering::Acquire));
-        match lock(&self.state.waiters).panic.as_mut() {
-            Some(recorded) if recorded.round == round => Err(match recorded.payload.take() {
+        let mut waiters = lock(&self.state.waiters);
+        let round = match round {
+            Some(round) => round.0,
+            None => waiters.observe(self.state.value.load(Ordering::Acquire)).1,
+        };
+        match waiters.panic_for(round) {
+            Some(recorded) => Err(match recorded.payload.take() {
                 Some(payload) => JobPanic::new(payload),
                 None => JobPanic::message_only(recorded.message.clone()),
             }),
-            _ => Ok(()),
+            None => Ok(()),
         }
     }
 }
 
 impl CounterState {
-    /// Records a panic of a job counted in this round; the first payload is kept.
-    pub(crate) fn record_panic(&self, payload: Payload) {
-        // The panicking job is still counted, so the round in the word is its round.
-        let round = round_of(self.value.load(Ordering::Acquire));
+    /// Records a panic of a job counted in this round. The first panic is kept until a later
+    /// one replaces it after it was observed; a payload not kept is handed back, to be dropped
+    /// with [`drop_payload`] once no executor state is borrowed.
+    #[must_use = "a payload handed back must be dropped with drop_payload"]
+    pub(crate) fn record_panic(&self, payload: Payload) -> Option<Payload> {
         let mut waiters = lock(&self.waiters);
-        if waiters
+        // The panicking job is still counted, so the round in the word is its round.
+        let (round, _) = waiters.observe(self.value.load(Ordering::Acquire));
+        let replace = waiters
             .panic
             .as_ref()
-            .is_none_or(|recorded| recorded.round != round)
-        {
-            waiters.panic = Some(Recorded {
-                round,
-                message: message_of(&*payload),
-                payload: Some(payload),
-            });
-        }
+            .is_none_or(|recorded| recorded.observed && recorded.round < round);
         self.panicked.store(true, Ordering::Release);
+        if !replace {
+            return Some(payload);
+        }
+        let old = waiters.panic.replace(Recorded {
+            round,
+            message: message_of(&*payload),
+            payload: Some(payload),
+            observed: false,
+        });
+        old.and_then(|old| old.payload)
     }
 
-    /// The panic message of round `round`, if a job of it panicked (under the waiters lock).
-    fn panic_of(waiters: &Waiters, round: u32) -> Option<String> {
-        waiters
-            .panic
-            .as_ref()
-            .filter(|r| r.round == round)
-            .map(|r| r.message.clone())
-    }
-
-    /// Suspends `job` until the counter reaches zero. Returns `true` if it already has: then the
-    /// caller keeps the job and continues it. A panic of this round is passed on to the job if
-    /// `inherit_panic`.
-    pub(crate) fn wait_job(&self, job: JobRef, shared: &Arc<Shared>, inherit_panic: bool) -> bool {
-        if count_of(self.value.load(Ordering::Acquire)) != 0 {
-            let mut waiters = lock(&self.waiters);
-            // Checked again under the lock: `decrement` resumes this round's waiters under it
-            // after the count reaches zero, so either it sees this job, or this load sees zero.
-            let word = self.value.load(Ordering::Acquire);
-            if count_of(word) != 0 {
-                waiters.jobs.push(Waiter {
-                    job,
-                    shared: Arc::clone(shared),
-                    round: round_of(word),
-                    inherit_panic,
-                });
-                return false;
+    /// Suspends `job` until the counter's current round ends. Hands the job back if it already
+    /// has (zero): then the caller keeps it and continues it. A panic the wait reports (module
+    /// docs) is passed on to the job if `inherit_panic`.
+    pub(crate) fn wait_job(
+        &self,
+        job: JobRef,
+        shared: &Arc<Shared>,
+        inherit_panic: bool,
+    ) -> Option<JobRef> {
+        let word = self.value.load(Ordering::Acquire);
+        if count_of(word) == 0 && !(inherit_panic && self.panicked.load(Ordering::Acquire)) {
+            return Some(job);
+        }
+        let mut waiters = lock(&self.waiters);
+        // Checked again under the lock: `decrement` resumes the waiters of the round that ended
+        // under it after the count reached zero, so either it sees this job, or this load sees
+        // zero (or a later round).
+        let word = self.value.load(Ordering::Acquire);
+        let (started, ended) = waiters.observe(word);
+        if count_of(word) != 0 {
+            waiters.jobs.push(Waiter {
+                job,
+                shared: Arc::clone(shared),
+                round: started,
+                inherit_panic,
+            });
+            return None;
+        }
+        if inherit_panic {
+            if let Some(recorded) = waiters.panic_for(ended) {
+                let panic = JobPanic::message_only(recorded.message.clone());
+                // A job's own slot: a payload it hands back is ours, and harmless to drop.
+                drop(job.record_panic(Box::new(panic)));
             }
         }
-        // At zero: the round that just ended is the one in the word.
-        if inherit_panic && self.panicked.load(Ordering::Acquire) {
-            let round = round_of(self.value.load(Ordering::Acquire));
-            if let Some(message) = Self::panic_of(&lock(&self.waiters), round) {
-                job.record_panic(Box::new(JobPanic::message_only(message)));
-            }
-        }
-        true
+        Some(job)
     }
 
     /// Takes `count` finished jobs off the counter.
@@ -289,34 +417,47 @@ impl CounterState {
             "counter decremented below zero"
         );
         if count_of(previous) == count as u64 {
-            // Between the decrement above and the lock below the counter may be armed again and
-            // jobs may start waiting for the new round: resume only the waiters of the round that
-            // ended here.
-            let round = round_of(previous);
-            {
-                let mut waiters = lock(&this.waiters);
-                let panic = Self::panic_of(&waiters, round);
-                let mut i = 0;
-                while i < waiters.jobs.len() {
-                    if waiters.jobs[i].round != round {
-                        i += 1;
-                        continue;
-                    }
-                    let waiter = waiters.jobs.swap_remove(i);
-                    if let (Some(message), true) = (&panic, waiter.inherit_panic) {
-                        let panic = JobPanic::message_only(message.clone());
-                        waiter.job.record_panic(Box::new(panic));
-                    }
-                    waiter.shared.schedule(waiter.job);
-                }
-                // Threads check the count again themselves when they wake.
-                for thread in waiters.threads.drain(..) {
-                    thread.unpark();
-                }
-            }
+            this.resume_ended();
             // SAFETY: gives back the strong reference taken when the counter left zero; nothing
             // of `this` is touched after it.
             unsafe { Arc::decrement_strong_count(state.as_ptr()) };
+        }
+    }
+
+    /// Resumes the waiters of every round that has ended (module docs: between the decrement
+    /// and this lock the counter may have been armed again, and waiters of the new round must
+    /// stay).
+    fn resume_ended(&self) {
+        let mut woken = Vec::new();
+        let mut waiters = lock(&self.waiters);
+        let (_, ended) = waiters.observe(self.value.load(Ordering::Acquire));
+        let mut i = 0;
+        while i < waiters.jobs.len() {
+            if waiters.jobs[i].round > ended {
+                i += 1;
+                continue;
+            }
+            let waiter = waiters.jobs.swap_remove(i);
+            if waiter.inherit_panic {
+                if let Some(recorded) = waiters.panic_for(waiter.round) {
+                    let panic = JobPanic::message_only(recorded.message.clone());
+                    drop(waiter.job.record_panic(Box::new(panic)));
+                }
+            }
+            waiter.shared.schedule(waiter.job);
+        }
+        let mut i = 0;
+        while i < waiters.threads.len() {
+            if waiters.threads[i].0 > ended {
+                i += 1;
+            } else {
+                woken.push(waiters.threads.swap_remove(i).1);
+            }
+        }
+        drop(waiters);
+        // Woken after unlocking: a woken thread looks at the counter at once.
+        for wakeup in woken {
+            wakeup.wake();
         }
     }
 }
@@ -325,15 +466,35 @@ impl Drop for Counter {
     fn drop(&mut self) {
         // Back to the pool if this was the last handle (a busy counter holds a reference to
         // itself, so a unique one is at zero).
-        if Arc::get_mut(&mut self.state).is_some() {
-            if let Some(pool) = self.state.pool.upgrade() {
-                let mut waiters = lock(&self.state.waiters);
-                waiters.threads.clear();
-                waiters.panic = None;
-                drop(waiters);
-                self.state.panicked.store(false, Ordering::Relaxed);
-                lock(&pool).push(Arc::clone(&self.state));
+        if Arc::get_mut(&mut self.state).is_none() {
+            return;
+        }
+        let pool = self.state.pool.upgrade();
+        let (recorded, threads) = {
+            let mut waiters = lock(&self.state.waiters);
+            (waiters.panic.take(), std::mem::take(&mut waiters.threads))
+        };
+        drop(threads);
+        self.state.panicked.store(false, Ordering::Relaxed);
+        // Dropped outside the lock: a payload is user data.
+        if let Some(recorded) = recorded {
+            match &pool {
+                _ if recorded.observed => {}
+                Some(pool) => {
+                    pool.unobserved.fetch_add(1, Ordering::Relaxed);
+                }
+                None => eprintln!(
+                    "jobs: a job panicked and no wait observed it before its counter was \
+                     dropped: {}",
+                    recorded.message
+                ),
             }
+            if let Some(payload) = recorded.payload {
+                drop_payload(payload);
+            }
+        }
+        if let Some(pool) = pool {
+            lock(&pool.free).push(Arc::clone(&self.state));
         }
     }
 }

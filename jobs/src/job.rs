@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use crate::action::{Action, BlockingStep, MemoryStep, Spawner, Step};
 use crate::counter::CounterState;
 use crate::heap::{Block, MemoryError};
-use crate::panic::{Cancelled, PanicSlot, Payload};
+use crate::panic::{drop_payload, Cancelled, JobPanic, PanicSlot, Payload};
 use crate::slab;
 use crate::system::Shared;
 use crate::worker::LocalPtr;
@@ -212,34 +212,50 @@ pub(crate) enum Completion {
 }
 
 impl Completion {
-    /// Reports `count` finished jobs at once, from a thread with no [`Local`] (an I/O thread, a
-    /// cancellation).
-    pub(crate) fn complete_now(self, count: usize, panic: Option<Payload>, shared: &Shared) {
+    /// Records `panic` where the completion goes (on the counter, or in the parent's slot).
+    /// Hands back a payload nobody keeps (no completion, or not the first panic there): the
+    /// caller counts it as unobserved and drops it with [`drop_payload`] once no executor state
+    /// is borrowed.
+    ///
+    /// # Safety
+    /// A job counted on this completion has not been reported finished yet, so its counter or
+    /// parent is alive.
+    #[must_use = "a payload handed back must be counted and dropped"]
+    pub(crate) unsafe fn record_panic(self, panic: Payload) -> Option<Payload> {
         match self {
-            Completion::None => {
-                if let Some(panic) = panic {
-                    shared.unobserved_panic(panic);
-                }
-            }
-            Completion::Counter(counter) => {
-                // SAFETY: the finished jobs are still counted, so the counter is alive.
-                unsafe {
-                    if let Some(panic) = panic {
-                        counter.as_ref().record_panic(panic);
-                    }
-                    CounterState::decrement(counter, count);
-                }
-            }
+            Completion::None => Some(panic),
+            // SAFETY: the caller's job is still counted, so the counter is alive.
+            Completion::Counter(counter) => unsafe { counter.as_ref() }.record_panic(panic),
+            // SAFETY: the parent is suspended until its last child reports, so it is alive.
+            Completion::Parent(parent) => unsafe { parent.as_ref() }.panic.record(panic),
+        }
+    }
+
+    /// Reports `count` finished jobs at once, from a thread with no [`Local`] (an I/O thread, a
+    /// cancellation), after recording `panic`.
+    ///
+    /// # Safety
+    /// `count` jobs counted on this completion have finished and were not reported yet.
+    pub(crate) unsafe fn complete_now(self, count: usize, panic: Option<Payload>, shared: &Shared) {
+        // SAFETY: the jobs are still counted (the caller's contract).
+        let unkept = panic.and_then(|panic| unsafe { self.record_panic(panic) });
+        if unkept.is_some() {
+            shared.unobserved_panic();
+        }
+        match self {
+            Completion::None => {}
+            // SAFETY: `count` finished jobs of this counter are still counted on it.
+            Completion::Counter(counter) => unsafe { CounterState::decrement(counter, count) },
             Completion::Parent(parent) => {
                 // SAFETY: the parent is suspended until its last child reports, so it is alive.
-                let header = unsafe { parent.as_ref() };
-                if let Some(panic) = panic {
-                    header.panic.record(panic);
-                }
-                if header.children.fetch_sub(count, Ordering::AcqRel) == count {
-                    shared.schedule(JobRef::from_header(parent));
+                if unsafe { parent.as_ref() }.finish_children(count) {
+                    // SAFETY: these were its last children: the parent is ours to resume.
+                    shared.schedule(unsafe { JobRef::resume_parent(parent) });
                 }
             }
+        }
+        if let Some(payload) = unkept {
+            drop_payload(payload);
         }
     }
 }
@@ -330,8 +346,10 @@ impl Header {
         self.children.fetch_sub(count, Ordering::AcqRel) == count
     }
 
-    pub(crate) fn record_panic(&self, panic: Payload) {
-        self.panic.record(panic);
+    /// Records a panic in the job's slot; hands back a payload not kept (see [`PanicSlot`]).
+    #[must_use = "a payload handed back must be dropped with drop_payload"]
+    pub(crate) fn record_panic(&self, panic: Payload) -> Option<Payload> {
+        self.panic.record(panic)
     }
 }
 
@@ -339,7 +357,7 @@ struct VTable {
     /// Runs steps until the job finishes or is handed to a new owner.
     run: unsafe fn(JobRef, LocalPtr),
     /// Runs the pending blocking step on an I/O thread.
-    blocking: unsafe fn(JobRef) -> Result<(), Payload>,
+    blocking: unsafe fn(NonNull<Header>) -> Result<(), Payload>,
     /// Frees the job without running it.
     drop: unsafe fn(NonNull<Header>),
 }
@@ -369,7 +387,12 @@ impl<C> HeapJob<C> {
 }
 
 /// The type-erased pointer to a job that queues pass around. See the module docs for ownership.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+///
+/// Holding a `JobRef` *is* owning the job: it is neither `Clone` nor `Copy`, it is made only by
+/// submitting a [`Job`] or (unsafely) by the last child resuming its parent, and every operation
+/// that ends its ownership consumes it and is an `unsafe fn` saying what the caller guarantees
+/// beyond ownership. The job it points to is alive for as long as the `JobRef` exists.
+#[derive(Debug, PartialEq, Eq)]
 pub(crate) struct JobRef {
     ptr: NonNull<Header>,
 }
@@ -378,8 +401,13 @@ pub(crate) struct JobRef {
 unsafe impl Send for JobRef {}
 
 impl JobRef {
-    pub(crate) fn from_header(ptr: NonNull<Header>) -> JobRef {
-        JobRef { ptr }
+    /// Takes ownership of a parent suspended in `Action::Spawn`, to resume it.
+    ///
+    /// # Safety
+    /// `parent` is a job suspended in `Action::Spawn` whose children count the caller has just
+    /// brought to zero ([`Header::finish_children`] returned true): nobody else owns it.
+    pub(crate) unsafe fn resume_parent(parent: NonNull<Header>) -> JobRef {
+        JobRef { ptr: parent }
     }
 
     pub(crate) fn header(&self) -> &Header {
@@ -388,54 +416,92 @@ impl JobRef {
         unsafe { self.ptr.as_ref() }
     }
 
-    pub(crate) fn record_panic(&self, panic: Payload) {
-        self.header().record_panic(panic);
+    /// Records a panic in the job's slot, cancelling it when it next runs.
+    #[must_use = "a payload handed back must be dropped with drop_payload"]
+    pub(crate) fn record_panic(&self, panic: Payload) -> Option<Payload> {
+        self.header().record_panic(panic)
     }
 
-    /// Runs the job on the thread that owns `local`.
+    /// Runs the job's steps on this thread until it finishes or is handed to a new owner.
     ///
     /// # Safety
-    /// The caller owns the job, and `local` is the live executor state of this thread.
+    /// `local` is the live executor state of this thread, and no borrow of it is held.
     pub(crate) unsafe fn run(self, local: LocalPtr) {
-        // SAFETY: forwarded from the caller.
+        // SAFETY: forwarded from the caller; we own the job.
         unsafe { (self.header().vtable.run)(self, local) }
     }
 
-    /// Runs the job's pending blocking step; called on an I/O thread that owns the job.
-    pub(crate) fn run_blocking(self) -> Result<(), Payload> {
-        // SAFETY: a job is sent to an I/O thread only with `Next::Blocking` set, and the I/O
-        // thread owns it.
-        unsafe { (self.header().vtable.blocking)(self) }
-    }
-
-    /// Frees the job and reports its completion, through this thread's executor state.
+    /// Runs the job's pending blocking step (on an I/O thread), keeping the job to send back.
     ///
     /// # Safety
-    /// The caller owns the job; `local` is this thread's live executor state.
-    pub(crate) unsafe fn finish(self, local: LocalPtr, panic: Option<Payload>) {
-        let completion = self.header().completion();
-        // SAFETY: we own the job; the capture's drop may run user code, hence the catch.
-        let dropped = catch_unwind(AssertUnwindSafe(|| unsafe {
-            (self.header().vtable.drop)(self.ptr)
-        }));
-        let panic = panic.or(dropped.err());
-        // SAFETY: the user code above has returned; no other borrow of `local` is live.
-        unsafe { (*local.as_ptr()).complete(completion, 1, panic) };
+    /// The job was handed to the I/O threads by `Action::Blocking`, so its next step is the
+    /// blocking one.
+    pub(crate) unsafe fn run_blocking(&mut self) -> Result<(), Payload> {
+        // SAFETY: the caller's contract; we own the job.
+        unsafe { (self.header().vtable.blocking)(self.ptr) }
     }
 
-    /// Frees the job and reports its completion from a thread without executor state.
-    pub(crate) fn finish_detached(self, panic: Option<Payload>, shared: &Shared) {
+    /// Frees the job and reports its completion (with `panic`) through this thread's executor
+    /// state.
+    ///
+    /// # Safety
+    /// `local` is this thread's live executor state with no borrow of it held, and no step of
+    /// the job is running (nothing borrows its capture).
+    pub(crate) unsafe fn finish(self, local: LocalPtr, panic: Option<Payload>) {
         let completion = self.header().completion();
-        // SAFETY: the caller owns the job.
+        let (panic, second) = self.drop_capture(panic);
+        // SAFETY: the job was counted on `completion` and is not reported yet.
+        let unkept = panic.and_then(|panic| unsafe { completion.record_panic(panic) });
+        {
+            // SAFETY: the capture's drop (user code) has returned; a short borrow of this
+            // thread's state, ended before any payload is dropped below.
+            let local = unsafe { &mut *local.as_ptr() };
+            if unkept.is_some() {
+                local.shared.unobserved_panic();
+            }
+            local.complete(completion, 1);
+        }
+        for payload in [unkept, second].into_iter().flatten() {
+            drop_payload(payload);
+        }
+    }
+
+    /// Frees the job and reports its completion from a thread without executor state (an I/O
+    /// thread, a cancellation).
+    ///
+    /// # Safety
+    /// No step of the job is running (nothing borrows its capture).
+    pub(crate) unsafe fn finish_detached(self, panic: Option<Payload>, shared: &Shared) {
+        let completion = self.header().completion();
+        let (panic, second) = self.drop_capture(panic);
+        // SAFETY: the job was counted on `completion` and is not reported yet.
+        unsafe { completion.complete_now(1, panic, shared) };
+        if let Some(payload) = second {
+            drop_payload(payload);
+        }
+    }
+
+    /// Drops the capture and frees the job's memory; a panic of the capture's `Drop` joins
+    /// `panic` (the first one is reported, the second handed back to be dropped).
+    fn drop_capture(self, panic: Option<Payload>) -> (Option<Payload>, Option<Payload>) {
+        // SAFETY: we own the job (consumed here) and no step of it runs; the capture's drop may
+        // run user code, hence the catch.
         let dropped = catch_unwind(AssertUnwindSafe(|| unsafe {
             (self.header().vtable.drop)(self.ptr)
         }));
-        completion.complete_now(1, panic.or(dropped.err()), shared);
+        match (panic, dropped) {
+            (Some(first), Err(second)) => (Some(first), Some(second)),
+            (panic, dropped) => (panic.or(dropped.err()), None),
+        }
     }
 
     /// Drops the job without running it, reporting it as cancelled to whoever waits for it.
-    pub(crate) fn cancel(self, shared: &Shared) {
-        self.finish_detached(Some(Box::new(Cancelled)), shared);
+    ///
+    /// # Safety
+    /// No step of the job is running (nothing borrows its capture).
+    pub(crate) unsafe fn cancel(self, shared: &Shared) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.finish_detached(Some(Box::new(Cancelled)), shared) };
     }
 }
 
@@ -450,9 +516,9 @@ unsafe fn drop_job<C>(ptr: NonNull<Header>) {
 }
 
 /// # Safety
-/// See [`JobRef::run_blocking`].
-unsafe fn run_blocking<C>(job: JobRef) -> Result<(), Payload> {
-    let ptr = job.ptr.cast::<HeapJob<C>>().as_ptr();
+/// See [`JobRef::run_blocking`]; `job` is that `JobRef`'s pointer.
+unsafe fn run_blocking<C>(job: NonNull<Header>) -> Result<(), Payload> {
+    let ptr = job.cast::<HeapJob<C>>().as_ptr();
     // SAFETY: the I/O thread owns the job; nothing else touches `next` or the capture.
     unsafe {
         let Next::Blocking(call, then) = mem::replace(&mut (*ptr).next, Next::Spent) else {
@@ -469,7 +535,7 @@ unsafe fn run_blocking<C>(job: JobRef) -> Result<(), Payload> {
 ///
 /// # Safety
 /// See [`JobRef::run`].
-unsafe fn run<C>(job: JobRef, local: LocalPtr) {
+unsafe fn run<C>(mut job: JobRef, local: LocalPtr) {
     let ptr = job.ptr.cast::<HeapJob<C>>().as_ptr();
     loop {
         // Ownership, for every unsafe block of this loop: we own the job. The header is only
@@ -479,7 +545,7 @@ unsafe fn run<C>(job: JobRef, local: LocalPtr) {
         let header = unsafe { &(*ptr).header };
         if let Some(panic) = header.panic.take() {
             // A child, or a counter waited on, panicked: cancel instead of continuing.
-            // SAFETY: we own the job.
+            // SAFETY: we own the job and no step of it runs.
             unsafe { job.finish(local, Some(panic)) };
             return;
         }
@@ -501,7 +567,7 @@ unsafe fn run<C>(job: JobRef, local: LocalPtr) {
             Err(panic) => {
                 // SAFETY: the step's user code has returned; a short borrow.
                 unsafe { local.as_ref() }.job_panicked(inherit, &panic);
-                // SAFETY: we own the job.
+                // SAFETY: we own the job and its step has returned.
                 unsafe { job.finish(local, Some(panic)) };
                 return;
             }
@@ -512,7 +578,7 @@ unsafe fn run<C>(job: JobRef, local: LocalPtr) {
         };
         match action {
             Action::Done => {
-                // SAFETY: we own the job.
+                // SAFETY: we own the job and its step has returned.
                 unsafe { job.finish(local, None) };
                 return;
             }
@@ -522,6 +588,20 @@ unsafe fn run<C>(job: JobRef, local: LocalPtr) {
                 local_ref().yield_job(job);
                 return;
             }
+            Action::Wait(counter, then) | Action::After(counter, then)
+                if waits_on_itself(header, &counter) =>
+            {
+                // It is counted on that counter: the counter cannot reach zero before it ends.
+                let _ = then;
+                drop(counter);
+                let panic = JobPanic::message_only(format!(
+                    "deadlock: job '{}' waits on the counter it is itself counted on",
+                    inherit.label.name()
+                ));
+                // SAFETY: we own the job and its step has returned.
+                unsafe { job.finish(local, Some(Box::new(panic))) };
+                return;
+            }
             Action::Wait(counter, then) => {
                 // SAFETY: we own the job (see the comment at the top of the loop).
                 unsafe { (*ptr).next = Next::Step(then) };
@@ -529,8 +609,9 @@ unsafe fn run<C>(job: JobRef, local: LocalPtr) {
                 // first, or the job would suspend on work that is already done.
                 local_ref().flush_pending_on(counter.state());
                 // After this the counter may own the job: touch nothing unless it is ours again.
-                if !counter.state().wait_job(job, &local_ref().shared, true) {
-                    return;
+                match counter.state().wait_job(job, &local_ref().shared, true) {
+                    Some(back) => job = back,
+                    None => return,
                 }
             }
             Action::After(counter, then) => {
@@ -538,8 +619,9 @@ unsafe fn run<C>(job: JobRef, local: LocalPtr) {
                 // SAFETY: we own the job (see the comment at the top of the loop).
                 unsafe { (*ptr).next = Next::Step(then) };
                 local_ref().flush_pending_on(counter.state());
-                if !counter.state().wait_job(job, &local_ref().shared, false) {
-                    return;
+                match counter.state().wait_job(job, &local_ref().shared, false) {
+                    Some(back) => job = back,
+                    None => return,
                 }
             }
             Action::Spawn(spawn, then) => {
@@ -557,10 +639,16 @@ unsafe fn run<C>(job: JobRef, local: LocalPtr) {
                 if let Err(panic) = outcome {
                     // SAFETY: the spawning closure has returned; a short borrow.
                     unsafe { local.as_ref() }.job_panicked(inherit, &panic);
-                    header.record_panic(panic);
+                    if let Some(unkept) = header.record_panic(panic) {
+                        // The slot had a child's panic already: this one is not reported.
+                        local_ref().shared.unobserved_panic();
+                        drop_payload(unkept);
+                    }
                 }
                 // The last child (or this, if all are done) resumes the job.
                 if !header.finish_children(SPAWN_GUARD - spawned) {
+                    // The children own it now.
+                    mem::forget(job);
                     return;
                 }
             }
@@ -576,5 +664,13 @@ unsafe fn run<C>(job: JobRef, local: LocalPtr) {
                 return;
             }
         }
+    }
+}
+
+/// Whether a job with `header` would wait on the counter it is itself counted on.
+fn waits_on_itself(header: &Header, counter: &crate::Counter) -> bool {
+    match header.completion() {
+        Completion::Counter(own) => std::ptr::eq(own.as_ptr().cast_const(), counter.state()),
+        _ => false,
     }
 }

@@ -106,6 +106,7 @@ mod stats;
 mod sync;
 mod system;
 pub mod trace;
+mod wait;
 mod worker;
 
 pub use action::{Action, BlockingStep, MemoryRequest, MemoryStep, SpawnStep, Spawner, Step};

@@ -6,10 +6,19 @@
 //! its parent job (which is then cancelled instead of continued, passing the panic up). The
 //! worker that ran it goes on with the next job.
 //!
+//! ## User code inside the core
+//! A panic payload is user data: its `Drop` may panic again, or re-enter the executor (call
+//! [`JobSystem::wait`](crate::JobSystem::wait)). So a payload the core does not hand on is
+//! dropped only through [`drop_payload`]: under `catch_unwind`, at a point where no borrow of the
+//! thread's executor state is live. Unwinding out of the core itself (a bug) could leave jobs
+//! running that borrow a frame being unwound: [`AbortOnUnwind`] turns that into an abort, as
+//! rayon-core's `AbortIfPanic` does.
+//!
 //! [`Counter`]: crate::Counter
 
 use std::any::Any;
 use std::fmt;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
@@ -82,6 +91,33 @@ impl fmt::Display for JobPanic {
 
 impl std::error::Error for JobPanic {}
 
+/// Drops a payload the core does not hand on. A payload whose `Drop` panics is caught; the
+/// second payload that panic produced is leaked rather than dropped (its `Drop` could panic
+/// again).
+///
+/// Call it only where no borrow of the thread's executor state is live: the `Drop` may re-enter
+/// the executor.
+pub(crate) fn drop_payload(payload: Payload) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
+    }
+}
+
+/// Aborts the process if dropped while unwinding: put on the stack of core code that must not
+/// unwind, because jobs it is responsible for may borrow the frames being unwound. Every call
+/// into user code below it is already under `catch_unwind`, so reaching its `Drop` while
+/// panicking means the core itself panicked.
+pub(crate) struct AbortOnUnwind;
+
+impl Drop for AbortOnUnwind {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("jobs: the executor panicked while jobs may still borrow; aborting");
+            std::process::abort();
+        }
+    }
+}
+
 /// The payload a job gets when the system shuts down before it could run.
 pub(crate) struct Cancelled;
 
@@ -115,17 +151,21 @@ impl PanicSlot {
         }
     }
 
-    /// Keeps `payload` if the slot is empty, else drops it (the first panic wins).
-    pub(crate) fn record(&self, payload: Payload) {
+    /// Keeps `payload` if the slot is empty (the first panic wins); else hands it back, for the
+    /// caller to drop with [`drop_payload`] once nothing of the executor is borrowed.
+    #[must_use = "a payload handed back must be dropped with drop_payload"]
+    pub(crate) fn record(&self, payload: Payload) -> Option<Payload> {
         let boxed = Box::into_raw(Box::new(payload));
         // Release: the taker must see the payload's contents.
-        if self
-            .first
-            .compare_exchange(ptr::null_mut(), boxed, Ordering::Release, Ordering::Relaxed)
-            .is_err()
-        {
+        match self.first.compare_exchange(
+            ptr::null_mut(),
+            boxed,
+            Ordering::Release,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => None,
             // SAFETY: `boxed` came from `Box::into_raw` just above and was not published.
-            drop(unsafe { Box::from_raw(boxed) });
+            Err(_) => Some(*unsafe { Box::from_raw(boxed) }),
         }
     }
 
@@ -147,6 +187,8 @@ impl PanicSlot {
 
 impl Drop for PanicSlot {
     fn drop(&mut self) {
-        drop(self.take());
+        if let Some(payload) = self.take() {
+            drop_payload(payload);
+        }
     }
 }

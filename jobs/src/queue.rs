@@ -15,16 +15,20 @@ use crate::Priority;
 pub(crate) enum Entry {
     /// One job.
     Job(JobRef),
-    /// Jobs shared out of a private queue in one piece; the thread that takes it adopts them.
+    /// Jobs submitted together (`JobSystem::submit_batch`); the thread that takes it adopts them.
     Bundle(Vec<JobRef>),
 }
 
 impl Entry {
     /// Cancels every job of the entry (shutdown).
     pub(crate) fn cancel(self, shared: &Shared) {
-        match self {
-            Entry::Job(job) => job.cancel(shared),
-            Entry::Bundle(jobs) => jobs.into_iter().for_each(|job| job.cancel(shared)),
+        let jobs = match self {
+            Entry::Job(job) => vec![job],
+            Entry::Bundle(jobs) => jobs,
+        };
+        for job in jobs {
+            // SAFETY: a queued job is not running.
+            unsafe { job.cancel(shared) };
         }
     }
 }

@@ -17,13 +17,14 @@ use crate::config::{Config, ConfigError};
 use crate::counter::{Counter, CounterPool};
 use crate::heap::TaggedHeap;
 use crate::job::{Completion, Inherit, Job, JobRef};
-use crate::panic::{JobPanic, Payload};
+use crate::panic::JobPanic;
 use crate::queue::{Entry, Queues};
 use crate::sleep::Sleep;
 use crate::stats::{Stats, StatsShared};
 use crate::sync::lock;
 use crate::trace::{self, lane::RawSpan, Recorder, RecordingError, Trace};
-use crate::worker::{self, with_local, Local, LocalPtr};
+use crate::wait::{self, WaitStop};
+use crate::worker::{self, with_local, Local, Stealers};
 use crate::{Context, Priority};
 
 /// A fixed set of pinned worker threads running prioritized jobs. See the [crate docs](crate).
@@ -51,6 +52,8 @@ pub struct JobSystem {
 /// The state every thread of one job system shares.
 pub(crate) struct Shared {
     queues: Queues,
+    /// The stealing ends of every worker's deques (`worker.rs`).
+    stealers: Vec<Stealers>,
     pub(crate) sleep: Sleep,
     main_id: ThreadId,
     main_thread: Thread,
@@ -101,7 +104,8 @@ impl Shared {
     pub(crate) fn schedule(&self, job: JobRef) {
         if self.closed.load(Ordering::Acquire) {
             // A job resumed after shutdown (its counter reached zero late): nobody can run it.
-            job.cancel(self);
+            // SAFETY: a job being scheduled is not running.
+            unsafe { job.cancel(self) };
             return;
         }
         let header = job.header();
@@ -127,8 +131,18 @@ impl Shared {
         self.queues.has_queued(priority)
     }
 
+    /// Every worker's deques, by worker index.
+    pub(crate) fn stealers(&self) -> &[Stealers] {
+        &self.stealers
+    }
+
+    /// Whether any worker could find a job now: in a shared queue or in a worker's deque.
     pub(crate) fn has_visible_work(&self) -> bool {
         self.queues.any_queued()
+            || self
+                .stealers
+                .iter()
+                .any(|deques| deques.iter().any(|deque| !deque.is_empty()))
     }
 
     /// Whether workers may shut down once idle: no blocking request can still resume a job.
@@ -159,13 +173,15 @@ impl Shared {
             None => Some(job),
         };
         if let Some(job) = refused {
-            job.cancel(self);
+            // SAFETY: the job's step has returned; it is suspended, not running.
+            unsafe { job.cancel(self) };
             self.io_in_flight.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
-    pub(crate) fn unobserved_panic(&self, _panic: Payload) {
-        // The panic hook already reported it where it happened; nothing waits for this job.
+    /// Counts a panic nobody will see: of a job nothing counts, or not the first recorded where
+    /// its completion goes. (The panic hook already reported it where it happened.)
+    pub(crate) fn unobserved_panic(&self) {
         self.stats.unobserved_panics.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -174,7 +190,8 @@ impl Shared {
         loop {
             let mut any = false;
             while let Some(job) = self.pop_main() {
-                job.cancel(self);
+                // SAFETY: a queued job is not running.
+                unsafe { job.cancel(self) };
                 any = true;
             }
             for p in 0..Priority::ALL.len() {
@@ -195,12 +212,13 @@ fn io_main(shared: Arc<Shared>, index: usize, requests: Receiver<JobRef>) {
     #[cfg(feature = "tracy")]
     trace::tracy::name_thread(&format!("jobs io {index}"));
     let lane = shared.recorder.io_lane(index);
-    for job in requests {
+    for mut job in requests {
         let start = shared.recorder.is_recording().then(trace::clock::now);
         let inherit = job.header().inherit();
         #[cfg(feature = "tracy")]
         let zone = trace::tracy::job_zone(inherit);
-        let outcome = job.run_blocking();
+        // SAFETY: only `Action::Blocking` sends jobs here (`Shared::submit_blocking`).
+        let outcome = unsafe { job.run_blocking() };
         #[cfg(feature = "tracy")]
         drop(zone);
         if let Some(start) = start {
@@ -219,7 +237,8 @@ fn io_main(shared: Arc<Shared>, index: usize, requests: Receiver<JobRef>) {
                     .job_panicked(Some(lane), inherit.label, &panic);
                 #[cfg(feature = "tracy")]
                 trace::tracy::job_panicked(inherit, &panic);
-                job.finish_detached(Some(panic), &shared)
+                // SAFETY: the blocking step has returned; nothing else runs the job.
+                unsafe { job.finish_detached(Some(panic), &shared) }
             }
         }
         shared.io_in_flight.fetch_sub(1, Ordering::AcqRel);
@@ -244,6 +263,11 @@ impl fmt::Display for NotMainThread {
 impl std::error::Error for NotMainThread {}
 
 impl JobSystem {
+    /// How many jobs may run nested on one thread's stack (jobs that wait inside jobs, each
+    /// running others while it waits) before a wait stops running jobs and only sleeps: deep
+    /// enough for any real nesting, shallow enough that a worker's stack never overflows.
+    pub const MAX_HELPING_DEPTH: usize = wait::MAX_HELPING_DEPTH;
+
     /// Starts the workers and I/O threads described by `config`.
     ///
     /// ```
@@ -259,8 +283,11 @@ impl JobSystem {
         let resolved = config.resolve()?;
         let (sender, receiver) = crossbeam_channel::unbounded();
         let current = thread::current();
+        let (deques, stealers): (Vec<_>, Vec<_>) =
+            (0..resolved.workers).map(|_| worker::deques()).unzip();
         let shared = Arc::new(Shared {
             queues: Queues::new(),
+            stealers,
             sleep: Sleep::new(resolved.workers),
             main_id: current.id(),
             main_thread: current,
@@ -269,7 +296,7 @@ impl JobSystem {
             io: Mutex::new(Some(sender)),
             io_in_flight: AtomicUsize::new(0),
             heap: TaggedHeap::new(config.heap_block_size),
-            counters: Arc::new(Mutex::new(Vec::new())),
+            counters: Arc::new(CounterPool::default()),
             stats: StatsShared::new(resolved.workers),
             recorder: Recorder::new(resolved.workers, config.io_threads, config.recorder_memory),
             spin: config.spin,
@@ -282,11 +309,11 @@ impl JobSystem {
             workers: Vec::new(),
             io_threads: Vec::new(),
         };
-        for (index, core) in resolved.cores.into_iter().enumerate() {
+        for (index, (core, deques)) in resolved.cores.into_iter().zip(deques).enumerate() {
             let shared = Arc::clone(&system.shared);
             let handle = thread::Builder::new()
                 .name(format!("jobs-worker-{index}"))
-                .spawn(move || worker::worker_main(shared, index, core))
+                .spawn(move || worker::worker_main(shared, index, core, deques))
                 .map_err(|e| ConfigError::Spawn(e.to_string()))?;
             system.workers.push(handle);
         }
@@ -332,7 +359,8 @@ impl JobSystem {
             queued: self.shared.queues.lengths(),
             pinned_queued: self.shared.main_queued.load(Ordering::Relaxed),
             io_in_flight: self.shared.io_in_flight.load(Ordering::Relaxed),
-            unobserved_panics: self.shared.stats.unobserved_panics.load(Ordering::Relaxed),
+            unobserved_panics: self.shared.stats.unobserved_panics.load(Ordering::Relaxed)
+                + self.shared.counters.unobserved.load(Ordering::Relaxed),
             heap: self.shared.heap.stats(),
         }
     }
@@ -448,7 +476,7 @@ impl JobSystem {
         });
     }
 
-    /// Arms `counter` for `items` items plus the runners `make` creates, and queues the runners.
+    /// Arms `counter` for the runners `make` creates for `items` items, and queues them.
     fn submit_runners<'a>(
         &self,
         counter: &Counter,
@@ -459,9 +487,10 @@ impl JobSystem {
         if items == 0 {
             return;
         }
-        let completion = Completion::Counter(counter.arm(items));
+        // Only the runners are counted (see `batch.rs`): when the counter reaches zero every
+        // item has run and no runner holds the body, for any number of items.
+        let completion = Completion::Counter(counter.arm(0));
         let runners = make(self.shared.workers, completion);
-        // Runners are counted too: when the counter reaches zero, no runner holds the body.
         counter.arm(runners.len());
         for runner in runners {
             let job = runner.into_ref(completion, Inherit::at(priority));
@@ -535,7 +564,7 @@ impl JobSystem {
         let counter = self.counter();
         self.submit_runners(&counter, Priority::Normal, items, make);
         // Every runner borrowing the body is counted: after this wait none is left.
-        self.wait(&counter)
+        self.wait_for_borrowers(&counter)
     }
 
     /// Calls `body(i, &mut items[i])` for every item, in parallel: each item is visited once.
@@ -564,15 +593,96 @@ impl JobSystem {
     }
 
     /// Waits until `counter` is zero, running jobs on this thread meanwhile (jobs pinned to it
-    /// first, if this is the main thread). Sleeps only when there is nothing it can run.
+    /// first, if this is the main thread). Sleeps only when there is nothing it can run, and is
+    /// woken by the counter reaching zero (or by new work, on a worker).
     ///
-    /// Returns the panic of a job counted in this round, if one panicked. Inside a job, return
-    /// [`Action::Wait`](crate::Action::Wait) instead: it suspends the job and frees the worker.
+    /// Returns the panic of a job counted on the counter, if one panicked since a wait last
+    /// reported one (see [`counter`](crate::counter#panics)). Inside a job, prefer
+    /// [`Action::Wait`](crate::Action::Wait): it suspends the job and frees the worker. A wait
+    /// inside a job runs other jobs on the same stack; past a nesting of
+    /// [`MAX_HELPING_DEPTH`](Self::MAX_HELPING_DEPTH) jobs it stops running jobs and sleeps.
+    ///
+    /// A wait that can never end because the counter counts a job running further up this
+    /// thread's stack (the job that waits, or one it is nested in) returns a [`JobPanic`] saying
+    /// "deadlock" at once. Other waits that never end (a job pinned to a main thread that no
+    /// longer runs jobs, a counter nobody decrements) can be bounded with
+    /// [`wait_timeout`](Self::wait_timeout).
+    ///
+    /// ```
+    /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2))?;
+    /// let counter = system.counter();
+    /// system.submit_counted(&counter, jobs::Job::from_fn(|_| {}));
+    /// system.wait(&counter)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn wait(&self, counter: &Counter) -> Result<(), JobPanic> {
-        with_local(&self.shared, |local| {
-            help_until(&self.shared, local, counter)
-        });
-        counter.outcome()
+        // Without a deadline it returns only once the counter's round has ended.
+        self.wait_until(counter, None).map(|_| ())
+    }
+
+    /// Like [`wait`](Self::wait), but gives up after `timeout`: `Ok(false)` if the counter was
+    /// not zero by then (its jobs go on; wait again later), `Ok(true)` once it is.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// // This thread must not run the job itself while it waits: it would spin forever.
+    /// let config = jobs::Config::default().workers(1).help_while_waiting(false);
+    /// let system = jobs::JobSystem::new(config)?;
+    /// let counter = system.counter();
+    /// let gate = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    /// let open = gate.clone();
+    /// system.submit_counted(&counter, jobs::Job::from_fn(move |_| {
+    ///     while !open.load(std::sync::atomic::Ordering::Acquire) { std::thread::yield_now(); }
+    /// }));
+    /// assert!(!system.wait_timeout(&counter, Duration::from_millis(10))?);
+    /// gate.store(true, std::sync::atomic::Ordering::Release);
+    /// assert!(system.wait_timeout(&counter, Duration::from_secs(60))?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_timeout(&self, counter: &Counter, timeout: Duration) -> Result<bool, JobPanic> {
+        // A timeout too long to represent is no timeout.
+        self.wait_until(counter, Instant::now().checked_add(timeout))
+    }
+
+    /// The waits of [`wait`](Self::wait) and [`wait_timeout`](Self::wait_timeout).
+    fn wait_until(&self, counter: &Counter, deadline: Option<Instant>) -> Result<bool, JobPanic> {
+        let round = counter.begin_wait();
+        if let Some(round) = round {
+            let waited = with_local(&self.shared, |local| {
+                wait::help_until(&self.shared, local, counter, round, deadline)
+            });
+            match waited {
+                Ok(()) => {}
+                Err(WaitStop::TimedOut) => return Ok(false),
+                Err(WaitStop::Deadlock) => {
+                    return Err(JobPanic::message_only(
+                        "deadlock: the counter waited on counts a job running further up this \
+                         thread's stack (the waiting job, or a job it runs inside of)"
+                            .to_owned(),
+                    ))
+                }
+            }
+        }
+        counter.outcome(round).map(|()| true)
+    }
+
+    /// Waits for a counter that jobs borrowing from this thread's stack are counted on (a scope,
+    /// a batch). It must not return before the counter is zero: it cannot time out, and the
+    /// deadlock it could detect cannot happen (the counter was made by the caller and no job
+    /// running below it on this stack is counted on it); if it did, aborting is the only sound
+    /// way out.
+    fn wait_for_borrowers(&self, counter: &Counter) -> Result<(), JobPanic> {
+        let round = counter.begin_wait();
+        if let Some(round) = round {
+            let waited = with_local(&self.shared, |local| {
+                wait::help_until(&self.shared, local, counter, round, None)
+            });
+            if waited.is_err() {
+                eprintln!("jobs: a scope's or batch's wait failed while its jobs borrow; aborting");
+                std::process::abort();
+            }
+        }
+        counter.outcome(round)
     }
 
     /// Runs the jobs queued for the main thread, returning how many ran; an error on any other
@@ -619,7 +729,7 @@ impl JobSystem {
         };
         let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
         // Every job of the scope is counted: after this wait none can touch the borrows.
-        let waited = self.wait(&scope.counter);
+        let waited = self.wait_for_borrowers(&scope.counter);
         match result {
             Err(panic) => resume_unwind(panic),
             Ok(value) => match waited {
@@ -638,69 +748,6 @@ unsafe impl<T: Send> Send for SendPtr<T> {}
 // SAFETY: as above.
 unsafe impl<T: Send> Sync for SendPtr<T> {}
 
-/// Runs jobs on this thread until `counter` is zero; parks when there is nothing to run.
-fn help_until(shared: &Shared, local: LocalPtr, counter: &Counter) {
-    let this = || {
-        // SAFETY: `local` is this thread's state, and every borrow made here ends before a job
-        // runs (see `worker::LocalPtr`).
-        unsafe { &mut *local.as_ptr() }
-    };
-    let local_is_worker = this().worker_index().is_some();
-    // An outside thread that does not help runs only its pinned jobs, and hands on what they
-    // spawn (it would otherwise sit in its private queue), then sleeps without spinning.
-    let helps = local_is_worker || shared.outside_threads_help();
-    let mut registered = false;
-    let mut idle_since: Option<Instant> = None;
-    while !counter.is_zero() {
-        let found = if helps {
-            this().find_work()
-        } else {
-            this().find_pinned()
-        };
-        if let Some(job) = found {
-            // SAFETY: we own `job`; no borrow of `local` is held.
-            unsafe { Local::run(local, job) };
-            if !helps {
-                this().publish_private();
-            }
-            idle_since = None;
-            continue;
-        }
-        // Nothing to run here: our finished jobs may be what the counter waits for. Applying
-        // them may also resume a parent into our private queue: look again before sleeping
-        // (Miri found the park that missed it).
-        if this().flush() {
-            continue;
-        }
-        if counter.is_zero() {
-            break;
-        }
-        let since = *idle_since.get_or_insert_with(Instant::now);
-        if helps && since.elapsed() < shared.spin() {
-            thread::yield_now();
-            continue;
-        }
-        if !registered {
-            // Unparked when the counter reaches zero (or a job is pinned to this thread).
-            if !counter.register_thread(thread::current()) {
-                break;
-            }
-            registered = true;
-            continue; // look once more: work may have arrived meanwhile
-        }
-        if local_is_worker {
-            // A worker waiting inside a job is not among the sleepers that publishers wake:
-            // look again now and then, in case the jobs counted are queued after this point.
-            thread::park_timeout(Duration::from_millis(1));
-        } else {
-            thread::park();
-        }
-        // Woken: by the counter (which dropped our registration), by a pinned job, or
-        // spuriously. Register again before sleeping again.
-        registered = false;
-    }
-}
-
 impl Drop for JobSystem {
     fn drop(&mut self) {
         self.shared.sleep.terminate();
@@ -710,7 +757,8 @@ impl Drop for JobSystem {
             // once idle, and the last one to let go of the shared state cancels what is left.
             drop(lock(&self.shared.io).take());
             while let Some(job) = self.shared.pop_main() {
-                job.cancel(&self.shared);
+                // SAFETY: a queued job is not running.
+                unsafe { job.cancel(&self.shared) };
             }
             self.workers.clear();
             self.io_threads.clear();

@@ -1,18 +1,25 @@
 //! Workers: the pinned threads that run jobs, and the executor state of any thread that runs
-//! jobs (a worker, or the main thread while it waits).
+//! jobs (a worker, or an outside thread while it waits).
 //!
 //! ## Where a worker looks for a job
-//! Highest priority first. At each priority: its private queue (newest first, for locality),
-//! then the shared queue of that priority (oldest first). A thread that waits on a counter also
-//! looks at its inbox of jobs pinned to it, before anything else.
+//! Highest priority first. At each priority: its own deque (newest first, for locality), then
+//! the shared queue of that priority (oldest first), then the other workers' deques (their
+//! oldest jobs, half of them at once). The main thread looks at its inbox of jobs pinned to it
+//! before anything else.
 //!
-//! ## Private queues and sharing
-//! A job spawned inside a job goes to the spawning thread's private queue: a plain `VecDeque`,
-//! no atomics, no fences. Other workers cannot see it, so the owner shares: whenever it pushes
-//! or pops and sees that some worker is looking for work (or asleep with nobody looking), it
-//! moves the older half of that private queue into the shared queue as one bundle (one job that,
-//! when run, adopts its jobs into the runner's private queue), and wakes one sleeper if nobody is
-//! looking. Work moves between cores in halves, one shared-queue operation per bundle, not per job.
+//! ## Deques, and why no job is stranded
+//! A job spawned inside a job goes to the spawning worker's own deque (a Chase-Lev deque,
+//! `crossbeam_deque::Worker`): the owner pushes and pops at one end without a read-modify-write,
+//! and any idle worker can steal from the other end at any time, whatever the owner is doing (a
+//! long step, a wait). An idle worker finds the jobs while it is looking; one that is asleep must
+//! be woken: a push that makes a deque non-empty checks, after a `SeqCst` fence, whether a worker
+//! sleeps with nobody looking, and wakes one. A worker going to sleep announces itself, fences,
+//! and looks at every deque again (`sleep/README.md`): one of the two sees the other. Pushes onto
+//! a deque that was already non-empty skip the check: whoever sleeps after the push that made it
+//! non-empty sees that job there.
+//!
+//! Threads outside the pool have no deque: what they spawn or resume goes to the shared queues,
+//! where every worker sees it.
 //!
 //! ## Cached completions
 //! A worker keeps the count of jobs it finished for the same counter (or parent) and applies it
@@ -23,18 +30,21 @@
 //! Jobs run user code that may re-enter the executor of the same thread (a
 //! [`JobSystem::wait`](crate::JobSystem::wait) inside a job helps from the same queues). So the
 //! executor state is reached through one raw pointer per thread ([`LocalPtr`]), and every borrow
-//! of it is short and ends before user code runs. No `&mut Local` is held across a job's step.
+//! of it is short and ends before user code runs. No `&mut Local` is held across a job's step,
+//! nor while a panic payload (user data) is dropped.
 
 use std::cell::Cell;
-use std::collections::VecDeque;
 use std::mem;
 use std::ptr::NonNull;
+use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use crossbeam_deque::{Steal, Stealer, Worker};
+
 use crate::counter::CounterState;
 use crate::job::{Completion, Inherit, JobRef};
-use crate::panic::Payload;
+use crate::panic::{AbortOnUnwind, Payload};
 use crate::queue::Entry;
 use crate::sleep::Wake;
 use crate::system::Shared;
@@ -54,9 +64,22 @@ thread_local! {
 /// Jobs run between two publications of a worker's statistics while it stays busy.
 const STATS_EVERY: u64 = 1024;
 
-/// The most jobs shared in one bundle: enough that taking a bundle costs well under a
-/// nanosecond per job, few enough that sharing a flat queue of a million jobs copies little.
-const MAX_BUNDLE: usize = 4096;
+/// A worker's deques, one per priority.
+pub(crate) type Deques = [Worker<JobRef>; 3];
+
+/// The stealing ends of one worker's deques.
+pub(crate) type Stealers = [Stealer<JobRef>; 3];
+
+/// New deques for a worker, and their stealing ends.
+pub(crate) fn deques() -> (Deques, Stealers) {
+    let deques: Deques = [Worker::new_lifo(), Worker::new_lifo(), Worker::new_lifo()];
+    let stealers = [
+        deques[0].stealer(),
+        deques[1].stealer(),
+        deques[2].stealer(),
+    ];
+    (deques, stealers)
+}
 
 /// One thread's executor state.
 pub(crate) struct Local {
@@ -65,7 +88,13 @@ pub(crate) struct Local {
     index: Option<usize>,
     /// On the main thread, which runs the jobs pinned to it.
     main: bool,
-    private: [VecDeque<JobRef>; 3],
+    /// A worker's own deques (module docs); `None` on a thread outside the pool.
+    deques: Option<Deques>,
+    /// The worker whose deques this thread tries first when it steals.
+    victim: usize,
+    /// The completions of the jobs running on this thread, innermost last: a wait on a counter
+    /// one of them (or one of their parents) counts on can never end.
+    running: Vec<Completion>,
     /// Finished jobs not yet taken off their counter or parent (module docs).
     pending: Completion,
     pending_count: usize,
@@ -79,7 +108,7 @@ pub(crate) struct Local {
     /// Whether this thread has asked for a helper lane (and given it back on drop if it got one).
     lane_borrowed: bool,
     /// Jobs running on this thread now (more than one when a job waits inside).
-    depth: u32,
+    depth: usize,
     /// When a worker's last top-level job ended, while it has not gone looking for work since:
     /// the next span starts there (see `trace`: back-to-back spans share a clock read).
     last_end: Option<u64>,
@@ -92,7 +121,7 @@ struct OpenSpan {
 }
 
 impl Local {
-    pub(crate) fn new(shared: Arc<Shared>, index: Option<usize>) -> Local {
+    pub(crate) fn new(shared: Arc<Shared>, index: Option<usize>, deques: Option<Deques>) -> Local {
         let main = index.is_none() && shared.is_main_thread();
         let lane = match index {
             Some(index) => Some(shared.recorder.worker_lane(index)),
@@ -104,10 +133,12 @@ impl Local {
             lane_borrowed: false,
             depth: 0,
             last_end: None,
+            victim: index.map_or(0, |i| i + 1),
+            running: Vec::with_capacity(16),
             shared,
             index,
             main,
-            private: Default::default(),
+            deques,
             pending: Completion::None,
             pending_count: 0,
             finished: [0; 3],
@@ -124,17 +155,45 @@ impl Local {
         self.main
     }
 
-    /// Queues a job spawned on this thread.
+    /// How many jobs are running on this thread (more than one when jobs wait inside jobs).
+    pub(crate) fn depth(&self) -> usize {
+        self.depth
+    }
+
+    /// Queues a job spawned or resumed on this thread: a worker's own deque, else (a thread
+    /// outside the pool, or a job pinned to the main thread) where others see it.
     pub(crate) fn push(&mut self, job: JobRef) {
         let header = job.header();
-        if header.pinned() {
-            // Never in a private queue, even the main thread's: private jobs get shared.
-            self.shared.push_main(job);
-            return;
-        }
         let p = header.priority().index();
-        self.private[p].push_back(job);
-        self.maybe_share(p);
+        match &self.deques {
+            Some(deques) if !header.pinned() => {
+                let deque = &deques[p];
+                let was_empty = deque.is_empty();
+                deque.push(job);
+                if was_empty {
+                    self.announce();
+                }
+            }
+            _ => self.shared.schedule(job),
+        }
+    }
+
+    /// A deque of this worker just became non-empty: wake a sleeper if nobody is looking (module
+    /// docs; the other half of this handshake is in `Sleep::sleep`).
+    #[inline]
+    fn announce(&self) {
+        // SeqCst fence: the push before it and the loads of the hints after it are ordered
+        // against the sleeper's announcement and its look at every deque (`sleep/README.md`).
+        fence(Ordering::SeqCst);
+        let (looking, sleeping) = self.shared.sleep.hints();
+        if sleeping > 0 && looking == 0 {
+            self.wake_one();
+        }
+    }
+
+    #[cold]
+    fn wake_one(&self) {
+        self.shared.sleep.notify(1);
     }
 
     /// The next job this thread should run, highest priority first (module docs).
@@ -145,20 +204,16 @@ impl Local {
             }
         }
         for p in 0..Priority::ALL.len() {
-            if let Some(job) = self.private[p].pop_back() {
-                self.maybe_share(p);
+            if let Some(job) = self.deques.as_ref().and_then(|d| d[p].pop()) {
                 return Some(job);
             }
             match self.shared.steal(p) {
                 Some(Entry::Job(job)) => return Some(job),
-                Some(Entry::Bundle(jobs)) => {
-                    // Adopt the bundle: newest of its jobs first, the rest stays private.
-                    self.private[p].extend(jobs);
-                    let job = self.private[p].pop_back();
-                    self.maybe_share(p);
-                    return job;
-                }
+                Some(Entry::Bundle(jobs)) => return Some(self.adopt(p, jobs)),
                 None => {}
+            }
+            if let Some(job) = self.steal_from_workers(p) {
+                return Some(job);
             }
         }
         // Going to look for work: the next span starts when some is found.
@@ -166,42 +221,86 @@ impl Local {
         None
     }
 
+    /// Takes a bundle of jobs of priority `p` from the shared queue: a worker keeps them in its
+    /// deque (where others can steal them), an outside thread hands all but one back.
+    fn adopt(&mut self, p: usize, mut jobs: Vec<JobRef>) -> JobRef {
+        let first = jobs.pop().expect("bundles are never empty");
+        if jobs.is_empty() {
+            return first;
+        }
+        match &self.deques {
+            Some(deques) => {
+                let was_empty = deques[p].is_empty();
+                for job in jobs {
+                    deques[p].push(job);
+                }
+                if was_empty {
+                    self.announce();
+                }
+            }
+            None => self.shared.publish(p, Entry::Bundle(jobs)),
+        }
+        first
+    }
+
+    /// Steals jobs of priority `p` from another worker's deque: half of them into this worker's
+    /// deque (the oldest first) and one to run; an outside thread takes one.
+    fn steal_from_workers(&mut self, p: usize) -> Option<JobRef> {
+        let stealers = self.shared.stealers();
+        let count = stealers.len();
+        for k in 0..count {
+            let victim = (self.victim + k) % count;
+            if Some(victim) == self.index {
+                continue;
+            }
+            let stealer = &stealers[victim][p];
+            loop {
+                let stolen = match &self.deques {
+                    Some(deques) => stealer.steal_batch_and_pop(&deques[p]),
+                    None => stealer.steal(),
+                };
+                match stolen {
+                    Steal::Success(job) => {
+                        self.victim = victim;
+                        return Some(job);
+                    }
+                    Steal::Empty => break,
+                    Steal::Retry => std::hint::spin_loop(),
+                }
+            }
+        }
+        None
+    }
+
     /// Whether work of a priority above `priority` is waiting where this thread can see it.
     pub(crate) fn higher_priority_waiting(&self, priority: Priority) -> bool {
-        (0..priority.index()).any(|p| !self.private[p].is_empty() || self.shared.has_queued(p))
+        (0..priority.index()).any(|p| {
+            self.deques.as_ref().is_some_and(|d| !d[p].is_empty()) || self.shared.has_queued(p)
+        })
     }
 
-    /// Shares half of private queue `p` (rounded up: a lone job too) if another worker is
-    /// looking for work, or asleep with nobody looking (module docs). Called after a push (the
-    /// spawning job still runs here) and after a pop (the popped job will run here), so every job
-    /// left in the queue is one this thread is not about to run.
-    #[inline]
-    fn maybe_share(&mut self, p: usize) {
-        if self.private[p].is_empty() {
-            return;
-        }
-        // The hints sit on a cache line of their own, written only when a worker goes idle or
-        // to sleep: while every worker is busy this load hits the local cache.
-        let (looking, sleeping) = self.shared.sleep.hints();
-        if (looking > 0 && !self.shared.has_queued(p)) || (looking == 0 && sleeping > 0) {
-            self.share(p);
-        }
-    }
-
-    #[cold]
-    fn share(&mut self, p: usize) {
-        let queue = &mut self.private[p];
-        let half = queue.len().div_ceil(2).min(MAX_BUNDLE);
-        let entry = if half == 1 {
-            Entry::Job(
-                queue
-                    .pop_front()
-                    .expect("maybe_share checked the queue is not empty"),
-            )
-        } else {
-            Entry::Bundle(queue.drain(..half).collect())
-        };
-        self.shared.publish(p, entry);
+    /// Whether a wait on `counter` from this thread can never end: a job running on this thread
+    /// (below the wait, on its stack), or a parent of one, is counted on it.
+    pub(crate) fn counts_a_running_job(&self, counter: &CounterState) -> bool {
+        self.running.iter().any(|&completion| {
+            let mut completion = completion;
+            loop {
+                match completion {
+                    Completion::None => return false,
+                    Completion::Counter(c) => {
+                        if std::ptr::eq(c.as_ptr().cast_const(), counter) {
+                            return true;
+                        }
+                        return false;
+                    }
+                    Completion::Parent(parent) => {
+                        // SAFETY: a parent is suspended (alive) until its running child reports,
+                        // and its own parent until it does.
+                        completion = unsafe { parent.as_ref() }.completion();
+                    }
+                }
+            }
+        })
     }
 
     /// Runs `job` on this thread.
@@ -227,6 +326,7 @@ impl Local {
                 this.flush();
             }
             this.depth += 1;
+            this.running.push(header.completion());
             (
                 std::mem::replace(&mut this.current, header.priority()),
                 span,
@@ -241,6 +341,7 @@ impl Local {
         // SAFETY: the job's user code has returned; a short borrow.
         let this = unsafe { &mut *local.as_ptr() };
         this.depth -= 1;
+        this.running.pop();
         if let Some(span) = span {
             this.close_span(span);
         }
@@ -295,28 +396,10 @@ impl Local {
         crate::trace::tracy::job_panicked(inherit, panic);
     }
 
-    /// Reports `count` finished jobs (or batch items) to `completion`, after recording `panic`
-    /// there. The decrement itself is cached (module docs).
-    pub(crate) fn complete(
-        &mut self,
-        completion: Completion,
-        count: usize,
-        panic: Option<Payload>,
-    ) {
-        self.finished[self.current.index()] += count as u64;
-        self.since_publish += 1;
-        if self.since_publish >= STATS_EVERY {
-            self.publish_stats();
-        }
-        if let Some(panic) = panic {
-            match completion {
-                Completion::None => self.shared.unobserved_panic(panic),
-                // SAFETY: the job is still counted, so the counter is alive.
-                Completion::Counter(counter) => unsafe { counter.as_ref().record_panic(panic) },
-                // SAFETY: the parent is suspended until this child reports, so it is alive.
-                Completion::Parent(parent) => unsafe { parent.as_ref().record_panic(panic) },
-            }
-        }
+    /// Reports `count` finished jobs to `completion` (a panic was recorded there already, see
+    /// `JobRef::finish`). The decrement itself is cached (module docs).
+    pub(crate) fn complete(&mut self, completion: Completion, count: usize) {
+        self.count_finished(count);
         if completion == Completion::None {
             return;
         }
@@ -326,6 +409,16 @@ impl Local {
             self.flush();
             self.pending = completion;
             self.pending_count = count;
+        }
+    }
+
+    /// Counts `count` finished jobs (or batch items) in the statistics, at the running job's
+    /// priority.
+    pub(crate) fn count_finished(&mut self, count: usize) {
+        self.finished[self.current.index()] += count as u64;
+        self.since_publish += 1;
+        if self.since_publish >= STATS_EVERY {
+            self.publish_stats();
         }
     }
 
@@ -356,7 +449,8 @@ impl Local {
                 let resumed = unsafe { parent.as_ref() }.finish_children(count);
                 if resumed {
                     // Resume it here, next: its children's data is hot in this cache.
-                    self.push(JobRef::from_header(parent));
+                    // SAFETY: these were its last children: the parent is ours to resume.
+                    self.push(unsafe { JobRef::resume_parent(parent) });
                 }
                 resumed
             }
@@ -373,8 +467,8 @@ impl Local {
         self.since_publish = 0;
         let finished = mem::take(&mut self.finished);
         self.shared.stats().add_finished(self.index, finished);
-        if let Some(index) = self.index {
-            let queued = self.private.iter().map(VecDeque::len).sum();
+        if let (Some(index), Some(deques)) = (self.index, &self.deques) {
+            let queued = deques.iter().map(Worker::len).sum();
             self.shared.stats().worker(index).set_private_queued(queued);
         }
     }
@@ -387,22 +481,19 @@ impl Local {
             None
         }
     }
-
-    /// Publishes every private job to the shared queues (an outside thread stops helping).
-    pub(crate) fn publish_private(&mut self) {
-        for p in 0..Priority::ALL.len() {
-            if !self.private[p].is_empty() {
-                let jobs = self.private[p].drain(..).collect();
-                self.shared.publish(p, Entry::Bundle(jobs));
-            }
-        }
-    }
 }
 
 impl Drop for Local {
     fn drop(&mut self) {
         self.flush();
-        self.publish_private();
+        // A worker leaves only when no job is left anywhere; hand on anything all the same.
+        if let Some(deques) = &self.deques {
+            for deque in deques {
+                while let Some(job) = deque.pop() {
+                    self.shared.schedule(job);
+                }
+            }
+        }
         self.publish_stats();
         if let (true, Some(lane)) = (self.lane_borrowed, self.lane) {
             self.shared.recorder.give_back_helper(lane);
@@ -428,7 +519,7 @@ pub(crate) fn with_local<R>(shared: &Arc<Shared>, f: impl FnOnce(LocalPtr) -> R)
             return f(local);
         }
     }
-    let mut local = Local::new(Arc::clone(shared), None);
+    let mut local = Local::new(Arc::clone(shared), None, None);
     let ptr = NonNull::from(&mut local);
     let previous = CURRENT.replace(Some(ptr));
     struct Restore(Option<LocalPtr>);
@@ -445,14 +536,17 @@ pub(crate) fn with_local<R>(shared: &Arc<Shared>, f: impl FnOnce(LocalPtr) -> R)
 }
 
 /// The body of worker thread `index`.
-pub(crate) fn worker_main(shared: Arc<Shared>, index: usize, core: Option<usize>) {
+pub(crate) fn worker_main(shared: Arc<Shared>, index: usize, core: Option<usize>, deques: Deques) {
+    // Jobs run under `catch_unwind`: unwinding here is a bug of the executor, which may leave
+    // jobs running that borrow from a waiting thread's stack.
+    let abort = AbortOnUnwind;
     #[cfg(feature = "tracy")]
     crate::trace::tracy::name_thread(&format!("jobs worker {index}"));
     if let Some(core) = core {
         let pinned = core_affinity::set_for_current(core_affinity::CoreId { id: core });
         shared.stats().worker(index).set_pinned(core, pinned);
     }
-    let mut local = Local::new(Arc::clone(&shared), Some(index));
+    let mut local = Local::new(Arc::clone(&shared), Some(index), Some(deques));
     let ptr = NonNull::from(&mut local);
     CURRENT.set(Some(ptr));
     let stats = shared.stats().worker(index);
@@ -507,4 +601,5 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize, core: Option<usize>
     }
     CURRENT.set(None);
     drop(local);
+    mem::forget(abort);
 }

@@ -885,11 +885,10 @@ fn context_spawns_detached_and_counted_jobs() {
     });
 }
 
-/// Known limitation: jobs spawned into a private queue are shared only when the owner pushes or
-/// pops and sees an idle worker. A worker that becomes idle *after* the spawn (here: one still
-/// starting up) cannot take a child while its spawner keeps running a long step.
+/// A worker that becomes idle *after* the spawn (here: one still starting up) steals a child
+/// while its spawner keeps running a long step (it could not when private queues were shared
+/// only at the owner's pushes and pops).
 #[test]
-#[ignore = "limitation: private queues are shared only at the owner's push/pop; a worker idle later cannot steal"]
 fn a_lone_job_spawned_by_a_long_job_is_taken_by_an_idle_worker() {
     watchdog(30, || {
         let system = system(2);

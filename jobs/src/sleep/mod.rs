@@ -2,7 +2,7 @@
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::protocol::{lock, wait, AtomicUsize, Condvar, Mutex, Ordering};
+use crate::sync::protocol::{fence, lock, wait, AtomicUsize, Condvar, Mutex, Ordering};
 
 #[cfg(all(test, loom))]
 mod loom;
@@ -87,6 +87,10 @@ impl Sleep {
             self.sleeping.fetch_add(1, Ordering::AcqRel);
             self.idle.fetch_sub(1, Ordering::Relaxed);
         }
+        // SeqCst fence, paired with the one a worker makes after pushing onto an empty deque of
+        // its own (`worker.rs`): either that worker's look at the hints sees this one asleep, or
+        // the look at every deque below sees its job (README.md).
+        fence(Ordering::SeqCst);
         let mut state = lock(&self.lock);
         if has_work() {
             // Back to looking, unless a publisher already woke us (and counted us looking).
@@ -145,6 +149,21 @@ impl Sleep {
         }
         if woken == chosen.len() && count > woken {
             self.notify(count - woken);
+        }
+    }
+
+    /// Wakes worker `index` if it is asleep (a counter it waits on inside a job reached zero).
+    pub(crate) fn wake_worker(&self, index: usize) {
+        let woken = {
+            let mut state = lock(&self.lock);
+            let asleep = &mut state.asleep[index];
+            if *asleep {
+                self.wake(asleep);
+            }
+            !*asleep
+        };
+        if woken {
+            self.wakers[index].notify_one();
         }
     }
 

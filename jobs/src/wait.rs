@@ -1,0 +1,168 @@
+//! Waiting on a counter from a thread: [`JobSystem::wait`](crate::JobSystem::wait) on any
+//! thread, including a worker inside a job.
+//!
+//! A waiting thread runs jobs while the counter's round is not over, and sleeps only when it
+//! finds nothing to run. It sleeps in one of two ways, both woken by the counter when the round
+//! ends (the thread registers once per wait, see `counter.rs`), never by polling:
+//! - a **worker** that still helps sleeps in its system's sleep protocol (`sleep/`), as an idle
+//!   worker does: a publisher wakes it for new work as it would any sleeping worker, and the
+//!   counter wakes it by its index ([`Sleep::wake_worker`](crate::sleep::Sleep::wake_worker));
+//! - any **other** thread (an outside thread, a worker nested too deep to help, a wait with a
+//!   deadline) parks, and is unparked by the counter, or by a job pinned to it (the main thread).
+//!
+//! ## Nesting
+//! A job that waits with `JobSystem::wait` runs other jobs on top of itself. The nesting is
+//! bounded: at [`MAX_HELPING_DEPTH`] jobs on the stack the wait runs nothing more and only
+//! sleeps, so thousands of waiting jobs cannot overflow a worker's stack. And a wait whose
+//! counter counts a job below it on the same stack (the waiting job, or a parent of one) can
+//! never end: it returns [`WaitStop::Deadlock`] at once instead of livelocking.
+
+use std::sync::Arc;
+use std::thread;
+use std::time::Instant;
+
+use crate::counter::{Counter, Round, Wakeup};
+use crate::panic::AbortOnUnwind;
+use crate::sleep::Wake;
+use crate::system::Shared;
+use crate::worker::{Local, LocalPtr};
+
+/// Jobs on one thread's stack past which a wait stops helping (see the module docs).
+pub(crate) const MAX_HELPING_DEPTH: usize = 64;
+
+/// Why [`help_until`] returned before the round ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum WaitStop {
+    /// The counter counts a job running below the wait on this thread's stack.
+    Deadlock,
+    /// The deadline passed.
+    TimedOut,
+}
+
+/// How a waiting thread sleeps (module docs).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Sleeper {
+    /// In the sleep protocol, as worker `index`.
+    Worker(usize),
+    /// Parked.
+    Parked,
+}
+
+/// Runs jobs on this thread until `round` of `counter` has ended; sleeps when there is nothing
+/// it may run (module docs).
+pub(crate) fn help_until(
+    shared: &Arc<Shared>,
+    local: LocalPtr,
+    counter: &Counter,
+    round: Round,
+    deadline: Option<Instant>,
+) -> Result<(), WaitStop> {
+    // Jobs below this frame may borrow from it; every job runs under `catch_unwind`, so an
+    // unwind through here would be the executor's own bug: abort rather than free borrowed
+    // stack under a running job.
+    let abort = AbortOnUnwind;
+    let result = help(shared, local, counter, round, deadline);
+    std::mem::forget(abort);
+    result
+}
+
+fn help(
+    shared: &Arc<Shared>,
+    local: LocalPtr,
+    counter: &Counter,
+    round: Round,
+    deadline: Option<Instant>,
+) -> Result<(), WaitStop> {
+    let this = || {
+        // SAFETY: `local` is this thread's state, and every borrow made here ends before a job
+        // runs (see `worker::LocalPtr`).
+        unsafe { &mut *local.as_ptr() }
+    };
+    if this().counts_a_running_job(counter.state()) {
+        return Err(WaitStop::Deadlock);
+    }
+    let worker = this().worker_index();
+    // A thread outside the pool that does not help runs only its pinned jobs (what they spawn
+    // or resume goes to the shared queues). Nobody helps past the nesting bound.
+    let helps =
+        (worker.is_some() || shared.outside_threads_help()) && this().depth() < MAX_HELPING_DEPTH;
+    let may_run = this().depth() < MAX_HELPING_DEPTH;
+    let mut sleeper = match worker {
+        Some(index) if helps && deadline.is_none() => Sleeper::Worker(index),
+        _ => Sleeper::Parked,
+    };
+    let mut registered = false;
+    let mut idle_since: Option<Instant> = None;
+    loop {
+        if counter.has_ended(round) {
+            return Ok(());
+        }
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return Err(WaitStop::TimedOut);
+        }
+        let found = if helps {
+            this().find_work()
+        } else if may_run {
+            this().find_pinned()
+        } else {
+            None
+        };
+        if let Some(job) = found {
+            // SAFETY: we own `job`; no borrow of `local` is held.
+            unsafe { Local::run(local, job) };
+            idle_since = None;
+            continue;
+        }
+        // Nothing to run here: our finished jobs may be what the counter waits for. Applying
+        // them may also resume a parent into our deque: look again before sleeping.
+        if this().flush() {
+            continue;
+        }
+        if counter.has_ended(round) {
+            return Ok(());
+        }
+        let since = *idle_since.get_or_insert_with(Instant::now);
+        if helps && since.elapsed() < shared.spin() {
+            thread::yield_now();
+            continue;
+        }
+        if !registered {
+            let wakeup = match sleeper {
+                Sleeper::Worker(index) => Wakeup::Worker(Arc::clone(shared), index),
+                Sleeper::Parked => Wakeup::Thread(thread::current()),
+            };
+            if !counter.register(round, wakeup) {
+                return Ok(());
+            }
+            registered = true;
+            continue; // look once more: work may have arrived meanwhile
+        }
+        // Exactly, under the counter's lock: the quick look can miss an end after 2^32 rounds.
+        if counter.has_ended_exactly(round) {
+            return Ok(());
+        }
+        match sleeper {
+            Sleeper::Worker(index) => {
+                shared.sleep.start_looking();
+                let wake = shared.sleep.sleep(
+                    index,
+                    || shared.has_visible_work() || counter.has_ended(round),
+                    || false,
+                );
+                shared.sleep.stop_looking();
+                if wake == Wake::Done {
+                    // The system shut down around this wait: go on helping, parked in between.
+                    sleeper = Sleeper::Parked;
+                    registered = false;
+                }
+            }
+            Sleeper::Parked => match deadline {
+                Some(deadline) => {
+                    thread::park_timeout(deadline.saturating_duration_since(Instant::now()))
+                }
+                None => thread::park(),
+            },
+        }
+        idle_since = None;
+    }
+}

@@ -446,3 +446,22 @@ fn a_core_id_at_the_extreme_is_an_error() {
     let err = JobSystem::new(Config::default().cores(vec![usize::MAX])).unwrap_err();
     assert!(err.to_string().contains(&usize::MAX.to_string()), "{err}");
 }
+
+#[test]
+fn a_grain_works_from_one_item_to_usize_max() {
+    watchdog(30, || {
+        let system = common::system(2);
+        for grain in [1, 7, 1000, usize::MAX] {
+            let grain = Grain::fixed(grain).unwrap();
+            for range in [0..0, 0..1, 0..1000, 5000..6001] {
+                let seen = std::sync::atomic::AtomicUsize::new(0);
+                system
+                    .parallel_for(range.clone(), grain, |_| {
+                        seen.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    })
+                    .unwrap();
+                assert_eq!(seen.into_inner(), range.len(), "{grain:?} over {range:?}");
+            }
+        }
+    });
+}

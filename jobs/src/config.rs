@@ -35,9 +35,8 @@ pub struct Config {
     pub(crate) cores: Option<Vec<usize>>,
     pub(crate) io_threads: usize,
     pub(crate) spin: Duration,
-    /// The tagged heap's block size and reserve. (The field keeps the name the job system
-    /// builds the heap from: `TaggedHeap::new(config.heap_block_size)`.)
-    pub(crate) heap_block_size: HeapSettings,
+    /// The tagged heap's block size and reserve.
+    pub(crate) heap: HeapSettings,
     pub(crate) help_while_waiting: bool,
     pub(crate) recorder_memory: usize,
 }
@@ -50,7 +49,7 @@ impl Default for Config {
             cores: None,
             io_threads: 1,
             spin: Duration::from_micros(100),
-            heap_block_size: HeapSettings {
+            heap: HeapSettings {
                 block_size: 2 << 20,
                 reserve_blocks: Config::DEFAULT_HEAP_RESERVE_BLOCKS,
             },
@@ -243,7 +242,7 @@ impl Config {
     /// # Ok::<(), jobs::ConfigError>(())
     /// ```
     pub fn heap_block_size(mut self, bytes: usize) -> Self {
-        self.heap_block_size.block_size = bytes;
+        self.heap.block_size = bytes;
         self
     }
 
@@ -267,7 +266,7 @@ impl Config {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn heap_reserve_blocks(mut self, blocks: usize) -> Self {
-        self.heap_block_size.reserve_blocks = blocks;
+        self.heap.reserve_blocks = blocks;
         self
     }
 
@@ -290,7 +289,7 @@ impl Config {
         if self.spin > Config::MAX_SPIN {
             return Err(ConfigError::SpinTooLong(self.spin));
         }
-        match self.heap_block_size.block_size {
+        match self.heap.block_size {
             0 => return Err(ConfigError::ZeroHeapBlockSize),
             n if n > Config::MAX_HEAP_BLOCK_SIZE => return Err(ConfigError::HeapBlockTooLarge(n)),
             _ => {}

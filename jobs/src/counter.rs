@@ -428,7 +428,6 @@ impl CounterState {
     /// and this lock the counter may have been armed again, and waiters of the new round must
     /// stay).
     fn resume_ended(&self) {
-        let mut woken = Vec::new();
         let mut waiters = lock(&self.waiters);
         let (_, ended) = waiters.observe(self.value.load(Ordering::Acquire));
         let mut i = 0;
@@ -446,18 +445,15 @@ impl CounterState {
             }
             waiter.shared.schedule(waiter.job);
         }
+        // Woken under the lock (an unpark, or a flag set under the sleep protocol's lock, which
+        // is never held while this one is taken): no list to allocate per wake.
         let mut i = 0;
         while i < waiters.threads.len() {
             if waiters.threads[i].0 > ended {
                 i += 1;
             } else {
-                woken.push(waiters.threads.swap_remove(i).1);
+                waiters.threads.swap_remove(i).1.wake();
             }
-        }
-        drop(waiters);
-        // Woken after unlocking: a woken thread looks at the counter at once.
-        for wakeup in woken {
-            wakeup.wake();
         }
     }
 }

@@ -495,6 +495,10 @@ impl JobRef {
         }
     }
 
+    /// Ends this handle to a job suspended in `Action::Spawn` whose children have not all
+    /// finished: the last of them owns the job now (and makes a new `JobRef` to resume it).
+    fn hand_to_children(self) {}
+
     /// Drops the job without running it, reporting it as cancelled to whoever waits for it.
     ///
     /// # Safety
@@ -647,8 +651,7 @@ unsafe fn run<C>(mut job: JobRef, local: LocalPtr) {
                 }
                 // The last child (or this, if all are done) resumes the job.
                 if !header.finish_children(SPAWN_GUARD - spawned) {
-                    // The children own it now.
-                    mem::forget(job);
+                    job.hand_to_children();
                     return;
                 }
             }

@@ -295,7 +295,7 @@ impl JobSystem {
             main_queued: AtomicUsize::new(0),
             io: Mutex::new(Some(sender)),
             io_in_flight: AtomicUsize::new(0),
-            heap: TaggedHeap::new(config.heap_block_size),
+            heap: TaggedHeap::new(config.heap),
             counters: Arc::new(CounterPool::default()),
             stats: StatsShared::new(resolved.workers),
             recorder: Recorder::new(resolved.workers, config.io_threads, config.recorder_memory),

@@ -50,6 +50,7 @@ use crate::sleep::Wake;
 use crate::system::Shared;
 use crate::trace::clock;
 use crate::trace::lane::RawSpan;
+use crate::wait::MAX_HELPING_DEPTH;
 use crate::Priority;
 
 /// The executor state of the current thread, reached only through short borrows (module docs).
@@ -92,9 +93,10 @@ pub(crate) struct Local {
     deques: Option<Deques>,
     /// The worker whose deques this thread tries first when it steals.
     victim: usize,
-    /// The completions of the jobs running on this thread, innermost last: a wait on a counter
-    /// one of them (or one of their parents) counts on can never end.
-    running: Vec<Completion>,
+    /// The completions of the jobs running on this thread, outermost first (the first
+    /// `depth` entries, up to the nesting bound): a wait on a counter one of them (or one of their
+    /// parents) counts on can never end. Inline, so that a thread's state allocates nothing.
+    running: [Completion; MAX_HELPING_DEPTH],
     /// Finished jobs not yet taken off their counter or parent (module docs).
     pending: Completion,
     pending_count: usize,
@@ -134,7 +136,7 @@ impl Local {
             depth: 0,
             last_end: None,
             victim: index.map_or(0, |i| i + 1),
-            running: Vec::with_capacity(16),
+            running: [Completion::None; MAX_HELPING_DEPTH],
             shared,
             index,
             main,
@@ -282,7 +284,8 @@ impl Local {
     /// Whether a wait on `counter` from this thread can never end: a job running on this thread
     /// (below the wait, on its stack), or a parent of one, is counted on it.
     pub(crate) fn counts_a_running_job(&self, counter: &CounterState) -> bool {
-        self.running.iter().any(|&completion| {
+        let depth = self.depth.min(MAX_HELPING_DEPTH);
+        self.running[..depth].iter().any(|&completion| {
             let mut completion = completion;
             loop {
                 match completion {
@@ -325,8 +328,10 @@ impl Local {
             if this.pending != header.completion() {
                 this.flush();
             }
+            if let Some(slot) = this.running.get_mut(this.depth) {
+                *slot = header.completion();
+            }
             this.depth += 1;
-            this.running.push(header.completion());
             (
                 std::mem::replace(&mut this.current, header.priority()),
                 span,
@@ -341,7 +346,6 @@ impl Local {
         // SAFETY: the job's user code has returned; a short borrow.
         let this = unsafe { &mut *local.as_ptr() };
         this.depth -= 1;
-        this.running.pop();
         if let Some(span) = span {
             this.close_span(span);
         }

@@ -20,7 +20,7 @@ use jobs::{Action, Config, Context, Counter, Grain, Job, JobSystem};
 fn huge_batch_returns_only_after_every_chunk() {
     watchdog(60, || {
         let system = system(2);
-        let borrowed = vec![7u8; 16];
+        let borrowed = [7u8; 16];
         let chunks = AtomicUsize::new(0);
         let items = AtomicUsize::new(0);
         system
@@ -110,7 +110,7 @@ fn scope_waits_for_every_job_even_when_panic_payloads_panic_on_drop() {
         let system = system(2);
         for _ in 0..20 {
             let finished = AtomicBool::new(false);
-            let borrowed = vec![1u32; 64];
+            let borrowed = [1u32; 64];
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 system.scope(|s| {
                     s.spawn(|_| std::panic::panic_any(PanickyPayload));

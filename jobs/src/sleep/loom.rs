@@ -77,3 +77,72 @@ fn every_job_is_taken() {
 fn terminate_wakes_sleepers() {
     model(2, 0);
 }
+
+/// A worker pushes onto its own empty deque (a plain release store, as the Chase-Lev push is)
+/// and then keeps running a long step; the other worker is going to sleep at that moment. The
+/// pusher fences and reads the hints, the sleeper announces itself, fences and looks at every
+/// deque: one of them sees the other, so the job is never stranded with a worker asleep.
+#[test]
+fn push_onto_own_deque_wakes_a_sleeper() {
+    loom::model(|| {
+        let sleep = Arc::new(Sleep::new(2));
+        let deque = Arc::new(AtomicUsize::new(0));
+        let sleeper = {
+            let (sleep, deque) = (sleep.clone(), deque.clone());
+            thread::spawn(move || {
+                sleep.start_looking();
+                loop {
+                    if deque
+                        .compare_exchange(1, 0, Ordering::Acquire, Ordering::Relaxed)
+                        .is_ok()
+                    {
+                        sleep.stop_looking();
+                        return;
+                    }
+                    if sleep.sleep(0, || deque.load(Ordering::Relaxed) > 0, || true) == Wake::Done {
+                        return;
+                    }
+                }
+            })
+        };
+        // Worker 1 pushes (as `Local::push` onto an empty deque, then `announce`)...
+        deque.store(1, Ordering::Release);
+        loom::sync::atomic::fence(Ordering::SeqCst);
+        let (looking, sleeping) = sleep.hints();
+        if sleeping > 0 && looking == 0 {
+            sleep.notify(1);
+        }
+        // ...and runs a long step: it never takes the job back. Worker 0 must take it.
+        while deque.load(Ordering::Relaxed) != 0 {
+            thread::yield_now();
+        }
+        sleep.terminate();
+        sleeper.join().unwrap();
+    });
+}
+
+/// A worker waiting inside a job sleeps in the protocol with the counter's end as its "work";
+/// the job that brings the counter to zero wakes it by index (`Sleep::wake_worker`). The wake
+/// may come before, during or after the worker goes to sleep: it is never lost.
+#[test]
+fn counter_wakes_a_worker_waiting_inside_a_job() {
+    loom::model(|| {
+        let sleep = Arc::new(Sleep::new(1));
+        let counter = Arc::new(AtomicUsize::new(1));
+        let waiter = {
+            let (sleep, counter) = (sleep.clone(), counter.clone());
+            thread::spawn(move || {
+                sleep.start_looking();
+                while counter.load(Ordering::Acquire) != 0 {
+                    let wake = sleep.sleep(0, || counter.load(Ordering::Acquire) == 0, || false);
+                    assert_eq!(wake, Wake::Look);
+                }
+                sleep.stop_looking();
+            })
+        };
+        // The last job of the counter finishes: decrement, then wake the registered waiter.
+        counter.fetch_sub(1, Ordering::AcqRel);
+        sleep.wake_worker(0);
+        waiter.join().unwrap();
+    });
+}

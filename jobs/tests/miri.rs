@@ -498,3 +498,98 @@ fn the_recorder_collects_while_workers_write() {
     let mut json = Vec::new();
     trace.write_chrome(&mut json).expect("written to memory");
 }
+
+/// Panic payloads are user data dropped inside the executor: one whose `Drop` panics, and one
+/// whose `Drop` re-enters the executor with `JobSystem::wait` (Miri checks that no `&mut` to the
+/// thread's executor state is alive meanwhile). The scope waits for its borrowing job all the
+/// same.
+#[test]
+fn panic_payloads_that_panic_or_wait_when_dropped() {
+    struct PanicsOnDrop;
+    impl Drop for PanicsOnDrop {
+        fn drop(&mut self) {
+            if !std::thread::panicking() {
+                panic!("payload drop");
+            }
+        }
+    }
+    struct WaitsOnDrop(Arc<JobSystem>, Counter);
+    impl Drop for WaitsOnDrop {
+        fn drop(&mut self) {
+            let _ = self.0.wait(&self.1);
+        }
+    }
+    let system = Arc::new(system(2));
+    let read = AtomicUsize::new(0);
+    let borrowed = [1usize; 4];
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        system.scope(|s| {
+            s.spawn(|_| std::panic::panic_any(PanicsOnDrop));
+            s.spawn(|_| std::panic::panic_any(PanicsOnDrop));
+            s.spawn(|_| {
+                read.fetch_add(borrowed.iter().sum(), Ordering::SeqCst);
+            });
+        })
+    }));
+    assert_eq!(read.load(Ordering::SeqCst), 4);
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(outcome)));
+    let counter = system.counter();
+    let other = system.counter();
+    system.submit_counted(&other, Job::from_fn(|_| {}));
+    for _ in 0..2 {
+        let payload = WaitsOnDrop(Arc::clone(&system), other.clone());
+        system.submit_counted(&counter, Job::from_fn(move |_| std::panic::panic_any(payload)));
+    }
+    assert!(system.wait(&counter).is_err());
+}
+
+/// Stealing: a job spawns children onto its own deque and then blocks until another worker has
+/// run them all (only a thief can). Also a counter reused across rounds with a panic carried to
+/// the next wait, and a nested wait from inside a job.
+#[test]
+fn idle_workers_steal_and_counters_carry_panics_across_rounds() {
+    let system = Arc::new(system(2));
+    let done = Counter::new();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = ran.clone();
+    system.submit_counted(
+        &done,
+        Job::from_fn(move |cx| {
+            for _ in 0..3 {
+                let r = r.clone();
+                cx.spawn(Job::from_fn(move |_| {
+                    r.fetch_add(1, Ordering::SeqCst);
+                }));
+            }
+            while r.load(Ordering::SeqCst) < 3 {
+                std::thread::yield_now();
+            }
+        }),
+    );
+    // Not `wait`: this thread must not run the children itself.
+    while !done.is_zero() {
+        std::thread::yield_now();
+    }
+    assert_eq!(ran.load(Ordering::SeqCst), 3);
+
+    let counter = system.counter();
+    system.submit_counted(&counter, Job::from_fn(|_| panic!("round one")));
+    while !counter.is_zero() {
+        std::thread::yield_now();
+    }
+    system.submit_counted(&counter, Job::from_fn(|_| {}));
+    assert_eq!(system.wait(&counter).unwrap_err().message(), "round one");
+
+    let outer = system.counter();
+    let inner = system.counter();
+    let (s, i) = (Arc::clone(&system), inner.clone());
+    system.submit_counted(
+        &outer,
+        Job::from_fn(move |_| {
+            s.submit_counted(&i, Job::from_fn(|_| {}));
+            s.wait(&i).unwrap();
+        }),
+    );
+    system.wait(&outer).unwrap();
+    assert!(inner.is_zero());
+}

@@ -410,6 +410,20 @@ impl JobRef {
         JobRef { ptr: parent }
     }
 
+    /// The pointer, for a queue that holds jobs as raw pointers (`deque.rs`): the job now
+    /// belongs to whoever turns it back into a `JobRef`, once.
+    pub(crate) fn into_raw(self) -> NonNull<Header> {
+        self.ptr
+    }
+
+    /// The `JobRef` a pointer from [`into_raw`](Self::into_raw) stood for.
+    ///
+    /// # Safety
+    /// `ptr` came from `into_raw`, and no other `JobRef` was made from it since.
+    pub(crate) unsafe fn from_raw(ptr: NonNull<Header>) -> JobRef {
+        JobRef { ptr }
+    }
+
     pub(crate) fn header(&self) -> &Header {
         // SAFETY: a JobRef's owner keeps the job alive; the header is only read here, or
         // changed through atomics.

@@ -94,6 +94,7 @@ mod compile_fail;
 mod config;
 mod context;
 pub mod counter;
+mod deque;
 mod heap;
 mod job;
 mod label;

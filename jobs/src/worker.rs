@@ -4,14 +4,14 @@
 //! ## Where a worker looks for a job
 //! Highest priority first. At each priority: its own deque (newest first, for locality), then
 //! the shared queue of that priority (oldest first), then the other workers' deques (their
-//! oldest jobs, half of them at once). The main thread looks at its inbox of jobs pinned to it
+//! oldest job). The main thread looks at its inbox of jobs pinned to it
 //! before anything else.
 //!
 //! ## Deques, and why no job is stranded
-//! A job spawned inside a job goes to the spawning worker's own deque (a Chase-Lev deque,
-//! `crossbeam_deque::Worker`): the owner pushes and pops at one end without a read-modify-write,
-//! and any idle worker can steal from the other end at any time, whatever the owner is doing (a
-//! long step, a wait). An idle worker finds the jobs while it is looking; one that is asleep must
+//! A job spawned inside a job goes to the spawning worker's own deque (a fixed-capacity
+//! Chase-Lev deque, `deque.rs`; a full one sends the job to the shared queue): the owner pushes
+//! and pops at one end without a read-modify-write, and any idle worker can steal from the other
+//! end at any time, whatever the owner is doing (a long step, a wait). An idle worker finds the jobs while it is looking; one that is asleep must
 //! be woken: a push that makes a deque non-empty checks, after a `SeqCst` fence, whether a worker
 //! sleeps with nobody looking, and wakes one. A worker going to sleep announces itself, fences,
 //! and looks at every deque again (`sleep/README.md`): one of the two sees the other. Pushes onto
@@ -40,10 +40,9 @@ use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use crossbeam_deque::{Steal, Stealer, Worker};
-
 use crate::counter::CounterState;
-use crate::job::{Completion, Inherit, JobRef};
+use crate::deque::{Deque, Steal};
+use crate::job::{Completion, Header, Inherit, JobRef};
 use crate::panic::{AbortOnUnwind, Payload};
 use crate::queue::Entry;
 use crate::sleep::Wake;
@@ -65,21 +64,51 @@ thread_local! {
 /// Jobs run between two publications of a worker's statistics while it stays busy.
 const STATS_EVERY: u64 = 1024;
 
-/// A worker's deques, one per priority.
-pub(crate) type Deques = [Worker<JobRef>; 3];
+/// A worker's deques, one per priority; the worker owns them (pushes and pops), everyone else
+/// may steal from them through [`Stealers`].
+pub(crate) struct Deques([Arc<Deque<Header>>; 3]);
 
-/// The stealing ends of one worker's deques.
-pub(crate) type Stealers = [Stealer<JobRef>; 3];
+/// One worker's deques, for stealing.
+pub(crate) type Stealers = [Arc<Deque<Header>>; 3];
 
 /// New deques for a worker, and their stealing ends.
 pub(crate) fn deques() -> (Deques, Stealers) {
-    let deques: Deques = [Worker::new_lifo(), Worker::new_lifo(), Worker::new_lifo()];
-    let stealers = [
-        deques[0].stealer(),
-        deques[1].stealer(),
-        deques[2].stealer(),
+    let deques: Stealers = [
+        Arc::new(Deque::new()),
+        Arc::new(Deque::new()),
+        Arc::new(Deque::new()),
     ];
-    (deques, stealers)
+    (Deques(deques.clone()), deques)
+}
+
+impl Deques {
+    /// Pushes a job of priority `p`; hands it back if that deque is full. Returns whether the
+    /// deque was empty before (see `Local::announce`).
+    fn push(&self, p: usize, job: JobRef) -> Result<bool, JobRef> {
+        let deque = &self.0[p];
+        let was_empty = deque.is_empty();
+        // SAFETY: `Deques` is owned by one worker's `Local`, whose thread is the only one to push
+        // and pop; the job comes out again exactly once (as a `JobRef` made by `from_raw`).
+        match unsafe { deque.push(job.into_raw()) } {
+            Ok(()) => Ok(was_empty),
+            // SAFETY: the pointer was refused, never published: it is still this job.
+            Err(job) => Err(unsafe { JobRef::from_raw(job) }),
+        }
+    }
+
+    fn pop(&self, p: usize) -> Option<JobRef> {
+        // SAFETY: the owner's thread (see `push`); what comes out was pushed as a `JobRef` and
+        // comes out once.
+        unsafe { self.0[p].pop().map(|job| JobRef::from_raw(job)) }
+    }
+
+    fn is_empty(&self, p: usize) -> bool {
+        self.0[p].is_empty()
+    }
+
+    fn len(&self) -> usize {
+        self.0.iter().map(|deque| deque.len()).sum()
+    }
 }
 
 /// One thread's executor state.
@@ -167,17 +196,20 @@ impl Local {
     pub(crate) fn push(&mut self, job: JobRef) {
         let header = job.header();
         let p = header.priority().index();
-        match &self.deques {
-            Some(deques) if !header.pinned() => {
-                let deque = &deques[p];
-                let was_empty = deque.is_empty();
-                deque.push(job);
-                if was_empty {
-                    self.announce();
+        let refused = match &self.deques {
+            Some(deques) if !header.pinned() => match deques.push(p, job) {
+                Ok(was_empty) => {
+                    if was_empty {
+                        self.announce();
+                    }
+                    return;
                 }
-            }
-            _ => self.shared.schedule(job),
-        }
+                // Full: to the shared queue.
+                Err(job) => job,
+            },
+            _ => job,
+        };
+        self.shared.schedule(refused);
     }
 
     /// A deque of this worker just became non-empty: wake a sleeper if nobody is looking (module
@@ -206,7 +238,7 @@ impl Local {
             }
         }
         for p in 0..Priority::ALL.len() {
-            if let Some(job) = self.deques.as_ref().and_then(|d| d[p].pop()) {
+            if let Some(job) = self.deques.as_ref().and_then(|d| d.pop(p)) {
                 return Some(job);
             }
             match self.shared.steal(p) {
@@ -230,23 +262,31 @@ impl Local {
         if jobs.is_empty() {
             return first;
         }
-        match &self.deques {
-            Some(deques) => {
-                let was_empty = deques[p].is_empty();
-                for job in jobs {
-                    deques[p].push(job);
-                }
-                if was_empty {
-                    self.announce();
+        let Some(deques) = &self.deques else {
+            self.shared.publish(p, Entry::Bundle(jobs));
+            return first;
+        };
+        let mut announce = false;
+        let mut jobs = jobs.into_iter();
+        for job in jobs.by_ref() {
+            match deques.push(p, job) {
+                Ok(was_empty) => announce |= was_empty,
+                Err(job) => {
+                    // Full: the rest goes back to the shared queue in one piece.
+                    let rest: Vec<JobRef> = std::iter::once(job).chain(jobs.by_ref()).collect();
+                    self.shared.publish(p, Entry::Bundle(rest));
+                    break;
                 }
             }
-            None => self.shared.publish(p, Entry::Bundle(jobs)),
+        }
+        if announce {
+            self.announce();
         }
         first
     }
 
-    /// Steals jobs of priority `p` from another worker's deque: half of them into this worker's
-    /// deque (the oldest first) and one to run; an outside thread takes one.
+    /// Steals the oldest job of priority `p` from another worker's deque, trying first the
+    /// worker it last stole from.
     fn steal_from_workers(&mut self, p: usize) -> Option<JobRef> {
         let stealers = self.shared.stealers();
         let count = stealers.len();
@@ -255,16 +295,14 @@ impl Local {
             if Some(victim) == self.index {
                 continue;
             }
-            let stealer = &stealers[victim][p];
+            let deque = &stealers[victim][p];
             loop {
-                let stolen = match &self.deques {
-                    Some(deques) => stealer.steal_batch_and_pop(&deques[p]),
-                    None => stealer.steal(),
-                };
-                match stolen {
+                match deque.steal() {
                     Steal::Success(job) => {
                         self.victim = victim;
-                        return Some(job);
+                        // SAFETY: a deque holds only pointers pushed by `Deques::push` from a
+                        // `JobRef`; the successful steal made this thread their one taker.
+                        return Some(unsafe { JobRef::from_raw(job) });
                     }
                     Steal::Empty => break,
                     Steal::Retry => std::hint::spin_loop(),
@@ -277,7 +315,7 @@ impl Local {
     /// Whether work of a priority above `priority` is waiting where this thread can see it.
     pub(crate) fn higher_priority_waiting(&self, priority: Priority) -> bool {
         (0..priority.index()).any(|p| {
-            self.deques.as_ref().is_some_and(|d| !d[p].is_empty()) || self.shared.has_queued(p)
+            self.deques.as_ref().is_some_and(|d| !d.is_empty(p)) || self.shared.has_queued(p)
         })
     }
 
@@ -472,7 +510,7 @@ impl Local {
         let finished = mem::take(&mut self.finished);
         self.shared.stats().add_finished(self.index, finished);
         if let (Some(index), Some(deques)) = (self.index, &self.deques) {
-            let queued = deques.iter().map(Worker::len).sum();
+            let queued = deques.len();
             self.shared.stats().worker(index).set_private_queued(queued);
         }
     }
@@ -492,8 +530,8 @@ impl Drop for Local {
         self.flush();
         // A worker leaves only when no job is left anywhere; hand on anything all the same.
         if let Some(deques) = &self.deques {
-            for deque in deques {
-                while let Some(job) = deque.pop() {
+            for p in 0..Priority::ALL.len() {
+                while let Some(job) = deques.pop(p) {
                     self.shared.schedule(job);
                 }
             }

@@ -1,0 +1,267 @@
+//! A worker's own queue: a fixed-capacity work-stealing deque (Chase and Lev, "Dynamic Circular
+//! Work-Stealing Deque", SPAA 2005, with the memory orderings of Lê, Pop, Cohen and Zappa
+//! Nardelli, "Correct and Efficient Work-Stealing for Weak Memory Models", PPoPP 2013).
+//!
+//! The owner pushes and pops at the *bottom* without a read-modify-write (a pop takes one `SeqCst`
+//! fence, and a compare-and-swap only for the last job); thieves take from the *top* with one
+//! compare-and-swap. Jobs are raw pointers, held in atomic slots, so that the thief's read of a
+//! slot the owner may be reusing is never a data race; the compare-and-swap on `top` decides who
+//! owns what was read.
+//!
+//! The capacity is fixed ([`CAPACITY`]): no buffer to grow, so nothing to free while a thief may
+//! still read it, and no epoch-based reclamation. A push onto a full deque is refused and the
+//! caller sends the job to the shared queue instead.
+//!
+//! Indices only grow (by one per push), as `isize`: at a billion pushes a second they would take
+//! 292 years to overflow.
+
+use std::ptr::NonNull;
+
+use crossbeam_utils::CachePadded;
+
+use crate::sync::protocol::{fence, AtomicIsize, AtomicPtr, Ordering};
+
+/// Jobs one deque holds; a power of two.
+pub(crate) const CAPACITY: usize = 1024;
+const MASK: usize = CAPACITY - 1;
+
+/// One deque. Its owner uses [`Deque::push`] and [`Deque::pop`]; anyone may [`Deque::steal`].
+pub(crate) struct Deque<T> {
+    /// The thieves' end: the index of the oldest job.
+    top: CachePadded<AtomicIsize>,
+    /// The owner's end: one past the newest job.
+    bottom: CachePadded<AtomicIsize>,
+    slots: Box<[AtomicPtr<T>]>,
+}
+
+// SAFETY: the deque only moves pointers between threads, and every shared field is atomic; `push`
+// requires that what an item points to may be owned by whichever thread takes it out.
+unsafe impl<T> Send for Deque<T> {}
+// SAFETY: as above.
+unsafe impl<T> Sync for Deque<T> {}
+
+/// The outcome of [`Deque::steal`].
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Steal<T> {
+    Empty,
+    /// Lost a race with the owner or another thief: try again.
+    Retry,
+    Success(T),
+}
+
+impl<T> Deque<T> {
+    pub(crate) fn new() -> Self {
+        Deque {
+            top: CachePadded::new(AtomicIsize::new(0)),
+            bottom: CachePadded::new(AtomicIsize::new(0)),
+            slots: (0..CAPACITY)
+                .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+                .collect(),
+        }
+    }
+
+    fn slot(&self, index: isize) -> &AtomicPtr<T> {
+        // Indices are never negative: `top` starts at 0 and only grows, and a pop reads a slot
+        // only at an index at or above `top`.
+        &self.slots[index as usize & MASK]
+    }
+
+    /// Jobs in the deque (a snapshot).
+    pub(crate) fn len(&self) -> usize {
+        let bottom = self.bottom.load(Ordering::Relaxed);
+        let top = self.top.load(Ordering::Relaxed);
+        bottom.saturating_sub(top).max(0) as usize
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Pushes `item` at the bottom; hands it back if the deque is full.
+    ///
+    /// # Safety
+    /// Only the deque's owner calls `push` and `pop` (one thread at a time). Whoever later takes
+    /// `item` out (a pop or a steal, exactly once) owns what it points to, on whatever thread it
+    /// runs: that must be allowed (for jobs: a `JobRef`, which is `Send`).
+    pub(crate) unsafe fn push(&self, item: NonNull<T>) -> Result<(), NonNull<T>> {
+        let bottom = self.bottom.load(Ordering::Relaxed);
+        // Acquire: a slot freed by a steal is not written before that thief has read it.
+        let top = self.top.load(Ordering::Acquire);
+        if bottom - top >= CAPACITY as isize {
+            return Err(item);
+        }
+        self.slot(bottom).store(item.as_ptr(), Ordering::Relaxed);
+        // Release: a thief that reads the new bottom reads the slot written above.
+        self.bottom.store(bottom + 1, Ordering::Release);
+        Ok(())
+    }
+
+    /// Pops the newest item.
+    ///
+    /// # Safety
+    /// Only the deque's owner calls `push` and `pop`.
+    pub(crate) unsafe fn pop(&self) -> Option<NonNull<T>> {
+        let bottom = self.bottom.load(Ordering::Relaxed) - 1;
+        self.bottom.store(bottom, Ordering::Relaxed);
+        // SeqCst fence: the claim on `bottom` above and a thief's claim on `top` are ordered, so
+        // that they never both take the last item (each thief fences between its loads too).
+        fence(Ordering::SeqCst);
+        let top = self.top.load(Ordering::Relaxed);
+        if top > bottom {
+            // Empty: undo the claim.
+            self.bottom.store(bottom + 1, Ordering::Relaxed);
+            return None;
+        }
+        let item = self.slot(bottom).load(Ordering::Relaxed);
+        if top < bottom {
+            // More than one item: no thief can reach this one.
+            return NonNull::new(item);
+        }
+        // The last item: race the thieves for it on `top`.
+        let won = self
+            .top
+            .compare_exchange(top, top + 1, Ordering::SeqCst, Ordering::Relaxed)
+            .is_ok();
+        self.bottom.store(bottom + 1, Ordering::Relaxed);
+        if won {
+            NonNull::new(item)
+        } else {
+            None
+        }
+    }
+
+    /// Takes the oldest item, from any thread.
+    pub(crate) fn steal(&self) -> Steal<NonNull<T>> {
+        let top = self.top.load(Ordering::Acquire);
+        // SeqCst fence: pairs with the owner's in `pop` (see there).
+        fence(Ordering::SeqCst);
+        // Acquire: pairs with the release store in `push`, so the slot read below is the item.
+        let bottom = self.bottom.load(Ordering::Acquire);
+        if top >= bottom {
+            return Steal::Empty;
+        }
+        let item = self.slot(top).load(Ordering::Relaxed);
+        // The compare-and-swap makes the item ours; if it fails, the owner or another thief took
+        // it and what was read may be stale.
+        if self
+            .top
+            .compare_exchange(top, top + 1, Ordering::SeqCst, Ordering::Relaxed)
+            .is_err()
+        {
+            return Steal::Retry;
+        }
+        match NonNull::new(item) {
+            Some(item) => Steal::Success(item),
+            None => unreachable!("a deque slot below bottom holds an item"),
+        }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    //! `loom` models of the deque: every item pushed is taken exactly once, by the owner or a
+    //! thief, whatever the interleaving.
+    use super::{Deque, Steal};
+    use loom::sync::Arc;
+    use loom::thread;
+    use std::ptr::NonNull;
+
+    fn items(n: usize) -> Vec<NonNull<usize>> {
+        (0..n)
+            .map(|i| NonNull::from(Box::leak(Box::new(i))))
+            .collect()
+    }
+
+    fn take(item: NonNull<usize>) -> usize {
+        // SAFETY: every item came from `Box::leak` in `items` and is taken exactly once (which
+        // is what the models check: a second take would be a double free, reported by loom).
+        *unsafe { Box::from_raw(item.as_ptr()) }
+    }
+
+    /// The owner pushes two items and pops; a thief steals concurrently.
+    #[test]
+    fn owner_and_thief_take_each_item_once() {
+        loom::model(|| {
+            let deque = Arc::new(Deque::new());
+            let thief = {
+                let deque = deque.clone();
+                thread::spawn(move || {
+                    let mut got = Vec::new();
+                    for _ in 0..2 {
+                        match deque.steal() {
+                            Steal::Success(item) => got.push(take(item)),
+                            Steal::Empty | Steal::Retry => {}
+                        }
+                    }
+                    got
+                })
+            };
+            let mut got = Vec::new();
+            for item in items(2) {
+                // SAFETY: this thread is the owner.
+                unsafe { deque.push(item) }.expect("not full");
+            }
+            // SAFETY: this thread is the owner.
+            while let Some(item) = unsafe { deque.pop() } {
+                got.push(take(item));
+            }
+            got.extend(thief.join().unwrap());
+            got.sort_unstable();
+            assert_eq!(got, vec![0, 1]);
+        });
+    }
+
+    /// Two thieves race for one item while the owner pops it.
+    #[test]
+    fn last_item_goes_to_exactly_one() {
+        loom::model(|| {
+            let deque = Arc::new(Deque::new());
+            let item = items(1).pop().unwrap();
+            // SAFETY: this thread is the owner.
+            unsafe { deque.push(item) }.expect("not full");
+            let thieves: Vec<_> = (0..2)
+                .map(|_| {
+                    let deque = deque.clone();
+                    thread::spawn(move || match deque.steal() {
+                        Steal::Success(item) => take(item) + 1,
+                        Steal::Empty | Steal::Retry => 0,
+                    })
+                })
+                .collect();
+            // SAFETY: this thread is the owner.
+            let mine = unsafe { deque.pop() }.map_or(0, |item| take(item) + 1);
+            let theirs: usize = thieves.into_iter().map(|t| t.join().unwrap()).sum();
+            assert_eq!(mine + theirs, 1);
+        });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::{Deque, Steal, CAPACITY};
+    use std::ptr::NonNull;
+
+    #[test]
+    fn full_deque_refuses_and_order_is_lifo_for_the_owner_fifo_for_thieves() {
+        let mut values: Vec<usize> = (0..=CAPACITY).collect();
+        let ptrs: Vec<NonNull<usize>> = values.iter_mut().map(NonNull::from).collect();
+        let deque = Deque::new();
+        for &ptr in &ptrs[..CAPACITY] {
+            // SAFETY: this thread is the only user.
+            unsafe { deque.push(ptr) }.expect("room");
+        }
+        // SAFETY: as above.
+        assert_eq!(unsafe { deque.push(ptrs[CAPACITY]) }, Err(ptrs[CAPACITY]));
+        assert_eq!(deque.len(), CAPACITY);
+        assert_eq!(deque.steal(), Steal::Success(ptrs[0]));
+        // SAFETY: as above.
+        assert_eq!(unsafe { deque.pop() }, Some(ptrs[CAPACITY - 1]));
+        // SAFETY: as above.
+        unsafe { deque.push(ptrs[CAPACITY]) }.expect("room again");
+        assert_eq!(deque.len(), CAPACITY - 1);
+        // SAFETY: as above.
+        while unsafe { deque.pop() }.is_some() {}
+        assert!(deque.is_empty());
+        assert_eq!(deque.steal(), Steal::Empty);
+    }
+}

@@ -5,15 +5,9 @@
 //! continues the job once the executor has done what was asked. The job is suspended in between,
 //! without a stack of its own and without blocking its worker: the worker runs other jobs.
 
-use std::marker::PhantomData;
-use std::ops::Range;
-use std::ptr::NonNull;
-
-use crate::batch::{self, Grain};
 use crate::counter::Counter;
-use crate::heap::{Block, MemoryError, Tag};
-use crate::job::{Completion, Header, Job};
-use crate::worker::{Local, LocalPtr};
+use crate::executor::Spawner;
+use crate::heap::{Block, MemoryError, MemoryRequest, Tag};
 use crate::Context;
 
 /// One step of a job of capture `C`: runs on a worker and says what happens next.
@@ -108,121 +102,5 @@ impl<C> Action<C> {
             },
             then,
         )
-    }
-}
-
-/// A request for memory from the tagged heap: `size` bytes aligned to `align`, freed when `tag`
-/// is released.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct MemoryRequest {
-    /// Whose memory it is: all blocks of a tag are freed together.
-    pub tag: Tag,
-    /// Bytes wanted.
-    pub size: usize,
-    /// Alignment: a power of two, at most 4096.
-    pub align: usize,
-}
-
-/// Creates the children of a job that returned [`Action::Spawn`].
-///
-/// Children may borrow the parent's capture for `'c`. Each child is counted on the parent: the
-/// parent continues when the last one finishes. Children take the parent's priority unless they
-/// set their own.
-pub struct Spawner<'c, 'w> {
-    local: LocalPtr,
-    _local: PhantomData<&'w mut Local>,
-    parent: NonNull<Header>,
-    /// Children spawned so far, counted here and taken off the parent's guard at the end.
-    spawned: &'w mut usize,
-    /// Children are jobs borrowing for `'c`; invariant so that `'c` cannot be shortened.
-    _borrow: PhantomData<fn(&'c ()) -> &'c ()>,
-}
-
-impl<'c, 'w> Spawner<'c, 'w> {
-    pub(crate) fn new(local: LocalPtr, parent: NonNull<Header>, spawned: &'w mut usize) -> Self {
-        Spawner {
-            local,
-            _local: PhantomData,
-            parent,
-            spawned,
-            _borrow: PhantomData,
-        }
-    }
-
-    fn local(&mut self) -> &mut Local {
-        // SAFETY: `local` is this thread's live executor state; the borrow ends before any user
-        // code runs (see `worker::LocalPtr`).
-        unsafe { &mut *self.local.as_ptr() }
-    }
-
-    fn parent(&self) -> &Header {
-        // SAFETY: the parent is suspended in `Action::Spawn` while its spawner exists: its box is
-        // alive and only its atomics and immutable fields are read.
-        unsafe { self.parent.as_ref() }
-    }
-
-    /// Spawns a child job.
-    pub fn spawn(&mut self, job: Job<'c>) {
-        *self.spawned += 1;
-        let inherit = self.parent().inherit();
-        let job = job.into_ref(Completion::Parent(self.parent), inherit);
-        self.local().push(job);
-    }
-
-    /// Spawns a child that runs a closure to completion.
-    pub fn spawn_fn<F>(&mut self, f: F)
-    where
-        F: FnOnce(&mut Context<'_>) + Send + 'c,
-    {
-        self.spawn(Job::from_fn(f));
-    }
-
-    /// Runs `body(i)` for every `i` in `range` as children of this job, in chunks of `grain`
-    /// items spread over the workers. The parent continues when every item has run.
-    pub fn parallel_for<F>(&mut self, range: Range<usize>, grain: Grain, body: F)
-    where
-        F: Fn(usize) + Send + Sync + 'c,
-    {
-        self.spawn_batch(range.len(), |workers, done| {
-            batch::items(body, range, grain, workers, done)
-        });
-    }
-
-    /// Like [`parallel_for`](Self::parallel_for), but `body` gets a whole chunk of at most
-    /// `grain` items at a time.
-    pub fn parallel_for_chunks<F>(&mut self, range: Range<usize>, grain: Grain, body: F)
-    where
-        F: Fn(Range<usize>) + Send + Sync + 'c,
-    {
-        self.spawn_batch(range.len(), |workers, done| {
-            batch::chunks(body, range, grain, workers, done)
-        });
-    }
-
-    /// Counts the batch's runners as children of the parent (see `batch.rs`: when the last
-    /// has finished, every item has and none holds the body), and queues them.
-    fn spawn_batch(
-        &mut self,
-        items: usize,
-        runners: impl FnOnce(usize, Completion) -> Vec<Job<'c>>,
-    ) {
-        if items == 0 {
-            return;
-        }
-        let completion = Completion::Parent(self.parent);
-        let inherit = self.parent().inherit();
-        let workers = self.local().shared.worker_count();
-        let runners = runners(workers, completion);
-        *self.spawned += runners.len();
-        for runner in runners {
-            let job = runner.into_ref(completion, inherit);
-            self.local().push(job);
-        }
-    }
-
-    /// The context of the parent: worker, heap, detached spawns.
-    pub fn context(&mut self) -> Context<'_> {
-        let inherit = self.parent().inherit();
-        Context::new(self.local, inherit)
     }
 }

@@ -3,9 +3,10 @@
 use std::marker::PhantomData;
 
 use crate::counter::Counter;
+use crate::executor::{Local, LocalPtr};
 use crate::heap::TaggedHeap;
-use crate::job::{Completion, Inherit, Job};
-use crate::worker::{Local, LocalPtr};
+use crate::job::{Completion, Job};
+use crate::meta::Inherit;
 use crate::{Label, Priority};
 
 /// What a running step can ask of the executor: where it runs, detached spawns, the heap.
@@ -41,7 +42,7 @@ impl<'w> Context<'w> {
 
     pub(crate) fn local(&mut self) -> &mut Local {
         // SAFETY: `local` is this thread's live executor state; callers end the borrow before
-        // any user code runs (see `worker::LocalPtr`).
+        // any user code runs (see `executor::local::LocalPtr`).
         unsafe { &mut *self.local.as_ptr() }
     }
 

@@ -18,7 +18,6 @@ use std::fmt;
 use std::ptr::NonNull;
 use std::sync::{Arc, Mutex, Weak};
 
-use crate::action::MemoryRequest;
 use crate::sync::lock;
 
 /// Whose memory an allocation is: all blocks of a tag are freed together.
@@ -441,4 +440,16 @@ impl TaggedHeap {
             free_blocks: lock(&self.free_list.chunks).len(),
         }
     }
+}
+
+/// A request for memory from the tagged heap: `size` bytes aligned to `align`, freed when `tag`
+/// is released.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MemoryRequest {
+    /// Whose memory it is: all blocks of a tag are freed together.
+    pub tag: Tag,
+    /// Bytes wanted.
+    pub size: usize,
+    /// Alignment: a power of two, at most 4096.
+    pub align: usize,
 }

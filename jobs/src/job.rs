@@ -18,19 +18,20 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::action::{Action, BlockingStep, MemoryStep, Spawner, Step};
+use crate::action::{BlockingStep, MemoryStep, Step};
 use crate::counter::CounterState;
+use crate::executor::{run_steps, LocalPtr};
 use crate::heap::{Block, MemoryError};
-use crate::panic::{drop_payload, Cancelled, JobPanic, PanicSlot, Payload};
+use crate::meta::Inherit;
+use crate::panic::{drop_payload, Cancelled, PanicSlot, Payload};
 use crate::slab;
 use crate::system::Shared;
-use crate::worker::LocalPtr;
-use crate::{Context, Label, Priority};
+use crate::{Action, Context, Label, Priority};
 
 /// A job ready to be submitted: an owned capture plus its first step.
 ///
 /// `'a` is how long the capture may borrow: `'static` for [`JobSystem::submit`], the parent's
-/// capture for children ([`Spawner::spawn`]), the caller's stack for
+/// capture for children ([`Spawner::spawn`](crate::Spawner::spawn)), the caller's stack for
 /// [`Scope::spawn`](crate::Scope::spawn).
 ///
 /// ```
@@ -178,28 +179,6 @@ impl Drop for Job<'_> {
     }
 }
 
-/// What a job passes on to the jobs it spawns, unless they set it themselves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Inherit {
-    pub(crate) priority: Priority,
-    pub(crate) label: Label,
-    pub(crate) frame: Option<u32>,
-}
-
-impl Inherit {
-    /// For jobs submitted from outside any job.
-    pub(crate) const ROOT: Inherit = Inherit::at(Priority::Normal);
-
-    /// The defaults at `priority`: no label, no frame.
-    pub(crate) const fn at(priority: Priority) -> Inherit {
-        Inherit {
-            priority,
-            label: Label::NONE,
-            frame: None,
-        }
-    }
-}
-
 /// Where a job reports that it finished.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Completion {
@@ -296,9 +275,9 @@ pub(crate) struct Header {
     vtable: &'static VTable,
     completion: PackedCompletion,
     /// Unfinished children while suspended in `Action::Spawn` (see `SPAWN_GUARD`).
-    children: AtomicUsize,
+    pub(crate) children: AtomicUsize,
     /// The first panic of a child, or of a counter waited on.
-    panic: PanicSlot,
+    pub(crate) panic: PanicSlot,
     priority: Priority,
     /// `PINNED`, `IN_FRAME`.
     flags: u8,
@@ -313,7 +292,7 @@ const _: () = assert!(mem::size_of::<Header>() == 40);
 /// so that children finishing early cannot bring it to zero. The spawner counts its children
 /// locally and takes `SPAWN_GUARD - spawned` off at the end: one atomic operation per spawn, not
 /// one per child.
-const SPAWN_GUARD: usize = usize::MAX / 2;
+pub(crate) const SPAWN_GUARD: usize = usize::MAX / 2;
 
 impl Header {
     const PINNED: u8 = 1;
@@ -362,14 +341,17 @@ struct VTable {
     drop: unsafe fn(NonNull<Header>),
 }
 
+/// A job's one block of memory: the header, the capture, and the step to run next. The
+/// interpreter (`executor/run.rs`) reaches its fields through the job's pointer, as its owner.
 #[repr(C)]
-struct HeapJob<C> {
-    header: Header,
-    capture: C,
-    next: Next<C>,
+pub(crate) struct HeapJob<C> {
+    pub(crate) header: Header,
+    pub(crate) capture: C,
+    pub(crate) next: Next<C>,
 }
 
-enum Next<C> {
+/// What a suspended job does when it next runs.
+pub(crate) enum Next<C> {
     Step(Step<C>),
     /// Boxed: rare, and it would double the size of every job.
     Memory(MemoryStep<C>, Box<Result<Block, MemoryError>>),
@@ -380,7 +362,7 @@ enum Next<C> {
 
 impl<C> HeapJob<C> {
     const VTABLE: &'static VTable = &VTable {
-        run: run::<C>,
+        run: run_steps::<C>,
         blocking: run_blocking::<C>,
         drop: drop_job::<C>,
     };
@@ -422,6 +404,12 @@ impl JobRef {
     /// `ptr` came from `into_raw`, and no other `JobRef` was made from it since.
     pub(crate) unsafe fn from_raw(ptr: NonNull<Header>) -> JobRef {
         JobRef { ptr }
+    }
+
+    /// The job's pointer, for its owner to reach the job's memory (the interpreter) and for its
+    /// children to report to (`Completion::Parent`). Ownership stays with this `JobRef`.
+    pub(crate) fn as_ptr(&self) -> NonNull<Header> {
+        self.ptr
     }
 
     pub(crate) fn header(&self) -> &Header {
@@ -511,7 +499,7 @@ impl JobRef {
 
     /// Ends this handle to a job suspended in `Action::Spawn` whose children have not all
     /// finished: the last of them owns the job now (and makes a new `JobRef` to resume it).
-    fn hand_to_children(self) {}
+    pub(crate) fn hand_to_children(self) {}
 
     /// Drops the job without running it, reporting it as cancelled to whoever waits for it.
     ///
@@ -545,149 +533,5 @@ unsafe fn run_blocking<C>(job: NonNull<Header>) -> Result<(), Payload> {
         (*ptr).next = Next::Step(then);
         let capture = &mut (*ptr).capture;
         catch_unwind(AssertUnwindSafe(|| call(capture)))
-    }
-}
-
-/// Runs steps of the job until it finishes or is handed to a new owner (a queue, a counter's
-/// waiter list, an I/O thread, or its children).
-///
-/// # Safety
-/// See [`JobRef::run`].
-unsafe fn run<C>(mut job: JobRef, local: LocalPtr) {
-    let ptr = job.ptr.cast::<HeapJob<C>>().as_ptr();
-    loop {
-        // Ownership, for every unsafe block of this loop: we own the job. The header is only
-        // read or changed through atomics; the capture and `next` are touched only by the owner,
-        // and children borrowing the capture have all finished before the parent runs again.
-        // SAFETY: see above.
-        let header = unsafe { &(*ptr).header };
-        if let Some(panic) = header.panic.take() {
-            // A child, or a counter waited on, panicked: cancel instead of continuing.
-            // SAFETY: we own the job and no step of it runs.
-            unsafe { job.finish(local, Some(panic)) };
-            return;
-        }
-        // SAFETY: we own the job (see the comment at the top of the loop).
-        let next = unsafe { mem::replace(&mut (*ptr).next, Next::Spent) };
-        let inherit = header.inherit();
-        let outcome = catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: we own the job (see the comment at the top of the loop).
-            let capture = unsafe { &mut (*ptr).capture };
-            let mut cx = Context::new(local, inherit);
-            match next {
-                Next::Step(step) => step(capture, &mut cx),
-                Next::Memory(then, memory) => then(capture, &mut cx, *memory),
-                Next::Blocking(..) | Next::Spent => unreachable!("a job resumed without a step"),
-            }
-        }));
-        let action = match outcome {
-            Ok(action) => action,
-            Err(panic) => {
-                // SAFETY: the step's user code has returned; a short borrow.
-                unsafe { local.as_ref() }.job_panicked(inherit, &panic);
-                // SAFETY: we own the job and its step has returned.
-                unsafe { job.finish(local, Some(panic)) };
-                return;
-            }
-        };
-        let local_ref = || {
-            // SAFETY: the step's user code has returned; these borrows are short.
-            unsafe { &mut *local.as_ptr() }
-        };
-        match action {
-            Action::Done => {
-                // SAFETY: we own the job and its step has returned.
-                unsafe { job.finish(local, None) };
-                return;
-            }
-            Action::Yield(then) => {
-                // SAFETY: we own the job (see the comment at the top of the loop).
-                unsafe { (*ptr).next = Next::Step(then) };
-                local_ref().yield_job(job);
-                return;
-            }
-            Action::Wait(counter, then) | Action::After(counter, then)
-                if waits_on_itself(header, &counter) =>
-            {
-                // It is counted on that counter: the counter cannot reach zero before it ends.
-                let _ = then;
-                drop(counter);
-                let panic = JobPanic::message_only(format!(
-                    "deadlock: job '{}' waits on the counter it is itself counted on",
-                    inherit.label.name()
-                ));
-                // SAFETY: we own the job and its step has returned.
-                unsafe { job.finish(local, Some(Box::new(panic))) };
-                return;
-            }
-            Action::Wait(counter, then) => {
-                // SAFETY: we own the job (see the comment at the top of the loop).
-                unsafe { (*ptr).next = Next::Step(then) };
-                // Jobs this thread finished for the counter may still be cached here: apply them
-                // first, or the job would suspend on work that is already done.
-                local_ref().flush_pending_on(counter.state());
-                // After this the counter may own the job: touch nothing unless it is ours again.
-                match counter.state().wait_job(job, &local_ref().shared, true) {
-                    Some(back) => job = back,
-                    None => return,
-                }
-            }
-            Action::After(counter, then) => {
-                // As `Wait`, without passing the counter's panic on.
-                // SAFETY: we own the job (see the comment at the top of the loop).
-                unsafe { (*ptr).next = Next::Step(then) };
-                local_ref().flush_pending_on(counter.state());
-                match counter.state().wait_job(job, &local_ref().shared, false) {
-                    Some(back) => job = back,
-                    None => return,
-                }
-            }
-            Action::Spawn(spawn, then) => {
-                // SAFETY: we own the job (see the comment at the top of the loop).
-                unsafe { (*ptr).next = Next::Step(then) };
-                // Relaxed: no child exists yet; they are published (with release) after this.
-                header.children.store(SPAWN_GUARD, Ordering::Relaxed);
-                let mut spawned = 0;
-                let outcome = catch_unwind(AssertUnwindSafe(|| {
-                    // SAFETY: we own the job (see the comment at the top of the loop).
-                    let capture = unsafe { &mut (*ptr).capture };
-                    let mut spawner = Spawner::new(local, job.ptr, &mut spawned);
-                    spawn(capture, &mut spawner);
-                }));
-                if let Err(panic) = outcome {
-                    // SAFETY: the spawning closure has returned; a short borrow.
-                    unsafe { local.as_ref() }.job_panicked(inherit, &panic);
-                    if let Some(unkept) = header.record_panic(panic) {
-                        // The slot had a child's panic already: this one is not reported.
-                        local_ref().shared.unobserved_panic();
-                        drop_payload(unkept);
-                    }
-                }
-                // The last child (or this, if all are done) resumes the job.
-                if !header.finish_children(SPAWN_GUARD - spawned) {
-                    job.hand_to_children();
-                    return;
-                }
-            }
-            Action::Memory(request, then) => {
-                let memory = local_ref().shared.heap().allocate(request);
-                // SAFETY: we own the job (see the comment at the top of the loop).
-                unsafe { (*ptr).next = Next::Memory(then, Box::new(memory)) };
-            }
-            Action::Blocking(call, then) => {
-                // SAFETY: we own the job (see the comment at the top of the loop).
-                unsafe { (*ptr).next = Next::Blocking(call, then) };
-                local_ref().shared.submit_blocking(job);
-                return;
-            }
-        }
-    }
-}
-
-/// Whether a job with `header` would wait on the counter it is itself counted on.
-fn waits_on_itself(header: &Header, counter: &crate::Counter) -> bool {
-    match header.completion() {
-        Completion::Counter(own) => std::ptr::eq(own.as_ptr().cast_const(), counter.state()),
-        _ => false,
     }
 }

@@ -77,14 +77,17 @@
 //! borrow the caller's stack.
 //!
 //! ## How it works
-//! - [`worker`](crate#how-it-works): private queues, sharing, cached completions (`worker.rs`);
+//! - the executor, and the path of one job from submission to completion
+//!   (`executor/README.md`): a thread's state and deques, the worker loop, the interpreter of
+//!   actions, the spawner, waiting;
 //! - the shared queues per priority (`queue.rs`);
 //! - the sleep/wake protocol and why no wake-up is lost (`sleep/README.md`, checked by `loom`);
-//! - counters and how they stay alive (`counter.rs`); panics (`panic.rs`).
+//! - counters, rounds, and how they stay alive (`counter.rs`); panics (`panic.rs`).
 //!
 //! ## Checking the unsafe core
 //! `cargo +nightly miri test -p jobs --test miri` runs a reduced suite under Miri;
-//! `RUSTFLAGS="--cfg loom" cargo test -p jobs --release --lib sleep` runs the loom models.
+//! `RUSTFLAGS="--cfg loom" cargo test -p jobs --release --lib -- sleep deque` runs the loom
+//! models of the sleep/wake protocol and of the workers' deques.
 
 mod action;
 mod batch;
@@ -94,10 +97,11 @@ mod compile_fail;
 mod config;
 mod context;
 pub mod counter;
-mod deque;
+mod executor;
 mod heap;
 mod job;
 mod label;
+mod meta;
 mod panic;
 mod priority;
 mod queue;
@@ -107,15 +111,14 @@ mod stats;
 mod sync;
 mod system;
 pub mod trace;
-mod wait;
-mod worker;
 
-pub use action::{Action, BlockingStep, MemoryRequest, MemoryStep, SpawnStep, Spawner, Step};
+pub use action::{Action, BlockingStep, MemoryStep, SpawnStep, Step};
 pub use batch::Grain;
 pub use config::{Config, ConfigError};
 pub use context::Context;
 pub use counter::Counter;
-pub use heap::{Block, HeapStats, MemoryError, Tag, TaggedHeap};
+pub use executor::Spawner;
+pub use heap::{Block, HeapStats, MemoryError, MemoryRequest, Tag, TaggedHeap};
 pub use job::Job;
 pub use label::Label;
 pub use panic::JobPanic;

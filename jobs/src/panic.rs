@@ -91,16 +91,21 @@ impl fmt::Display for JobPanic {
 
 impl std::error::Error for JobPanic {}
 
-/// Drops a payload the core does not hand on. A payload whose `Drop` panics is caught; the
-/// second payload that panic produced is leaked rather than dropped (its `Drop` could panic
-/// again).
+/// Drops a payload the core does not hand on. A payload whose `Drop` panics is caught, and the
+/// payload of that panic dropped the same way; after a few payloads in a row that panic on drop,
+/// the last one is leaked rather than dropped.
 ///
 /// Call it only where no borrow of the thread's executor state is live: the `Drop` may re-enter
 /// the executor.
 pub(crate) fn drop_payload(payload: Payload) {
-    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
-        std::mem::forget(again);
+    let mut payload = payload;
+    for _ in 0..4 {
+        match catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+            Ok(()) => return,
+            Err(again) => payload = again,
+        }
     }
+    std::mem::forget(payload);
 }
 
 /// Aborts the process if dropped while unwinding: put on the stack of core code that must not

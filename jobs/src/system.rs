@@ -15,16 +15,16 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::batch::{self, Grain};
 use crate::config::{Config, ConfigError};
 use crate::counter::{Counter, CounterPool};
+use crate::executor::{self, with_local, Local, Stealers, WaitStop};
 use crate::heap::TaggedHeap;
-use crate::job::{Completion, Inherit, Job, JobRef};
+use crate::job::{Completion, Job, JobRef};
+use crate::meta::Inherit;
 use crate::panic::JobPanic;
 use crate::queue::{Entry, Queues};
 use crate::sleep::Sleep;
 use crate::stats::{Stats, StatsShared};
 use crate::sync::lock;
-use crate::trace::{self, lane::RawSpan, Recorder, RecordingError, Trace};
-use crate::wait::{self, WaitStop};
-use crate::worker::{self, with_local, Local, Stealers};
+use crate::trace::{self, lane::RawSpan, probe, Recorder, RecordingError, Trace};
 use crate::{Context, Priority};
 
 /// A fixed set of pinned worker threads running prioritized jobs. See the [crate docs](crate).
@@ -209,17 +209,14 @@ impl Shared {
 
 /// The body of an I/O thread: runs blocking steps, then sends their jobs back to the workers.
 fn io_main(shared: Arc<Shared>, index: usize, requests: Receiver<JobRef>) {
-    #[cfg(feature = "tracy")]
-    trace::tracy::name_thread(&format!("jobs io {index}"));
+    probe::name_thread(|| format!("jobs io {index}"));
     let lane = shared.recorder.io_lane(index);
     for mut job in requests {
         let start = shared.recorder.is_recording().then(trace::clock::now);
         let inherit = job.header().inherit();
-        #[cfg(feature = "tracy")]
-        let zone = trace::tracy::job_zone(inherit);
+        let zone = probe::job_zone(inherit);
         // SAFETY: only `Action::Blocking` sends jobs here (`Shared::submit_blocking`).
         let outcome = unsafe { job.run_blocking() };
-        #[cfg(feature = "tracy")]
         drop(zone);
         if let Some(start) = start {
             // SAFETY: this I/O thread is the only writer of its lane.
@@ -235,8 +232,7 @@ fn io_main(shared: Arc<Shared>, index: usize, requests: Receiver<JobRef>) {
                 shared
                     .recorder
                     .job_panicked(Some(lane), inherit.label, &panic);
-                #[cfg(feature = "tracy")]
-                trace::tracy::job_panicked(inherit, &panic);
+                probe::job_panicked(inherit, &panic);
                 // SAFETY: the blocking step has returned; nothing else runs the job.
                 unsafe { job.finish_detached(Some(panic), &shared) }
             }
@@ -266,7 +262,7 @@ impl JobSystem {
     /// How many jobs may run nested on one thread's stack (jobs that wait inside jobs, each
     /// running others while it waits) before a wait stops running jobs and only sleeps: deep
     /// enough for any real nesting, shallow enough that a worker's stack never overflows.
-    pub const MAX_HELPING_DEPTH: usize = wait::MAX_HELPING_DEPTH;
+    pub const MAX_HELPING_DEPTH: usize = executor::MAX_HELPING_DEPTH;
 
     /// Starts the workers and I/O threads described by `config`.
     ///
@@ -284,7 +280,7 @@ impl JobSystem {
         let (sender, receiver) = crossbeam_channel::unbounded();
         let current = thread::current();
         let (deques, stealers): (Vec<_>, Vec<_>) =
-            (0..resolved.workers).map(|_| worker::deques()).unzip();
+            (0..resolved.workers).map(|_| executor::deques()).unzip();
         let shared = Arc::new(Shared {
             queues: Queues::new(),
             stealers,
@@ -313,7 +309,7 @@ impl JobSystem {
             let shared = Arc::clone(&system.shared);
             let handle = thread::Builder::new()
                 .name(format!("jobs-worker-{index}"))
-                .spawn(move || worker::worker_main(shared, index, core, deques))
+                .spawn(move || executor::worker_main(shared, index, core, deques))
                 .map_err(|e| ConfigError::Spawn(e.to_string()))?;
             system.workers.push(handle);
         }
@@ -649,7 +645,7 @@ impl JobSystem {
         let round = counter.begin_wait();
         if let Some(round) = round {
             let waited = with_local(&self.shared, |local| {
-                wait::help_until(&self.shared, local, counter, round, deadline)
+                executor::help_until(&self.shared, local, counter, round, deadline)
             });
             match waited {
                 Ok(()) => {}
@@ -675,7 +671,7 @@ impl JobSystem {
         let round = counter.begin_wait();
         if let Some(round) = round {
             let waited = with_local(&self.shared, |local| {
-                wait::help_until(&self.shared, local, counter, round, None)
+                executor::help_until(&self.shared, local, counter, round, None)
             });
             if waited.is_err() {
                 eprintln!("jobs: a scope's or batch's wait failed while its jobs borrow; aborting");
@@ -751,7 +747,7 @@ unsafe impl<T: Send> Sync for SendPtr<T> {}
 impl Drop for JobSystem {
     fn drop(&mut self) {
         self.shared.sleep.terminate();
-        if worker::is_worker_of(&self.shared) {
+        if executor::is_worker_of(&self.shared) {
             // Dropped from inside one of its own jobs: this worker cannot join itself, nor wait
             // for the others (they wait for it to go idle). Detach: every thread exits on its own
             // once idle, and the last one to let go of the shared state cancels what is left.

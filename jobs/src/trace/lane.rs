@@ -25,7 +25,7 @@ use std::sync::Mutex;
 
 use crate::sync::lock;
 
-use crate::job::Inherit;
+use crate::meta::Inherit;
 use crate::Label;
 /// Spans per chunk: 96 KiB of spans, one allocation per 4096 jobs.
 pub(crate) const CHUNK: usize = 4096;

@@ -49,6 +49,7 @@
 mod chrome;
 pub(crate) mod clock;
 pub(crate) mod lane;
+pub(crate) mod probe;
 mod recorder;
 #[cfg(feature = "tracy")]
 pub(crate) mod tracy;

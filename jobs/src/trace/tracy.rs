@@ -22,8 +22,8 @@ use std::marker::PhantomData;
 
 use tracy_client::{sys, Client};
 
-use crate::job::Inherit;
 use crate::label::PerLabel;
+use crate::meta::Inherit;
 use crate::panic::Payload;
 use crate::Label;
 

@@ -21,11 +21,11 @@ use std::sync::Arc;
 use std::thread;
 use std::time::Instant;
 
+use super::local::{Local, LocalPtr};
 use crate::counter::{Counter, Round, Wakeup};
 use crate::panic::AbortOnUnwind;
 use crate::sleep::Wake;
 use crate::system::Shared;
-use crate::worker::{Local, LocalPtr};
 
 /// Jobs on one thread's stack past which a wait stops helping (see the module docs).
 pub(crate) const MAX_HELPING_DEPTH: usize = 64;
@@ -75,7 +75,7 @@ fn help(
 ) -> Result<(), WaitStop> {
     let this = || {
         // SAFETY: `local` is this thread's state, and every borrow made here ends before a job
-        // runs (see `worker::LocalPtr`).
+        // runs (see `executor::local::LocalPtr`).
         unsafe { &mut *local.as_ptr() }
     };
     if this().counts_a_running_job(counter.state()) {

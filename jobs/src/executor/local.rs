@@ -1,5 +1,5 @@
-//! Workers: the pinned threads that run jobs, and the executor state of any thread that runs
-//! jobs (a worker, or an outside thread while it waits).
+//! The executor state of a thread that runs jobs (a worker, or an outside thread while it
+//! waits): its deques, where it looks for work, and its cached completions.
 //!
 //! ## Where a worker looks for a job
 //! Highest priority first. At each priority: its own deque (newest first, for locality), then
@@ -38,18 +38,17 @@ use std::mem;
 use std::ptr::NonNull;
 use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
+use super::deque::{Deque, Steal};
+use super::wait::MAX_HELPING_DEPTH;
 use crate::counter::CounterState;
-use crate::deque::{Deque, Steal};
-use crate::job::{Completion, Header, Inherit, JobRef};
-use crate::panic::{AbortOnUnwind, Payload};
+use crate::job::{Completion, Header, JobRef};
+use crate::meta::Inherit;
+use crate::panic::Payload;
 use crate::queue::Entry;
-use crate::sleep::Wake;
 use crate::system::Shared;
-use crate::trace::clock;
 use crate::trace::lane::RawSpan;
-use crate::wait::MAX_HELPING_DEPTH;
+use crate::trace::{clock, probe};
 use crate::Priority;
 
 /// The executor state of the current thread, reached only through short borrows (module docs).
@@ -58,7 +57,7 @@ pub(crate) type LocalPtr = NonNull<Local>;
 thread_local! {
     /// The executor state of this thread while it runs jobs: a worker's for its whole life, an
     /// outside thread's while it waits.
-    static CURRENT: Cell<Option<LocalPtr>> = const { Cell::new(None) };
+    pub(super) static CURRENT: Cell<Option<LocalPtr>> = const { Cell::new(None) };
 }
 
 /// Jobs run between two publications of a worker's statistics while it stays busy.
@@ -375,11 +374,9 @@ impl Local {
                 span,
             )
         };
-        #[cfg(feature = "tracy")]
-        let zone = crate::trace::tracy::job_zone(job.header().inherit());
+        let zone = probe::job_zone(job.header().inherit());
         // SAFETY: forwarded from the caller.
         unsafe { job.run(local) };
-        #[cfg(feature = "tracy")]
         drop(zone);
         // SAFETY: the job's user code has returned; a short borrow.
         let this = unsafe { &mut *local.as_ptr() };
@@ -434,8 +431,7 @@ impl Local {
         self.shared
             .recorder
             .job_panicked(self.lane, inherit.label, panic);
-        #[cfg(feature = "tracy")]
-        crate::trace::tracy::job_panicked(inherit, panic);
+        probe::job_panicked(inherit, panic);
     }
 
     /// Reports `count` finished jobs to `completion` (a panic was recorded there already, see
@@ -575,73 +571,4 @@ pub(crate) fn with_local<R>(shared: &Arc<Shared>, f: impl FnOnce(LocalPtr) -> R)
     drop(restore);
     drop(local);
     result
-}
-
-/// The body of worker thread `index`.
-pub(crate) fn worker_main(shared: Arc<Shared>, index: usize, core: Option<usize>, deques: Deques) {
-    // Jobs run under `catch_unwind`: unwinding here is a bug of the executor, which may leave
-    // jobs running that borrow from a waiting thread's stack.
-    let abort = AbortOnUnwind;
-    #[cfg(feature = "tracy")]
-    crate::trace::tracy::name_thread(&format!("jobs worker {index}"));
-    if let Some(core) = core {
-        let pinned = core_affinity::set_for_current(core_affinity::CoreId { id: core });
-        shared.stats().worker(index).set_pinned(core, pinned);
-    }
-    let mut local = Local::new(Arc::clone(&shared), Some(index), Some(deques));
-    let ptr = NonNull::from(&mut local);
-    CURRENT.set(Some(ptr));
-    let stats = shared.stats().worker(index);
-    stats.mark_busy(true);
-    let this = || {
-        // SAFETY: `ptr` is this thread's state, and every borrow made here ends before a job
-        // runs (see `LocalPtr`).
-        unsafe { &mut *ptr.as_ptr() }
-    };
-    'work: loop {
-        while let Some(job) = this().find_work() {
-            // SAFETY: we own `job`; no borrow of the state is held.
-            unsafe { Local::run(ptr, job) };
-        }
-        // Idle from the moment no job is left: applying the cached completions and publishing
-        // the counts is not running a job (and so falls between spans in a trace too).
-        stats.mark_busy(false);
-        this().flush();
-        this().publish_stats();
-        shared.sleep.start_looking();
-        let spin = shared.spin();
-        let mut deadline = Instant::now() + spin;
-        let mut rounds = 0u32;
-        loop {
-            if let Some(job) = this().find_work() {
-                shared.sleep.stop_looking();
-                stats.mark_busy(true);
-                // SAFETY: as above.
-                unsafe { Local::run(ptr, job) };
-                continue 'work;
-            }
-            rounds = rounds.wrapping_add(1);
-            if rounds % 8 != 0 {
-                std::hint::spin_loop();
-                continue;
-            }
-            if Instant::now() < deadline {
-                // Two cores, three threads (the main thread helps): give the core away now and
-                // then while looking.
-                std::thread::yield_now();
-                continue;
-            }
-            let wake =
-                shared
-                    .sleep
-                    .sleep(index, || shared.has_visible_work(), || shared.may_finish());
-            match wake {
-                Wake::Look => deadline = Instant::now() + spin,
-                Wake::Done => break 'work,
-            }
-        }
-    }
-    CURRENT.set(None);
-    drop(local);
-    mem::forget(abort);
 }

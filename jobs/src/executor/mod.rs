@@ -1,0 +1,14 @@
+#![doc = include_str!("README.md")]
+
+mod deque;
+mod local;
+mod run;
+mod spawner;
+mod wait;
+mod worker;
+
+pub(crate) use local::{deques, is_worker_of, with_local, Local, LocalPtr, Stealers};
+pub(crate) use run::run_steps;
+pub use spawner::Spawner;
+pub(crate) use wait::{help_until, WaitStop, MAX_HELPING_DEPTH};
+pub(crate) use worker::worker_main;

@@ -1,0 +1,158 @@
+//! The interpreter: runs a job's steps and carries out the [`Action`] each returns, until the
+//! job finishes or is handed to a new owner (a queue, a counter's waiter list, an I/O thread, or
+//! its children). This is the seed's model executed: a step returns what happens next, and the
+//! job is suspended in between without a stack of its own.
+
+use std::mem;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::Ordering;
+
+use super::local::LocalPtr;
+use super::spawner::Spawner;
+use crate::job::{Completion, Header, HeapJob, JobRef, Next, SPAWN_GUARD};
+use crate::panic::{drop_payload, JobPanic};
+use crate::{Action, Context};
+
+/// Runs steps of the job until it finishes or is handed to a new owner (a queue, a counter's
+/// waiter list, an I/O thread, or its children).
+///
+/// # Safety
+/// See [`JobRef::run`]: `job` is owned by the caller, whose thread's live state is `local`.
+pub(crate) unsafe fn run_steps<C>(mut job: JobRef, local: LocalPtr) {
+    let ptr = job.as_ptr().cast::<HeapJob<C>>().as_ptr();
+    loop {
+        // Ownership, for every unsafe block of this loop: we own the job. The header is only
+        // read or changed through atomics; the capture and `next` are touched only by the owner,
+        // and children borrowing the capture have all finished before the parent runs again.
+        // SAFETY: see above.
+        let header = unsafe { &(*ptr).header };
+        if let Some(panic) = header.panic.take() {
+            // A child, or a counter waited on, panicked: cancel instead of continuing.
+            // SAFETY: we own the job and no step of it runs.
+            unsafe { job.finish(local, Some(panic)) };
+            return;
+        }
+        // SAFETY: we own the job (see the comment at the top of the loop).
+        let next = unsafe { mem::replace(&mut (*ptr).next, Next::Spent) };
+        let inherit = header.inherit();
+        let outcome = catch_unwind(AssertUnwindSafe(|| {
+            // SAFETY: we own the job (see the comment at the top of the loop).
+            let capture = unsafe { &mut (*ptr).capture };
+            let mut cx = Context::new(local, inherit);
+            match next {
+                Next::Step(step) => step(capture, &mut cx),
+                Next::Memory(then, memory) => then(capture, &mut cx, *memory),
+                Next::Blocking(..) | Next::Spent => unreachable!("a job resumed without a step"),
+            }
+        }));
+        let action = match outcome {
+            Ok(action) => action,
+            Err(panic) => {
+                // SAFETY: the step's user code has returned; a short borrow.
+                unsafe { local.as_ref() }.job_panicked(inherit, &panic);
+                // SAFETY: we own the job and its step has returned.
+                unsafe { job.finish(local, Some(panic)) };
+                return;
+            }
+        };
+        let local_ref = || {
+            // SAFETY: the step's user code has returned; these borrows are short.
+            unsafe { &mut *local.as_ptr() }
+        };
+        match action {
+            Action::Done => {
+                // SAFETY: we own the job and its step has returned.
+                unsafe { job.finish(local, None) };
+                return;
+            }
+            Action::Yield(then) => {
+                // SAFETY: we own the job (see the comment at the top of the loop).
+                unsafe { (*ptr).next = Next::Step(then) };
+                local_ref().yield_job(job);
+                return;
+            }
+            Action::Wait(counter, then) | Action::After(counter, then)
+                if waits_on_itself(header, &counter) =>
+            {
+                // It is counted on that counter: the counter cannot reach zero before it ends.
+                let _ = then;
+                drop(counter);
+                let panic = JobPanic::message_only(format!(
+                    "deadlock: job '{}' waits on the counter it is itself counted on",
+                    inherit.label.name()
+                ));
+                // SAFETY: we own the job and its step has returned.
+                unsafe { job.finish(local, Some(Box::new(panic))) };
+                return;
+            }
+            Action::Wait(counter, then) => {
+                // SAFETY: we own the job (see the comment at the top of the loop).
+                unsafe { (*ptr).next = Next::Step(then) };
+                // Jobs this thread finished for the counter may still be cached here: apply them
+                // first, or the job would suspend on work that is already done.
+                local_ref().flush_pending_on(counter.state());
+                // After this the counter may own the job: touch nothing unless it is ours again.
+                match counter.state().wait_job(job, &local_ref().shared, true) {
+                    Some(back) => job = back,
+                    None => return,
+                }
+            }
+            Action::After(counter, then) => {
+                // As `Wait`, without passing the counter's panic on.
+                // SAFETY: we own the job (see the comment at the top of the loop).
+                unsafe { (*ptr).next = Next::Step(then) };
+                local_ref().flush_pending_on(counter.state());
+                match counter.state().wait_job(job, &local_ref().shared, false) {
+                    Some(back) => job = back,
+                    None => return,
+                }
+            }
+            Action::Spawn(spawn, then) => {
+                // SAFETY: we own the job (see the comment at the top of the loop).
+                unsafe { (*ptr).next = Next::Step(then) };
+                // Relaxed: no child exists yet; they are published (with release) after this.
+                header.children.store(SPAWN_GUARD, Ordering::Relaxed);
+                let mut spawned = 0;
+                let outcome = catch_unwind(AssertUnwindSafe(|| {
+                    // SAFETY: we own the job (see the comment at the top of the loop).
+                    let capture = unsafe { &mut (*ptr).capture };
+                    let mut spawner = Spawner::new(local, job.as_ptr(), &mut spawned);
+                    spawn(capture, &mut spawner);
+                }));
+                if let Err(panic) = outcome {
+                    // SAFETY: the spawning closure has returned; a short borrow.
+                    unsafe { local.as_ref() }.job_panicked(inherit, &panic);
+                    if let Some(unkept) = header.record_panic(panic) {
+                        // The slot had a child's panic already: this one is not reported.
+                        local_ref().shared.unobserved_panic();
+                        drop_payload(unkept);
+                    }
+                }
+                // The last child (or this, if all are done) resumes the job.
+                if !header.finish_children(SPAWN_GUARD - spawned) {
+                    job.hand_to_children();
+                    return;
+                }
+            }
+            Action::Memory(request, then) => {
+                let memory = local_ref().shared.heap().allocate(request);
+                // SAFETY: we own the job (see the comment at the top of the loop).
+                unsafe { (*ptr).next = Next::Memory(then, Box::new(memory)) };
+            }
+            Action::Blocking(call, then) => {
+                // SAFETY: we own the job (see the comment at the top of the loop).
+                unsafe { (*ptr).next = Next::Blocking(call, then) };
+                local_ref().shared.submit_blocking(job);
+                return;
+            }
+        }
+    }
+}
+
+/// Whether a job with `header` would wait on the counter it is itself counted on.
+fn waits_on_itself(header: &Header, counter: &crate::Counter) -> bool {
+    match header.completion() {
+        Completion::Counter(own) => std::ptr::eq(own.as_ptr().cast_const(), counter.state()),
+        _ => false,
+    }
+}

@@ -1,0 +1,81 @@
+//! A worker thread: runs jobs while it finds any, looks for more for a while (yielding its core
+//! now and then), then sleeps in the sleep protocol (`sleep/`) until a publisher wakes it or the
+//! system shuts down.
+
+use std::mem;
+use std::ptr::NonNull;
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::local::{Deques, Local, CURRENT};
+use crate::panic::AbortOnUnwind;
+use crate::sleep::Wake;
+use crate::system::Shared;
+
+/// The body of worker thread `index`.
+pub(crate) fn worker_main(shared: Arc<Shared>, index: usize, core: Option<usize>, deques: Deques) {
+    // Jobs run under `catch_unwind`: unwinding here is a bug of the executor, which may leave
+    // jobs running that borrow from a waiting thread's stack.
+    let abort = AbortOnUnwind;
+    crate::trace::probe::name_thread(|| format!("jobs worker {index}"));
+    if let Some(core) = core {
+        let pinned = core_affinity::set_for_current(core_affinity::CoreId { id: core });
+        shared.stats().worker(index).set_pinned(core, pinned);
+    }
+    let mut local = Local::new(Arc::clone(&shared), Some(index), Some(deques));
+    let ptr = NonNull::from(&mut local);
+    CURRENT.set(Some(ptr));
+    let stats = shared.stats().worker(index);
+    stats.mark_busy(true);
+    let this = || {
+        // SAFETY: `ptr` is this thread's state, and every borrow made here ends before a job
+        // runs (see `LocalPtr`).
+        unsafe { &mut *ptr.as_ptr() }
+    };
+    'work: loop {
+        while let Some(job) = this().find_work() {
+            // SAFETY: we own `job`; no borrow of the state is held.
+            unsafe { Local::run(ptr, job) };
+        }
+        // Idle from the moment no job is left: applying the cached completions and publishing
+        // the counts is not running a job (and so falls between spans in a trace too).
+        stats.mark_busy(false);
+        this().flush();
+        this().publish_stats();
+        shared.sleep.start_looking();
+        let spin = shared.spin();
+        let mut deadline = Instant::now() + spin;
+        let mut rounds = 0u32;
+        loop {
+            if let Some(job) = this().find_work() {
+                shared.sleep.stop_looking();
+                stats.mark_busy(true);
+                // SAFETY: as above.
+                unsafe { Local::run(ptr, job) };
+                continue 'work;
+            }
+            rounds = rounds.wrapping_add(1);
+            if rounds % 8 != 0 {
+                std::hint::spin_loop();
+                continue;
+            }
+            if Instant::now() < deadline {
+                // Two cores, three threads (the main thread helps): give the core away now and
+                // then while looking.
+                std::thread::yield_now();
+                continue;
+            }
+            let wake =
+                shared
+                    .sleep
+                    .sleep(index, || shared.has_visible_work(), || shared.may_finish());
+            match wake {
+                Wake::Look => deadline = Instant::now() + spin,
+                Wake::Done => break 'work,
+            }
+        }
+    }
+    CURRENT.set(None);
+    drop(local);
+    mem::forget(abort);
+}

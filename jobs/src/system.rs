@@ -57,7 +57,7 @@ pub(crate) struct Shared {
     pub(crate) sleep: Sleep,
     main_id: ThreadId,
     main_thread: Thread,
-    main_inbox: Mutex<VecDeque<JobRef>>,
+    main_inbox: Mutex<MainInbox>,
     main_queued: AtomicUsize,
     /// Taken (closing the channel) at shutdown, so that the I/O threads end.
     io: Mutex<Option<Sender<JobRef>>>,
@@ -151,16 +151,39 @@ impl Shared {
     }
 
     pub(crate) fn push_main(&self, job: JobRef) {
-        lock(&self.main_inbox).push_back(job);
+        let mut inbox = lock(&self.main_inbox);
+        if inbox.gone {
+            drop(inbox);
+            // SAFETY: a job being queued is not running.
+            unsafe { job.finish_detached(Some(main_thread_gone()), self) };
+            return;
+        }
+        inbox.jobs.push_back(job);
         self.main_queued.fetch_add(1, Ordering::Release);
+        drop(inbox);
         self.main_thread.unpark();
+    }
+
+    /// The main thread exited: nothing can run the jobs pinned to it any more. They are
+    /// cancelled, now and whenever one is queued later, so that nobody waits for them forever.
+    fn main_thread_exited(&self) {
+        let jobs = {
+            let mut inbox = lock(&self.main_inbox);
+            inbox.gone = true;
+            self.main_queued.store(0, Ordering::Release);
+            std::mem::take(&mut inbox.jobs)
+        };
+        for job in jobs {
+            // SAFETY: a queued job is not running.
+            unsafe { job.finish_detached(Some(main_thread_gone()), self) };
+        }
     }
 
     pub(crate) fn pop_main(&self) -> Option<JobRef> {
         if self.main_queued.load(Ordering::Acquire) == 0 {
             return None;
         }
-        let job = lock(&self.main_inbox).pop_front()?;
+        let job = lock(&self.main_inbox).jobs.pop_front()?;
         self.main_queued.fetch_sub(1, Ordering::Relaxed);
         Some(job)
     }
@@ -202,6 +225,41 @@ impl Shared {
             }
             if !any {
                 return;
+            }
+        }
+    }
+}
+
+/// The jobs pinned to the main thread, waiting for it to run them.
+#[derive(Default)]
+struct MainInbox {
+    jobs: VecDeque<JobRef>,
+    /// The main thread has exited: jobs pinned to it are cancelled.
+    gone: bool,
+}
+
+/// What a job pinned to a main thread that has exited is cancelled with.
+fn main_thread_gone() -> Box<JobPanic> {
+    Box::new(JobPanic::message_only(
+        "job pinned to the main thread cancelled: the thread that created the job system has \
+         exited"
+            .to_owned(),
+    ))
+}
+
+thread_local! {
+    /// The job systems this thread created (it is their main thread), told when it exits.
+    static MAIN_OF: MainOf = const { MainOf(std::cell::RefCell::new(Vec::new())) };
+}
+
+/// See [`MAIN_OF`].
+struct MainOf(std::cell::RefCell<Vec<std::sync::Weak<Shared>>>);
+
+impl Drop for MainOf {
+    fn drop(&mut self) {
+        for shared in self.0.take() {
+            if let Some(shared) = shared.upgrade() {
+                shared.main_thread_exited();
             }
         }
     }
@@ -287,7 +345,7 @@ impl JobSystem {
             sleep: Sleep::new(resolved.workers),
             main_id: current.id(),
             main_thread: current,
-            main_inbox: Mutex::new(VecDeque::new()),
+            main_inbox: Mutex::new(MainInbox::default()),
             main_queued: AtomicUsize::new(0),
             io: Mutex::new(Some(sender)),
             io_in_flight: AtomicUsize::new(0),
@@ -299,6 +357,13 @@ impl JobSystem {
             help_while_waiting: config.help_while_waiting,
             workers: resolved.workers,
             closed: AtomicBool::new(false),
+        });
+        // Told when this thread exits, to cancel the jobs pinned to it (the systems it made
+        // that are gone are forgotten here, so the list does not grow).
+        let _ = MAIN_OF.try_with(|main_of| {
+            let mut main_of = main_of.0.borrow_mut();
+            main_of.retain(|shared| shared.strong_count() > 0);
+            main_of.push(Arc::downgrade(&shared));
         });
         let mut system = JobSystem {
             shared,

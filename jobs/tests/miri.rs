@@ -538,7 +538,10 @@ fn panic_payloads_that_panic_or_wait_when_dropped() {
     system.submit_counted(&other, Job::from_fn(|_| {}));
     for _ in 0..2 {
         let payload = WaitsOnDrop(Arc::clone(&system), other.clone());
-        system.submit_counted(&counter, Job::from_fn(move |_| std::panic::panic_any(payload)));
+        system.submit_counted(
+            &counter,
+            Job::from_fn(move |_| std::panic::panic_any(payload)),
+        );
     }
     assert!(system.wait(&counter).is_err());
 }

@@ -364,3 +364,26 @@ fn thousands_of_nested_waits_do_not_overflow_the_stack() {
     };
     assert!(status.success(), "the child aborted or failed: {status:?}");
 }
+
+/// A job pinned to the main thread after that thread has exited (the system lives on, shared
+/// with another thread) is cancelled with an error naming why, instead of waiting forever; so
+/// are pinned jobs still queued when it exits.
+#[test]
+fn jobs_pinned_to_an_exited_main_thread_are_cancelled() {
+    watchdog(20, || {
+        let (system, queued) = std::thread::spawn(|| {
+            let system = Arc::new(system(2));
+            let queued = system.counter();
+            system.submit_counted(&queued, Job::from_fn(|_| {}).pinned_to_main());
+            (system, queued)
+        })
+        .join()
+        .unwrap();
+        let err = system.wait(&queued).expect_err("never ran");
+        assert!(err.message().contains("exited"), "{}", err.message());
+        let later = system.counter();
+        system.submit_counted(&later, Job::from_fn(|_| {}).pinned_to_main());
+        let err = system.wait(&later).expect_err("never ran");
+        assert!(err.message().contains("exited"), "{}", err.message());
+    });
+}

@@ -272,10 +272,11 @@ fn io_main(shared: Arc<Shared>, index: usize, requests: Receiver<JobRef>) {
     for mut job in requests {
         let start = shared.recorder.is_recording().then(trace::clock::now);
         let inherit = job.header().inherit();
-        let zone = probe::job_zone(inherit);
-        // SAFETY: only `Action::Blocking` sends jobs here (`Shared::submit_blocking`).
-        let outcome = unsafe { job.run_blocking() };
-        drop(zone);
+        let outcome = {
+            let _zone = probe::job_zone(inherit);
+            // SAFETY: only `Action::Blocking` sends jobs here (`Shared::submit_blocking`).
+            unsafe { job.run_blocking() }
+        };
         if let Some(start) = start {
             // SAFETY: this I/O thread is the only writer of its lane.
             unsafe {

@@ -374,10 +374,11 @@ impl Local {
                 span,
             )
         };
-        let zone = probe::job_zone(job.header().inherit());
-        // SAFETY: forwarded from the caller.
-        unsafe { job.run(local) };
-        drop(zone);
+        {
+            let _zone = probe::job_zone(job.header().inherit());
+            // SAFETY: forwarded from the caller.
+            unsafe { job.run(local) };
+        }
         // SAFETY: the job's user code has returned; a short borrow.
         let this = unsafe { &mut *local.as_ptr() };
         this.depth -= 1;

@@ -29,12 +29,15 @@
 //! looks.
 //!
 //! ## Panics
-//! A panic of a counted job is recorded on the counter and stays there until a wait observes it
-//! (a [`JobSystem::wait`](crate::JobSystem::wait) or an [`Action::Wait`](crate::Action::Wait) of
-//! its round or of a later one): it is never lost when the counter is reused before anyone
-//! waited. A panic still unobserved when the counter is dropped (or returns to its pool) is
-//! counted in [`Stats::unobserved_panics`](crate::Stats::unobserved_panics), or written to
-//! standard error for a counter outside any pool.
+//! A panic of a counted job is recorded on the counter with its round. Every wait for that round
+//! reports it (a [`JobSystem::wait`](crate::JobSystem::wait) or an
+//! [`Action::Wait`](crate::Action::Wait) that started while the round was in progress, or that
+//! found the counter at zero right after it). If no wait reported it before the counter was
+//! armed again, the next wait reports it, whatever round it waits for: a panic is never lost to
+//! a counter reused before anyone waited. A panic no wait reported by the time the counter is
+//! dropped (or returns to its pool) is counted in
+//! [`Stats::unobserved_panics`](crate::Stats::unobserved_panics), or written to standard error
+//! for a counter outside any pool.
 //!
 //! ## Lifetime
 //! Jobs refer to their counter by raw pointer. While the value is above zero the counter holds one
@@ -47,7 +50,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::thread::Thread;
 
 use crate::job::JobRef;
-use crate::panic::{drop_payload, message_of, JobPanic, Payload};
+use crate::panic::{drop_payload_soon, message_of, JobPanic, Payload};
 use crate::sync::lock;
 use crate::system::Shared;
 
@@ -340,7 +343,7 @@ impl Counter {
 impl CounterState {
     /// Records a panic of a job counted in this round. The first panic is kept until a later
     /// one replaces it after it was observed; a payload not kept is handed back, to be dropped
-    /// with [`drop_payload`] once no executor state is borrowed.
+    /// with `drop_payload` once no executor state is borrowed.
     #[must_use = "a payload handed back must be dropped with drop_payload"]
     pub(crate) fn record_panic(&self, payload: Payload) -> Option<Payload> {
         let mut waiters = lock(&self.waiters);
@@ -461,36 +464,62 @@ impl CounterState {
 impl Drop for Counter {
     fn drop(&mut self) {
         // Back to the pool if this was the last handle (a busy counter holds a reference to
-        // itself, so a unique one is at zero).
+        // itself, so a unique one is at zero). Otherwise the state is freed with its last
+        // reference, which `CounterState::drop` accounts for.
         if Arc::get_mut(&mut self.state).is_none() {
             return;
         }
-        let pool = self.state.pool.upgrade();
+        let Some(pool) = self.state.pool.upgrade() else {
+            return;
+        };
         let (recorded, threads) = {
             let mut waiters = lock(&self.state.waiters);
             (waiters.panic.take(), std::mem::take(&mut waiters.threads))
         };
         drop(threads);
         self.state.panicked.store(false, Ordering::Relaxed);
-        // Dropped outside the lock: a payload is user data.
         if let Some(recorded) = recorded {
-            match &pool {
-                _ if recorded.observed => {}
+            // A user's handle: no executor state is borrowed here (`drop_payload_soon` checks).
+            recorded.account(Some(&pool));
+        }
+        lock(&pool.free).push(Arc::clone(&self.state));
+    }
+}
+
+impl Recorded {
+    /// A recorded panic is discarded with its counter: counted in the pool's unobserved panics
+    /// (or written to standard error, for a counter outside any pool) if no wait reported it, and
+    /// its payload dropped as soon as no executor state is borrowed.
+    fn account(self, pool: Option<&CounterPool>) {
+        if !self.observed {
+            match pool {
                 Some(pool) => {
                     pool.unobserved.fetch_add(1, Ordering::Relaxed);
                 }
                 None => eprintln!(
-                    "jobs: a job panicked and no wait observed it before its counter was \
+                    "jobs: a job panicked and no wait reported it before its counter was \
                      dropped: {}",
-                    recorded.message
+                    self.message
                 ),
             }
-            if let Some(payload) = recorded.payload {
-                drop_payload(payload);
-            }
         }
-        if let Some(pool) = pool {
-            lock(&pool.free).push(Arc::clone(&self.state));
+        if let Some(payload) = self.payload {
+            drop_payload_soon(payload);
+        }
+    }
+}
+
+impl Drop for CounterState {
+    fn drop(&mut self) {
+        // The last reference may be the one a busy counter holds to itself, given back by the
+        // worker that applied its last completions (with its executor state borrowed): hence
+        // `drop_payload_soon`.
+        let waiters = self
+            .waiters
+            .get_mut()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(recorded) = waiters.panic.take() {
+            recorded.account(self.pool.upgrade().as_deref());
         }
     }
 }

@@ -17,6 +17,7 @@
 //! [`Counter`]: crate::Counter
 
 use std::any::Any;
+use std::cell::RefCell;
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
@@ -106,6 +107,59 @@ pub(crate) fn drop_payload(payload: Payload) {
         }
     }
     std::mem::forget(payload);
+}
+
+/// Payloads that reached a point where this thread's executor state was borrowed (a counter
+/// freed while a worker applied its completions), dropped at the thread's next safe point.
+struct Deferred(Vec<Payload>);
+
+impl Drop for Deferred {
+    fn drop(&mut self) {
+        // The thread is exiting: no executor state of it is borrowed any more.
+        for payload in self.0.drain(..) {
+            drop_payload(payload);
+        }
+    }
+}
+
+thread_local! {
+    static DEFERRED: RefCell<Deferred> = const { RefCell::new(Deferred(Vec::new())) };
+}
+
+/// Drops `payload` with [`drop_payload`]: now if this thread runs no jobs (nothing of the
+/// executor can be borrowed), else at its next safe point ([`drop_deferred`]).
+pub(crate) fn drop_payload_soon(payload: Payload) {
+    if !crate::executor::runs_jobs_here() {
+        return drop_payload(payload);
+    }
+    let mut payload = Some(payload);
+    let _ = DEFERRED.try_with(|deferred| deferred.borrow_mut().0.extend(payload.take()));
+    if let Some(payload) = payload {
+        // Only while the thread is being torn down: leaking is the safe choice then.
+        std::mem::forget(payload);
+    }
+}
+
+/// Drops the payloads [`drop_payload_soon`] put aside; returns whether there were any (their
+/// `Drop` may have run jobs here, whose completions are now cached: flush again). Call it where
+/// no borrow of this thread's executor state is live (between jobs, in a wait before sleeping,
+/// after a wait).
+pub(crate) fn drop_deferred() -> bool {
+    let mut any = false;
+    loop {
+        let next = DEFERRED
+            .try_with(|deferred| deferred.borrow_mut().0.pop())
+            .ok()
+            .flatten();
+        match next {
+            // Dropped with no borrow of the list held: its `Drop` may defer more.
+            Some(payload) => {
+                drop_payload(payload);
+                any = true;
+            }
+            None => return any,
+        }
+    }
 }
 
 /// Aborts the process if dropped while unwinding: put on the stack of core code that must not

@@ -92,7 +92,9 @@ impl Stats {
 
     /// Jobs finished, all priorities.
     pub fn total_jobs(&self) -> u64 {
-        self.jobs_finished.iter().sum()
+        self.jobs_finished
+            .iter()
+            .fold(0u64, |total, &jobs| total.saturating_add(jobs))
     }
 
     /// Jobs finished at `priority`.
@@ -154,7 +156,10 @@ impl StatsShared {
         };
         for (slot, count) in target.iter().zip(finished) {
             if count > 0 {
-                slot.fetch_add(count, Ordering::Relaxed);
+                // Saturating: a batch of `usize::MAX` items counts that many jobs at once.
+                let _ = slot.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |total| {
+                    Some(total.saturating_add(count))
+                });
             }
         }
     }
@@ -163,7 +168,7 @@ impl StatsShared {
         let now = self.epoch.elapsed().as_nanos() as u64;
         let mut total = [0u64; 3];
         for (slot, count) in total.iter_mut().zip(&self.outside_finished) {
-            *slot += count.load(Ordering::Relaxed);
+            *slot = slot.saturating_add(count.load(Ordering::Relaxed));
         }
         let workers = self
             .workers
@@ -180,7 +185,7 @@ impl StatsShared {
                 }
                 let finished = [0, 1, 2].map(|p| w.finished[p].load(Ordering::Relaxed));
                 for p in 0..3 {
-                    total[p] += finished[p];
+                    total[p] = total[p].saturating_add(finished[p]);
                 }
                 let core = w.core.load(Ordering::Relaxed);
                 WorkerStats {

@@ -265,9 +265,20 @@ impl Drop for MainOf {
     }
 }
 
+thread_local! {
+    /// On an I/O thread: the system it serves.
+    static IO_OF: std::cell::Cell<*const Shared> = const { std::cell::Cell::new(std::ptr::null()) };
+}
+
+/// Whether this thread is one of `shared`'s I/O threads.
+fn is_io_thread_of(shared: &Arc<Shared>) -> bool {
+    IO_OF.get() == Arc::as_ptr(shared)
+}
+
 /// The body of an I/O thread: runs blocking steps, then sends their jobs back to the workers.
 fn io_main(shared: Arc<Shared>, index: usize, requests: Receiver<JobRef>) {
     probe::name_thread(|| format!("jobs io {index}"));
+    IO_OF.set(Arc::as_ptr(&shared));
     let lane = shared.recorder.io_lane(index);
     for mut job in requests {
         let start = shared.recorder.is_recording().then(trace::clock::now);
@@ -658,8 +669,9 @@ impl JobSystem {
     /// first, if this is the main thread). Sleeps only when there is nothing it can run, and is
     /// woken by the counter reaching zero (or by new work, on a worker).
     ///
-    /// Returns the panic of a job counted on the counter, if one panicked since a wait last
-    /// reported one (see [`counter`](crate::counter#panics)). Inside a job, prefer
+    /// Returns the panic of a job counted in the round this wait waited for (on a counter already
+    /// at zero: its last round), as every wait for that round does, or of an earlier round that
+    /// no wait has reported yet (see [`counter`](crate::counter#panics)). Inside a job, prefer
     /// [`Action::Wait`](crate::Action::Wait): it suspends the job and frees the worker. A wait
     /// inside a job runs other jobs on the same stack; past a nesting of
     /// [`MAX_HELPING_DEPTH`](Self::MAX_HELPING_DEPTH) jobs it stops running jobs and sleeps.
@@ -684,6 +696,10 @@ impl JobSystem {
 
     /// Like [`wait`](Self::wait), but gives up after `timeout`: `Ok(false)` if the counter was
     /// not zero by then (its jobs go on; wait again later), `Ok(true)` once it is.
+    ///
+    /// A thread that helps while it waits looks at the clock between jobs: it may return later
+    /// than `timeout` by the length of the job it was running. For a hard bound, do not let the
+    /// thread help ([`Config::help_while_waiting(false)`](crate::Config::help_while_waiting)).
     ///
     /// ```
     /// use std::time::Duration;
@@ -813,10 +829,11 @@ unsafe impl<T: Send> Sync for SendPtr<T> {}
 impl Drop for JobSystem {
     fn drop(&mut self) {
         self.shared.sleep.terminate();
-        if executor::is_worker_of(&self.shared) {
-            // Dropped from inside one of its own jobs: this worker cannot join itself, nor wait
-            // for the others (they wait for it to go idle). Detach: every thread exits on its own
-            // once idle, and the last one to let go of the shared state cancels what is left.
+        if executor::is_worker_of(&self.shared) || is_io_thread_of(&self.shared) {
+            // Dropped from inside one of its own jobs (or blocking steps): this thread cannot
+            // join itself, nor wait for the others (they wait for it to go idle, or for its
+            // blocking request to end). Detach: every thread exits on its own once idle, and the
+            // last one to let go of the shared state cancels what is left.
             drop(lock(&self.shared.io).take());
             while let Some(job) = self.shared.pop_main() {
                 // SAFETY: a queued job is not running.

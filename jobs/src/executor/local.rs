@@ -454,7 +454,9 @@ impl Local {
     /// Counts `count` finished jobs (or batch items) in the statistics, at the running job's
     /// priority.
     pub(crate) fn count_finished(&mut self, count: usize) {
-        self.finished[self.current.index()] += count as u64;
+        let finished = &mut self.finished[self.current.index()];
+        // Saturating: a batch of `usize::MAX` items is counted in one go.
+        *finished = finished.saturating_add(count as u64);
         self.since_publish += 1;
         if self.since_publish >= STATS_EVERY {
             self.publish_stats();
@@ -540,6 +542,11 @@ impl Drop for Local {
     }
 }
 
+/// Whether this thread is running jobs now (has executor state that may be borrowed).
+pub(crate) fn runs_jobs_here() -> bool {
+    CURRENT.get().is_some()
+}
+
 /// Whether this thread is one of `shared`'s workers.
 pub(crate) fn is_worker_of(shared: &Arc<Shared>) -> bool {
     CURRENT.get().is_some_and(|local| {
@@ -571,5 +578,7 @@ pub(crate) fn with_local<R>(shared: &Arc<Shared>, f: impl FnOnce(LocalPtr) -> R)
     let result = f(ptr);
     drop(restore);
     drop(local);
+    // This thread has no executor state any more: payloads left to drop can be dropped.
+    let _ = crate::panic::drop_deferred();
     result
 }

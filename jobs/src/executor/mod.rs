@@ -7,7 +7,9 @@ mod spawner;
 mod wait;
 mod worker;
 
-pub(crate) use local::{deques, is_worker_of, with_local, Local, LocalPtr, Stealers};
+pub(crate) use local::{
+    deques, is_worker_of, runs_jobs_here, with_local, Local, LocalPtr, Stealers,
+};
 pub(crate) use run::run_steps;
 pub use spawner::Spawner;
 pub(crate) use wait::{help_until, WaitStop, MAX_HELPING_DEPTH};

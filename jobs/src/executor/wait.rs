@@ -118,6 +118,11 @@ fn help(
         if this().flush() {
             continue;
         }
+        // No borrow of this thread's state is live here: drop the payloads that had to wait
+        // (their `Drop` may run jobs here: look again).
+        if crate::panic::drop_deferred() {
+            continue;
+        }
         if counter.has_ended(round) {
             return Ok(());
         }

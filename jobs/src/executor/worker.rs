@@ -41,6 +41,11 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize, core: Option<usize>
         // the counts is not running a job (and so falls between spans in a trace too).
         stats.mark_busy(false);
         this().flush();
+        // No borrow of this thread's state is live between jobs: drop the payloads that had to
+        // wait, and apply what the jobs their `Drop` ran here finished.
+        while crate::panic::drop_deferred() {
+            this().flush();
+        }
         this().publish_stats();
         shared.sleep.start_looking();
         let spin = shared.spin();

@@ -52,7 +52,7 @@ pub struct JobSystem {
 /// The state every thread of one job system shares.
 pub(crate) struct Shared {
     queues: Queues,
-    /// The stealing ends of every worker's deques (`worker.rs`).
+    /// Every worker's deques, then the main thread's (`executor/local.rs`).
     stealers: Vec<Stealers>,
     pub(crate) sleep: Sleep,
     main_id: ThreadId,
@@ -131,7 +131,7 @@ impl Shared {
         self.queues.has_queued(priority)
     }
 
-    /// Every worker's deques, by worker index.
+    /// Every worker's deques by worker index, then the main thread's.
     pub(crate) fn stealers(&self) -> &[Stealers] {
         &self.stealers
     }
@@ -349,8 +349,10 @@ impl JobSystem {
         let resolved = config.resolve()?;
         let (sender, receiver) = crossbeam_channel::unbounded();
         let current = thread::current();
-        let (deques, stealers): (Vec<_>, Vec<_>) =
+        let (deques, mut stealers): (Vec<_>, Vec<_>) =
             (0..resolved.workers).map(|_| executor::deques()).unzip();
+        // The main thread's deques, last: it makes its own owner handle (`Local::new`).
+        stealers.push(executor::deques().1);
         let shared = Arc::new(Shared {
             queues: Queues::new(),
             stealers,

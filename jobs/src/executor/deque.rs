@@ -130,6 +130,36 @@ impl<T> Deque<T> {
         }
     }
 
+    /// Takes the older half of the items at once, for the owner to move them elsewhere (its
+    /// deque is full). Returns them oldest first; none if there is at most one item.
+    ///
+    /// # Safety
+    /// Only the deque's owner calls it (as `push` and `pop`).
+    pub(crate) unsafe fn take_older_half(&self) -> Vec<NonNull<T>> {
+        loop {
+            let top = self.top.load(Ordering::Acquire);
+            // Only the owner (this thread) moves `bottom`: it cannot change under us.
+            let bottom = self.bottom.load(Ordering::Relaxed);
+            let take = (bottom - top) / 2;
+            if take <= 0 {
+                return Vec::new();
+            }
+            // Read before claiming, as a thief does: only the owner writes slots, and it is here,
+            // so what is read stays valid; the compare-and-swap decides whether it is ours.
+            let items: Vec<NonNull<T>> = (top..top + take)
+                .filter_map(|index| NonNull::new(self.slot(index).load(Ordering::Relaxed)))
+                .collect();
+            if self
+                .top
+                .compare_exchange(top, top + take, Ordering::SeqCst, Ordering::Relaxed)
+                .is_ok()
+            {
+                return items;
+            }
+            // A thief took the oldest item meanwhile: read again.
+        }
+    }
+
     /// Takes the oldest item, from any thread.
     pub(crate) fn steal(&self) -> Steal<NonNull<T>> {
         let top = self.top.load(Ordering::Acquire);
@@ -208,6 +238,37 @@ mod loom_models {
             got.extend(thief.join().unwrap());
             got.sort_unstable();
             assert_eq!(got, vec![0, 1]);
+        });
+    }
+
+    /// The owner moves the older half out while a thief steals: every item is taken once.
+    #[test]
+    fn taking_the_older_half_races_a_thief() {
+        loom::model(|| {
+            let deque = Arc::new(Deque::new());
+            for item in items(3) {
+                // SAFETY: this thread is the owner.
+                unsafe { deque.push(item) }.expect("not full");
+            }
+            let thief = {
+                let deque = deque.clone();
+                thread::spawn(move || match deque.steal() {
+                    Steal::Success(item) => vec![take(item)],
+                    Steal::Empty | Steal::Retry => vec![],
+                })
+            };
+            // SAFETY: this thread is the owner.
+            let mut got: Vec<usize> = unsafe { deque.take_older_half() }
+                .into_iter()
+                .map(take)
+                .collect();
+            // SAFETY: as above.
+            while let Some(item) = unsafe { deque.pop() } {
+                got.push(take(item));
+            }
+            got.extend(thief.join().unwrap());
+            got.sort_unstable();
+            assert_eq!(got, vec![0, 1, 2]);
         });
     }
 

@@ -2,9 +2,10 @@
 //! waits): its deques, where it looks for work, and its cached completions.
 //!
 //! ## Where a worker looks for a job
-//! Highest priority first. At each priority: its own deque (newest first, for locality), then
-//! the shared queue of that priority (oldest first), then the other workers' deques (their
-//! oldest job). The main thread looks at its inbox of jobs pinned to it
+//! Highest priority first: at each priority its own deque (newest first, for locality), then
+//! the shared queue of that priority (oldest first). Only when neither has anything at any
+//! priority, the other workers' deques, highest priority first (their oldest job): a busy
+//! worker never touches another worker's cache lines. The main thread looks at its inbox of jobs pinned to it
 //! before anything else.
 //!
 //! ## Deques, and why no job is stranded
@@ -18,8 +19,9 @@
 //! a deque that was already non-empty skip the check: whoever sleeps after the push that made it
 //! non-empty sees that job there.
 //!
-//! Threads outside the pool have no deque: what they spawn or resume goes to the shared queues,
-//! where every worker sees it.
+//! The main thread has deques too (it helps while it waits, and what it spawns then should be as
+//! cheap as on a worker and stealable at once). Other threads outside the pool have none: what
+//! they spawn or resume goes to the shared queues, where every worker sees it.
 //!
 //! ## Cached completions
 //! A worker keeps the count of jobs it finished for the same counter (or parent) and applies it
@@ -65,7 +67,7 @@ const STATS_EVERY: u64 = 1024;
 
 /// A worker's deques, one per priority; the worker owns them (pushes and pops), everyone else
 /// may steal from them through [`Stealers`].
-pub(crate) struct Deques([Arc<Deque<Header>>; 3]);
+pub(crate) struct Deques(Stealers);
 
 /// One worker's deques, for stealing.
 pub(crate) type Stealers = [Arc<Deque<Header>>; 3];
@@ -81,17 +83,28 @@ pub(crate) fn deques() -> (Deques, Stealers) {
 }
 
 impl Deques {
-    /// Pushes a job of priority `p`; hands it back if that deque is full. Returns whether the
-    /// deque was empty before (see `Local::announce`).
-    fn push(&self, p: usize, job: JobRef) -> Result<bool, JobRef> {
+    /// Pushes a job of priority `p`. Returns whether the deque was empty before (see
+    /// `Local::announce`), and, if it was full, the older half of its jobs, taken out to make
+    /// room: the caller publishes them to the shared queue in one piece.
+    fn push(&self, p: usize, job: JobRef) -> (bool, Vec<JobRef>) {
         let deque = &self.0[p];
         let was_empty = deque.is_empty();
-        // SAFETY: `Deques` is owned by one worker's `Local`, whose thread is the only one to push
-        // and pop; the job comes out again exactly once (as a `JobRef` made by `from_raw`).
-        match unsafe { deque.push(job.into_raw()) } {
-            Ok(()) => Ok(was_empty),
-            // SAFETY: the pointer was refused, never published: it is still this job.
-            Err(job) => Err(unsafe { JobRef::from_raw(job) }),
+        let mut job = job.into_raw();
+        let mut moved = Vec::new();
+        loop {
+            // SAFETY: `Deques` is owned by one thread's `Local`, the only one to push, pop and
+            // take halves; every job comes out again exactly once (made a `JobRef` again by
+            // `from_raw`).
+            match unsafe { deque.push(job) } {
+                Ok(()) => return (was_empty, moved),
+                Err(refused) => {
+                    job = refused;
+                    // SAFETY: as above.
+                    let older = unsafe { deque.take_older_half() };
+                    // SAFETY: taken out exactly once, by this call.
+                    moved.extend(older.into_iter().map(|j| unsafe { JobRef::from_raw(j) }));
+                }
+            }
         }
     }
 
@@ -103,6 +116,15 @@ impl Deques {
 
     fn is_empty(&self, p: usize) -> bool {
         self.0[p].is_empty()
+    }
+
+    /// Takes the older half of deque `p` out (none if it holds at most one job).
+    fn take_older_half(&self, p: usize) -> Vec<JobRef> {
+        // SAFETY: the owner's thread (see `push`); each job taken out is made a `JobRef` once.
+        unsafe { self.0[p].take_older_half() }
+            .into_iter()
+            .map(|job| unsafe { JobRef::from_raw(job) })
+            .collect()
     }
 
     fn len(&self) -> usize {
@@ -121,6 +143,9 @@ pub(crate) struct Local {
     deques: Option<Deques>,
     /// The worker whose deques this thread tries first when it steals.
     victim: usize,
+    /// This thread's entry in the stealers: its worker index, the main thread's entry (after the
+    /// workers'), or none.
+    slot: Option<usize>,
     /// The completions of the jobs running on this thread, outermost first (the first
     /// `depth` entries, up to the nesting bound): a wait on a counter one of them (or one of their
     /// parents) counts on can never end. Inline, so that a thread's state allocates nothing.
@@ -153,6 +178,17 @@ struct OpenSpan {
 impl Local {
     pub(crate) fn new(shared: Arc<Shared>, index: Option<usize>, deques: Option<Deques>) -> Local {
         let main = index.is_none() && shared.is_main_thread();
+        // The main thread has deques of its own too (the last entry of the stealers), so that
+        // what it spawns while it helps stays cheap and visible to every worker. Only the main
+        // thread makes a `Deques` of them, and it has one `Local` per system at a time.
+        let (deques, slot) = match (deques, main) {
+            (Some(deques), _) => (Some(deques), index),
+            (None, true) => {
+                let slot = shared.stealers().len() - 1;
+                (Some(Deques(shared.stealers()[slot].clone())), Some(slot))
+            }
+            (None, false) => (None, None),
+        };
         let lane = match index {
             Some(index) => Some(shared.recorder.worker_lane(index)),
             None if main => Some(shared.recorder.main_lane()),
@@ -163,7 +199,8 @@ impl Local {
             lane_borrowed: false,
             depth: 0,
             last_end: None,
-            victim: index.map_or(0, |i| i + 1),
+            victim: slot.map_or(0, |i| i + 1),
+            slot,
             running: [Completion::None; MAX_HELPING_DEPTH],
             shared,
             index,
@@ -195,20 +232,21 @@ impl Local {
     pub(crate) fn push(&mut self, job: JobRef) {
         let header = job.header();
         let p = header.priority().index();
-        let refused = match &self.deques {
-            Some(deques) if !header.pinned() => match deques.push(p, job) {
-                Ok(was_empty) => {
-                    if was_empty {
-                        self.announce();
-                    }
-                    return;
+        match &self.deques {
+            Some(deques) if !header.pinned() => {
+                let (was_empty, moved) = deques.push(p, job);
+                if !moved.is_empty() {
+                    // The deque was full: its older half goes to the shared queue, as one entry.
+                    self.shared.publish(p, Entry::Bundle(moved));
                 }
-                // Full: to the shared queue.
-                Err(job) => job,
-            },
-            _ => job,
-        };
-        self.shared.schedule(refused);
+                if was_empty {
+                    self.announce();
+                } else {
+                    self.maybe_share(p);
+                }
+            }
+            _ => self.shared.schedule(job),
+        }
     }
 
     /// A deque of this worker just became non-empty: wake a sleeper if nobody is looking (module
@@ -224,6 +262,29 @@ impl Local {
         }
     }
 
+    /// Moves the older half of deque `p` to the shared queue as one bundle when a worker is
+    /// looking for work and the shared queue has none: one hand-over for hundreds of jobs,
+    /// instead of the looker stealing them one compare-and-swap at a time. Stealing stays the
+    /// guarantee (no job waits on its owner); this is the cheap path while the owner pushes.
+    #[inline]
+    fn maybe_share(&self, p: usize) {
+        // A hint on a cache line of its own, written only when a worker starts or stops
+        // looking: while every worker is busy this load hits the local cache.
+        let (looking, _) = self.shared.sleep.hints();
+        if looking > 0 && !self.shared.has_queued(p) {
+            self.share(p);
+        }
+    }
+
+    #[cold]
+    fn share(&self, p: usize) {
+        let Some(deques) = &self.deques else { return };
+        let half = deques.take_older_half(p);
+        if !half.is_empty() {
+            self.shared.publish(p, Entry::Bundle(half));
+        }
+    }
+
     #[cold]
     fn wake_one(&self) {
         self.shared.sleep.notify(1);
@@ -236,6 +297,8 @@ impl Local {
                 return Some(job);
             }
         }
+        // What this thread owns or everyone shares first: these touch no other worker's cache
+        // lines. Another worker's deque only when there is nothing here at any priority.
         for p in 0..Priority::ALL.len() {
             if let Some(job) = self.deques.as_ref().and_then(|d| d.pop(p)) {
                 return Some(job);
@@ -245,6 +308,8 @@ impl Local {
                 Some(Entry::Bundle(jobs)) => return Some(self.adopt(p, jobs)),
                 None => {}
             }
+        }
+        for p in 0..Priority::ALL.len() {
             if let Some(job) = self.steal_from_workers(p) {
                 return Some(job);
             }
@@ -266,16 +331,11 @@ impl Local {
             return first;
         };
         let mut announce = false;
-        let mut jobs = jobs.into_iter();
-        for job in jobs.by_ref() {
-            match deques.push(p, job) {
-                Ok(was_empty) => announce |= was_empty,
-                Err(job) => {
-                    // Full: the rest goes back to the shared queue in one piece.
-                    let rest: Vec<JobRef> = std::iter::once(job).chain(jobs.by_ref()).collect();
-                    self.shared.publish(p, Entry::Bundle(rest));
-                    break;
-                }
+        for job in jobs {
+            let (was_empty, moved) = deques.push(p, job);
+            announce |= was_empty;
+            if !moved.is_empty() {
+                self.shared.publish(p, Entry::Bundle(moved));
             }
         }
         if announce {
@@ -291,10 +351,14 @@ impl Local {
         let count = stealers.len();
         for k in 0..count {
             let victim = (self.victim + k) % count;
-            if Some(victim) == self.index {
+            if Some(victim) == self.slot {
                 continue;
             }
             let deque = &stealers[victim][p];
+            // Two plain loads before the fenced steal: most deques a thief looks at are empty.
+            if deque.is_empty() {
+                continue;
+            }
             loop {
                 match deque.steal() {
                     Steal::Success(job) => {

@@ -8,6 +8,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::local::{Deques, Local, CURRENT};
+
+/// The most spin-loop hints between two looks for work: a few microseconds.
+const MAX_BACKOFF: u32 = 256;
 use crate::panic::AbortOnUnwind;
 use crate::sleep::Wake;
 use crate::system::Shared;
@@ -50,7 +53,7 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize, core: Option<usize>
         shared.sleep.start_looking();
         let spin = shared.spin();
         let mut deadline = Instant::now() + spin;
-        let mut rounds = 0u32;
+        let mut backoff = 1u32;
         loop {
             if let Some(job) = this().find_work() {
                 shared.sleep.stop_looking();
@@ -59,9 +62,14 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize, core: Option<usize>
                 unsafe { Local::run(ptr, job) };
                 continue 'work;
             }
-            rounds = rounds.wrapping_add(1);
-            if rounds % 8 != 0 {
+            // Back off between looks, doubling: a look reads every other worker's deque, and
+            // each read pulls that deque's cache line away from its owner, whose next push or pop
+            // then misses. Looking every few microseconds costs the owners nothing measurable.
+            for _ in 0..backoff {
                 std::hint::spin_loop();
+            }
+            if backoff < MAX_BACKOFF {
+                backoff *= 2;
                 continue;
             }
             if Instant::now() < deadline {

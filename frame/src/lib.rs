@@ -63,10 +63,10 @@
 
 pub mod access;
 mod builder;
+mod compile;
 /// Compile-fail doctests pinning the borrow promises of the public API (`cargo test --doc`).
 #[cfg(doctest)]
 mod compile_fail;
-mod compile;
 mod error;
 mod frames;
 mod game_loop;

@@ -1,9 +1,10 @@
 //! The shared queues: one per priority, FIFO, many producers and many consumers.
 //!
-//! They hold what other threads must be able to see: jobs submitted from outside the pool,
-//! yielded and resumed jobs, and the bundles that workers share out of their private queues
-//! (see `worker.rs`). Each is a `crossbeam_deque::Injector`, a lock-free segmented queue: a
-//! push or a steal is a few atomic operations on its head or tail, and emptiness is two loads.
+//! They hold what other threads must be able to see at once: jobs submitted from outside the
+//! pool, yielded and resumed jobs, batches, and the halves of their deques that workers hand over
+//! in one piece (see `executor/local.rs`). Each is a `crossbeam_deque::Injector`, a lock-free
+//! segmented queue: a push or a steal is a few atomic operations on its head or tail, and
+//! emptiness is two loads.
 
 use crossbeam_deque::{Injector, Steal};
 

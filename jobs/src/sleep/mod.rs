@@ -88,7 +88,7 @@ impl Sleep {
             self.idle.fetch_sub(1, Ordering::Relaxed);
         }
         // SeqCst fence, paired with the one a worker makes after pushing onto an empty deque of
-        // its own (`worker.rs`): either that worker's look at the hints sees this one asleep, or
+        // its own (`executor/local.rs`): either that worker's look at the hints sees this one asleep, or
         // the look at every deque below sees its job (README.md).
         fence(Ordering::SeqCst);
         let mut state = lock(&self.lock);

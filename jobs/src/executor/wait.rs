@@ -22,13 +22,11 @@ use std::thread;
 use std::time::Instant;
 
 use super::local::{Local, LocalPtr};
+use super::worker::Backoff;
 use crate::counter::{Counter, Round, Wakeup};
 use crate::panic::AbortOnUnwind;
 use crate::sleep::Wake;
 use crate::system::Shared;
-
-/// The most spin-loop hints between two looks for work while helping (as `worker.rs`).
-const MAX_BACKOFF: u32 = 256;
 
 /// Jobs on one thread's stack past which a wait stops helping (see the module docs).
 pub(crate) const MAX_HELPING_DEPTH: usize = 64;
@@ -96,7 +94,7 @@ fn help(
     };
     let mut registered = false;
     let mut idle_since: Option<Instant> = None;
-    let mut backoff = 1u32;
+    let mut backoff = Backoff::new();
     loop {
         if counter.has_ended(round) {
             return Ok(());
@@ -115,7 +113,7 @@ fn help(
             // SAFETY: we own `job`; no borrow of `local` is held.
             unsafe { Local::run(local, job) };
             idle_since = None;
-            backoff = 1;
+            backoff = Backoff::new();
             continue;
         }
         // Nothing to run here: our finished jobs may be what the counter waits for. Applying
@@ -133,14 +131,8 @@ fn help(
         }
         let since = *idle_since.get_or_insert_with(Instant::now);
         if helps && since.elapsed() < shared.spin() {
-            // Back off between looks, as an idle worker does (`worker.rs`): a look reads every
-            // worker's deque, which costs their owners a cache miss each.
-            for _ in 0..backoff {
-                std::hint::spin_loop();
-            }
-            if backoff < MAX_BACKOFF {
-                backoff *= 2;
-            } else {
+            // Back off between looks, as an idle worker does.
+            if !backoff.pause() {
                 thread::yield_now();
             }
             continue;

@@ -9,8 +9,34 @@ use std::time::Instant;
 
 use super::local::{Deques, Local, CURRENT};
 
-/// The most spin-loop hints between two looks for work: a few microseconds.
-const MAX_BACKOFF: u32 = 256;
+/// The pause between two looks for work, doubling up to a few microseconds: a look reads every
+/// other worker's deque, and each read pulls that deque's cache line away from its owner, whose
+/// next push or pop then misses. Looking every few microseconds costs the owners nothing
+/// measurable. Used by idle workers and by threads that help while they wait.
+pub(super) struct Backoff(u32);
+
+impl Backoff {
+    /// The most spin-loop hints between two looks.
+    const MAX: u32 = 256;
+
+    pub(super) fn new() -> Self {
+        Backoff(1)
+    }
+
+    /// Pauses before the next look; false once the pause is at its longest (the caller then
+    /// yields its core or goes to sleep instead of spinning on).
+    pub(super) fn pause(&mut self) -> bool {
+        for _ in 0..self.0 {
+            std::hint::spin_loop();
+        }
+        if self.0 < Self::MAX {
+            self.0 *= 2;
+            true
+        } else {
+            false
+        }
+    }
+}
 use crate::panic::AbortOnUnwind;
 use crate::sleep::Wake;
 use crate::system::Shared;
@@ -53,7 +79,7 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize, core: Option<usize>
         shared.sleep.start_looking();
         let spin = shared.spin();
         let mut deadline = Instant::now() + spin;
-        let mut backoff = 1u32;
+        let mut backoff = Backoff::new();
         loop {
             if let Some(job) = this().find_work() {
                 shared.sleep.stop_looking();
@@ -62,14 +88,7 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize, core: Option<usize>
                 unsafe { Local::run(ptr, job) };
                 continue 'work;
             }
-            // Back off between looks, doubling: a look reads every other worker's deque, and
-            // each read pulls that deque's cache line away from its owner, whose next push or pop
-            // then misses. Looking every few microseconds costs the owners nothing measurable.
-            for _ in 0..backoff {
-                std::hint::spin_loop();
-            }
-            if backoff < MAX_BACKOFF {
-                backoff *= 2;
+            if backoff.pause() {
                 continue;
             }
             if Instant::now() < deadline {

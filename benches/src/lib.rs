@@ -134,6 +134,13 @@ impl Stamp {
         self.0.store(now_ns().max(1), Ordering::Release);
     }
 
+    /// Records [`now_ns`] unless the stamp is already set: the first of several jobs to start.
+    pub fn mark_first(&self) {
+        let _ = self
+            .0
+            .compare_exchange(0, now_ns().max(1), Ordering::AcqRel, Ordering::Relaxed);
+    }
+
     /// Waits (sleeping in short steps, so as not to take a core from the workers) until the
     /// stamp is set, and returns it.
     pub fn wait(&self) -> u64 {
@@ -591,6 +598,70 @@ pub mod priority_latency {
     }
 }
 
+/// `stranded_work`: a job spawns children onto its own worker's queue, then runs one long step;
+/// how soon does an idle worker start one of them?
+pub mod stranded_work {
+    use super::*;
+    use jobs::Job;
+
+    /// Children spawned before the long step.
+    pub const CHILDREN: usize = 100;
+
+    /// The spawning job's long step.
+    pub const STEP: Duration = Duration::from_millis(10);
+
+    /// Ours: a job submitted from the main thread spawns [`CHILDREN`] empty jobs with
+    /// `Context::spawn` (onto its worker's own deque), stamps the time, and spins for [`STEP`];
+    /// returns that stamp to the first child's first instruction. The main thread sleeps until
+    /// then (it does not help, so only the other worker can take a child).
+    pub fn ours(system: &JobSystem) -> Duration {
+        let spawned = Stamp::new();
+        let first = Stamp::new();
+        let (s, f) = (spawned.clone(), first.clone());
+        let counter = system.counter();
+        system.submit_counted(
+            &counter,
+            Job::from_fn(move |cx| {
+                for _ in 0..CHILDREN {
+                    let f = f.clone();
+                    cx.spawn(Job::from_fn(move |_| f.mark_first()));
+                }
+                s.mark();
+                spin_for(STEP);
+            }),
+        );
+        let began = first.wait();
+        let after = spawned.wait();
+        system.wait(&counter).expect("the job does not panic");
+        Duration::from_nanos(began.saturating_sub(after))
+    }
+
+    /// rayon-core: the same inside the pool, as its users write it: `pool.spawn` a job that
+    /// opens a `scope`, `s.spawn`s [`CHILDREN`] empty jobs (onto its worker's deque), stamps the
+    /// time and spins for [`STEP`].
+    pub fn rayon_core_scope(pool: &rayon_core::ThreadPool) -> Duration {
+        let spawned = Stamp::new();
+        let first = Stamp::new();
+        let done = Stamp::new();
+        let (s, f, d) = (spawned.clone(), first.clone(), done.clone());
+        pool.spawn(move || {
+            rayon_core::scope(|scope| {
+                for _ in 0..CHILDREN {
+                    let f = f.clone();
+                    scope.spawn(move |_| f.mark_first());
+                }
+                s.mark();
+                spin_for(STEP);
+            });
+            d.mark();
+        });
+        let began = first.wait();
+        let after = spawned.wait();
+        done.wait();
+        Duration::from_nanos(began.saturating_sub(after))
+    }
+}
+
 /// `wake_latency`: one job submitted to a system whose workers are all asleep.
 pub mod wake_latency {
     use super::*;
@@ -887,6 +958,11 @@ pub mod compare {
             run: idle_cpu,
         },
         Benchmark {
+            name: "stranded_work",
+            about: "a job spawns 100 children, then runs a 10 ms step: until an idle worker starts one (us)",
+            run: stranded_work,
+        },
+        Benchmark {
             name: "wake_latency",
             about: "one job into a sleeping pool, submit-to-start (us)",
             run: wake_latency,
@@ -1123,6 +1199,25 @@ pub mod compare {
             a.peers[0],
             "same kernel burst (par_iter), then 1 s idle",
             "ours <= 5 ms",
+        )]
+    }
+
+    fn stranded_work(settings: &Settings) -> Vec<Comparison> {
+        use super::stranded_work::*;
+        let sys = Systems::new(settings.workers);
+        let a = alternate(
+            settings,
+            &mut || us(ours(&sys.ours)),
+            &mut [&mut || us(rayon_core_scope(&sys.peer))],
+        );
+        vec![row(
+            "stranded_work",
+            "us",
+            a.ours,
+            "rayon-core",
+            a.peers[0],
+            "scope.spawn x100 then a 10 ms step, in the pool",
+            "ours <= 50 us (median)",
         )]
     }
 

@@ -290,15 +290,21 @@ impl Local {
         self.shared.sleep.notify(1);
     }
 
-    /// The next job this thread should run, highest priority first (module docs).
+    /// The next job this thread should run, highest priority first (module docs): its own or
+    /// a shared one, else one stolen from another worker.
     pub(crate) fn find_work(&mut self) -> Option<JobRef> {
+        self.find_own_work().or_else(|| self.steal_work())
+    }
+
+    /// The next job of this thread's own deques or the shared queues, highest priority first:
+    /// these touch no other worker's cache lines. A worker runs these back to back while it is
+    /// busy; stealing is looking for work (idle in the statistics, between spans in a trace).
+    pub(crate) fn find_own_work(&mut self) -> Option<JobRef> {
         if self.main {
             if let Some(job) = self.shared.pop_main() {
                 return Some(job);
             }
         }
-        // What this thread owns or everyone shares first: these touch no other worker's cache
-        // lines. Another worker's deque only when there is nothing here at any priority.
         for p in 0..Priority::ALL.len() {
             if let Some(job) = self.deques.as_ref().and_then(|d| d.pop(p)) {
                 return Some(job);
@@ -309,14 +315,14 @@ impl Local {
                 None => {}
             }
         }
-        for p in 0..Priority::ALL.len() {
-            if let Some(job) = self.steal_from_workers(p) {
-                return Some(job);
-            }
-        }
         // Going to look for work: the next span starts when some is found.
         self.last_end = None;
         None
+    }
+
+    /// A job stolen from another worker's deque, highest priority first.
+    fn steal_work(&mut self) -> Option<JobRef> {
+        (0..Priority::ALL.len()).find_map(|p| self.steal_from_workers(p))
     }
 
     /// Takes a bundle of jobs of priority `p` from the shared queue: a worker keeps them in its

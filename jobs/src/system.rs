@@ -313,6 +313,21 @@ fn io_main(shared: Arc<Shared>, index: usize, requests: Receiver<JobRef>) {
     }
 }
 
+/// Starts a thread of the pool; an error (the operating system's reason) if it cannot.
+fn spawn_thread(
+    name: String,
+    body: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>, ConfigError> {
+    #[cfg(test)]
+    if tests::SPAWN_FAILS_AT.with(|at| at.borrow().as_deref() == Some(name.as_str())) {
+        return Err(ConfigError::Spawn(format!("{name}: refused by the test")));
+    }
+    thread::Builder::new()
+        .name(name)
+        .spawn(body)
+        .map_err(|e| ConfigError::Spawn(e.to_string()))
+}
+
 /// [`JobSystem::run_pinned`] was called on a thread other than the main thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NotMainThread;
@@ -386,19 +401,26 @@ impl JobSystem {
         };
         for (index, (core, deques)) in resolved.cores.into_iter().zip(deques).enumerate() {
             let shared = Arc::clone(&system.shared);
-            let handle = thread::Builder::new()
-                .name(format!("jobs-worker-{index}"))
-                .spawn(move || executor::worker_main(shared, index, core, deques))
-                .map_err(|e| ConfigError::Spawn(e.to_string()))?;
-            system.workers.push(handle);
+            let spawned = spawn_thread(format!("jobs-worker-{index}"), move || {
+                executor::worker_main(shared, index, core, deques)
+            });
+            match spawned {
+                Ok(handle) => system.workers.push(handle),
+                Err(err) => {
+                    // The workers that did start shut down as a pool of their own size: the
+                    // sleep protocol must not wait for the others to fall asleep (the drop of
+                    // `system` joins them).
+                    system.shared.sleep.only_started(system.workers.len());
+                    return Err(err);
+                }
+            }
         }
         for index in 0..config.io_threads {
             let shared = Arc::clone(&system.shared);
             let receiver = receiver.clone();
-            let handle = thread::Builder::new()
-                .name(format!("jobs-io-{index}"))
-                .spawn(move || io_main(shared, index, receiver))
-                .map_err(|e| ConfigError::Spawn(e.to_string()))?;
+            let handle = spawn_thread(format!("jobs-io-{index}"), move || {
+                io_main(shared, index, receiver)
+            })?;
             system.io_threads.push(handle);
         }
         Ok(system)
@@ -895,5 +917,58 @@ impl<'scope> Scope<'scope, '_> {
     pub fn spawn_job(&'scope self, job: Job<'scope>) {
         let job = job.into_ref(Completion::Counter(self.counter.arm(1)), Inherit::ROOT);
         self.shared.schedule(job);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::RefCell;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use super::{Config, ConfigError, JobSystem};
+
+    thread_local! {
+        /// The name of the thread `JobSystem::new` on this thread fails to start.
+        pub(super) static SPAWN_FAILS_AT: RefCell<Option<String>> = const { RefCell::new(None) };
+    }
+
+    /// `JobSystem::new` with thread `name` failing to start, on a thread of its own under a
+    /// watchdog: it must return the error, having shut down the threads it started.
+    fn new_failing_at(name: &str, config: Config) -> Result<JobSystem, ConfigError> {
+        let (sender, receiver) = mpsc::channel();
+        let name = name.to_string();
+        std::thread::spawn(move || {
+            SPAWN_FAILS_AT.with(|at| *at.borrow_mut() = Some(name));
+            let _ = sender.send(JobSystem::new(config));
+        });
+        receiver
+            .recv_timeout(Duration::from_secs(60))
+            .expect("JobSystem::new hung after a thread failed to start")
+    }
+
+    #[test]
+    fn a_worker_that_cannot_start_is_an_error_not_a_hang() {
+        // It used to hang: the started workers waited, to shut down, for all the configured
+        // ones to fall asleep, and the drop of the half-built system joined them forever.
+        for at in ["jobs-worker-0", "jobs-worker-1", "jobs-worker-3"] {
+            let config = Config::default().workers(4).pin_workers(false);
+            match new_failing_at(at, config) {
+                Err(ConfigError::Spawn(reason)) => assert!(reason.contains(at), "{reason}"),
+                other => panic!("{at} failing to start gave {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn an_io_thread_that_cannot_start_is_an_error_not_a_hang() {
+        let config = Config::default()
+            .workers(2)
+            .io_threads(3)
+            .pin_workers(false);
+        match new_failing_at("jobs-io-2", config) {
+            Err(ConfigError::Spawn(reason)) => assert!(reason.contains("jobs-io-2"), "{reason}"),
+            other => panic!("an I/O thread failing to start gave {other:?}"),
+        }
     }
 }

@@ -339,14 +339,23 @@ fn the_most_workers_and_io_threads_allowed_run_jobs() {
         "the_most_workers_and_io_threads_allowed_run_jobs",
         120,
         || {
-            let system = JobSystem::new(
+            let system = match JobSystem::new(
                 Config::default()
                     .workers(1024)
                     .io_threads(256)
                     .pin_workers(false)
                     .spin_before_sleep(Duration::ZERO),
-            )
-            .expect("1024 workers and 256 I/O threads are allowed");
+            ) {
+                Ok(system) => system,
+                // The machine may refuse 1,280 more threads (a busy machine near its pid
+                // limit): that is the error the system promises, returned after shutting down
+                // the threads it started (it used to hang there, see `system.rs`'s tests).
+                Err(ConfigError::Spawn(reason)) => {
+                    eprintln!("this machine refused a thread, not checked here: {reason}");
+                    return;
+                }
+                Err(other) => panic!("1024 workers and 256 I/O threads are allowed: {other}"),
+            };
             assert_eq!(system.worker_count(), 1024);
             system.parallel_for(0..10_000, Grain::Auto, |_| {}).unwrap();
         },

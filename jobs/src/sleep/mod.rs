@@ -20,6 +20,8 @@ pub(crate) struct Sleep {
 
 struct State {
     asleep: Vec<bool>,
+    /// Workers that take part: all of them, unless some failed to start.
+    workers: usize,
     terminating: bool,
     done: bool,
 }
@@ -40,6 +42,7 @@ impl Sleep {
             idle: CachePadded::new(AtomicUsize::new(0)),
             lock: Mutex::new(State {
                 asleep: vec![false; workers],
+                workers,
                 terminating: false,
                 done: false,
             }),
@@ -101,7 +104,7 @@ impl Sleep {
         }
         while state.asleep[me] && !state.done {
             if state.terminating
-                && self.sleeping.load(Ordering::Relaxed) == state.asleep.len()
+                && self.sleeping.load(Ordering::Relaxed) == state.workers
                 && may_finish()
                 && !has_work()
             {
@@ -165,6 +168,13 @@ impl Sleep {
         if woken {
             self.wakers[index].notify_one();
         }
+    }
+
+    /// Only the first `started` workers exist (the others failed to start): shutdown waits for
+    /// these alone to fall asleep.
+    pub(crate) fn only_started(&self, started: usize) {
+        let mut state = lock(&self.lock);
+        state.workers = started.min(state.asleep.len());
     }
 
     /// Starts shutdown: every worker wakes, drains what it can see, and exits once all are idle.

@@ -2,8 +2,8 @@
 //!
 //! A batch of `n` items with body `f` is what Naughty Dog's `RunJobs` with an array of `n` job
 //! declarations is. Instead of `n` allocations and `n` queue operations, the batch is one shared
-//! `Batch` with an atomic cursor over its chunks, and as many runner jobs as there are workers.
-//! Each runner claims one chunk of `grain` items at a time with one `fetch_add` and runs it.
+//! `Batch` with an atomic cursor over its chunks, and as many runner jobs as there are threads
+//! running jobs (the workers, and the main thread when it helps). Each runner claims one chunk of `grain` items at a time with one `fetch_add` and runs it.
 //!
 //! ## Counting
 //! Only the runners are counted on the batch's counter (or parent), one each: a runner finishes
@@ -34,7 +34,7 @@ use crate::{Context, Priority};
 ///
 /// Pick a grain so that one chunk costs at least about 10 us: then the cost of claiming it (one
 /// atomic operation that other workers may contend on) is noise, and there are still enough
-/// chunks to balance the load. `Auto` cuts the range into 8 chunks per worker.
+/// chunks to balance the load. `Auto` cuts the range into 8 chunks per thread running jobs.
 ///
 /// ```
 /// use jobs::Grain;
@@ -43,7 +43,7 @@ use crate::{Context, Priority};
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Grain {
-    /// 8 chunks per worker, at least one item each.
+    /// 8 chunks per thread running jobs, at least one item each.
     #[default]
     Auto,
     /// Exactly this many items per chunk (the last may be shorter).
@@ -58,10 +58,10 @@ impl Grain {
             .ok_or(ConfigError::ZeroGrain)
     }
 
-    pub(crate) fn resolve(self, items: usize, workers: usize) -> usize {
+    pub(crate) fn resolve(self, items: usize, threads: usize) -> usize {
         match self {
             Grain::Fixed(n) => n.get(),
-            Grain::Auto => items.div_ceil(workers.max(1).saturating_mul(8)).max(1),
+            Grain::Auto => items.div_ceil(threads.max(1).saturating_mul(8)).max(1),
         }
     }
 }
@@ -119,12 +119,12 @@ fn runners<'a, F: Send + Sync + 'a>(
     body: F,
     range: Range<usize>,
     grain: Grain,
-    workers: usize,
+    threads: usize,
     completion: Completion,
     step: fn(&mut Runner<F>, &mut Context<'_>) -> Action<Runner<F>>,
 ) -> Vec<Job<'a>> {
     let items = range.len();
-    let grain = grain.resolve(items, workers);
+    let grain = grain.resolve(items, threads);
     let chunks = items.div_ceil(grain);
     let batch = Arc::new(Batch {
         body,
@@ -134,7 +134,7 @@ fn runners<'a, F: Send + Sync + 'a>(
         chunks,
         completion,
     });
-    (0..chunks.min(workers.max(1)))
+    (0..chunks.min(threads.max(1)))
         .map(|_| {
             Job::new(
                 Runner {
@@ -152,13 +152,13 @@ pub(crate) fn items<'a, F>(
     body: F,
     range: Range<usize>,
     grain: Grain,
-    workers: usize,
+    threads: usize,
     completion: Completion,
 ) -> Vec<Job<'a>>
 where
     F: Fn(usize) + Send + Sync + 'a,
 {
-    runners(body, range, grain, workers, completion, run_items::<F>)
+    runners(body, range, grain, threads, completion, run_items::<F>)
 }
 
 /// Runner jobs for a batch whose body takes a chunk at a time.
@@ -166,13 +166,13 @@ pub(crate) fn chunks<'a, F>(
     body: F,
     range: Range<usize>,
     grain: Grain,
-    workers: usize,
+    threads: usize,
     completion: Completion,
 ) -> Vec<Job<'a>>
 where
     F: Fn(Range<usize>) + Send + Sync + 'a,
 {
-    runners(body, range, grain, workers, completion, run_chunks::<F>)
+    runners(body, range, grain, threads, completion, run_chunks::<F>)
 }
 
 fn run_items<F: Fn(usize) + Sync>(

@@ -8,9 +8,31 @@ use crate::heap::HeapSettings;
 
 /// How to build a [`JobSystem`](crate::JobSystem).
 ///
-/// The defaults follow the Naughty Dog model: one worker per available core, each pinned to its
-/// core, one I/O thread, workers that spin for 100 us before they sleep, and a tagged heap of
-/// 2 MiB blocks.
+/// The defaults follow the Naughty Dog model: one thread running jobs per available core, each
+/// worker pinned to its core, one I/O thread, workers that spin for 100 us before they sleep,
+/// and a tagged heap of 2 MiB blocks.
+///
+/// ## Threads and cores
+/// A thread that waits with [`help_while_waiting`](Self::help_while_waiting) on (the default)
+/// runs jobs while it waits: the main thread of a game loop is then one of the threads running
+/// jobs, as in enkiTS. So the default is one worker per core *less one*, and the workers are
+/// pinned to every core but the first, which is left to the main thread: never more runnable
+/// threads than cores, and no core where the main thread and a pinned worker take turns. With
+/// `help_while_waiting(false)` the default is one worker per core. A machine with one core gets
+/// one worker either way.
+///
+/// To choose otherwise, set [`workers`](Self::workers) (and [`cores`](Self::cores)): more
+/// workers than cores only makes them take turns; fewer leaves cores to other threads of the
+/// game (audio, streaming, a render thread of its own).
+///
+/// ```
+/// let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+/// let system = jobs::JobSystem::new(jobs::Config::default())?;
+/// assert_eq!(system.worker_count(), (cores - 1).max(1));
+/// let system = jobs::JobSystem::new(jobs::Config::default().help_while_waiting(false))?;
+/// assert_eq!(system.worker_count(), cores);
+/// # Ok::<(), jobs::ConfigError>(())
+/// ```
 ///
 /// Every setting is checked by [`JobSystem::new`](crate::JobSystem::new), which returns a
 /// [`ConfigError`] naming the value and the range allowed, before any thread starts: the ranges
@@ -128,7 +150,8 @@ impl Config {
     pub const DEFAULT_HEAP_RESERVE_BLOCKS: usize = 16;
 
     /// Number of worker threads, 1 to [`MAX_WORKERS`](Self::MAX_WORKERS). Default: one per
-    /// available core (at most `MAX_WORKERS`).
+    /// available core less the one left to the main thread when it helps (see
+    /// [Threads and cores](Self#threads-and-cores)), at least one, at most `MAX_WORKERS`.
     ///
     /// ```
     /// let system = jobs::JobSystem::new(jobs::Config::default().workers(3))?;
@@ -153,7 +176,9 @@ impl Config {
         self
     }
 
-    /// Pin worker `i` to core `cores[i % cores.len()]` instead of core `i`. Every id must be a
+    /// Pin worker `i` to core `cores[i % cores.len()]` instead of the default (core `i + 1`
+    /// while there are fewer workers than cores, leaving core 0 to the main thread; else core
+    /// `i`, wrapping around). Every id must be a
     /// core this machine has; the list must not be empty; an id may repeat.
     ///
     /// ```
@@ -196,10 +221,10 @@ impl Config {
     }
 
     /// Whether a thread outside the pool (the main thread) runs the pool's jobs while it waits
-    /// in [`JobSystem::wait`](crate::JobSystem::wait) (default `true`). Turn it off when the
-    /// workers already have every core: the waiting thread then runs only the jobs pinned to it
-    /// and sleeps otherwise, instead of taking a core from a worker (on 2 cores with 2 workers,
-    /// a helping main thread only trades places with them).
+    /// in [`JobSystem::wait`](crate::JobSystem::wait) (default `true`). It also sets the default
+    /// worker count (see [Threads and cores](Self#threads-and-cores)): with help, one worker per
+    /// core less one, since the main thread runs jobs on the core left; without, one per core,
+    /// and the waiting thread runs only the jobs pinned to it and sleeps otherwise.
     ///
     /// ```
     /// let system = jobs::JobSystem::new(jobs::Config::default().help_while_waiting(false))?;
@@ -273,9 +298,13 @@ impl Config {
     /// Checks the configuration against this machine; returns the resolved worker cores.
     pub(crate) fn resolve(&self) -> Result<Resolved, ConfigError> {
         let available = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
-        let workers = self
-            .workers
-            .unwrap_or_else(|| available.min(Config::MAX_WORKERS));
+        // The main thread runs jobs while it waits: it counts as one of them (type docs).
+        let main_runs_jobs = usize::from(self.help_while_waiting);
+        let workers = self.workers.unwrap_or_else(|| {
+            available
+                .saturating_sub(main_runs_jobs)
+                .clamp(1, Config::MAX_WORKERS)
+        });
         match workers {
             0 => return Err(ConfigError::ZeroWorkers),
             n if n > Config::MAX_WORKERS => return Err(ConfigError::TooManyWorkers(n)),
@@ -310,9 +339,14 @@ impl Config {
                 }
                 (0..workers).map(|i| Some(cores[i % cores.len()])).collect()
             }
-            None if self.pin && !machine_cores.is_empty() => (0..workers)
-                .map(|i| Some(machine_cores[i % machine_cores.len()]))
-                .collect(),
+            // Workers take the cores from the second on while there are fewer workers than
+            // cores, leaving the first to the main thread (type docs).
+            None if self.pin && !machine_cores.is_empty() => {
+                let skip = usize::from(workers < machine_cores.len());
+                (0..workers)
+                    .map(|i| Some(machine_cores[(i + skip) % machine_cores.len()]))
+                    .collect()
+            }
             None => vec![None; workers],
         };
         Ok(Resolved {

@@ -71,15 +71,26 @@ pub(crate) struct Shared {
     workers: usize,
     /// Set once the workers have exited: whatever is scheduled from then on is cancelled.
     closed: AtomicBool,
+    /// Workers that have started and reported their pinning (`JobSystem::new` waits for all).
+    started: AtomicUsize,
 }
 
 impl Shared {
-    pub(crate) fn worker_count(&self) -> usize {
-        self.workers
+    /// The threads that may run a batch's runners: the workers, and the main thread when it
+    /// helps while it waits. A batch gets one runner for each, so that none of them is left
+    /// without a share while another runs two.
+    pub(crate) fn threads_running_jobs(&self) -> usize {
+        self.workers + usize::from(self.help_while_waiting)
     }
 
     pub(crate) fn spin(&self) -> Duration {
         self.spin
+    }
+
+    /// Worker `index` has started and reported where it runs: wakes `JobSystem::new`.
+    pub(crate) fn worker_started(&self) {
+        self.started.fetch_add(1, Ordering::Release);
+        self.main_thread.unpark();
     }
 
     /// Whether threads outside the pool run its jobs while they wait.
@@ -386,6 +397,7 @@ impl JobSystem {
             help_while_waiting: config.help_while_waiting,
             workers: resolved.workers,
             closed: AtomicBool::new(false),
+            started: AtomicUsize::new(0),
         });
         // Told when this thread exits, to cancel the jobs pinned to it (the systems it made
         // that are gone are forgotten here, so the list does not grow).
@@ -423,6 +435,11 @@ impl JobSystem {
             })?;
             system.io_threads.push(handle);
         }
+        // Wait for every worker to start, so that `pinning` tells from the first call where
+        // each one runs (a worker pins itself first thing).
+        while system.shared.started.load(Ordering::Acquire) < system.workers.len() {
+            thread::park_timeout(Duration::from_millis(1));
+        }
         Ok(system)
     }
 
@@ -432,7 +449,15 @@ impl JobSystem {
     }
 
     /// Per worker: the core it was asked to run on and whether pinning succeeded, or `None` if
-    /// it is not pinned. Workers report this as they start.
+    /// it is not pinned. Known from the start: [`JobSystem::new`] returns once every worker has
+    /// pinned itself.
+    ///
+    /// ```
+    /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2).cores(vec![0]))?;
+    /// // Both workers asked for core 0, and have tried already.
+    /// assert!(system.pinning().iter().all(|p| matches!(p, Some((0, _)))));
+    /// # Ok::<(), jobs::ConfigError>(())
+    /// ```
     pub fn pinning(&self) -> Vec<Option<(usize, bool)>> {
         self.stats().workers.into_iter().map(|w| w.core).collect()
     }
@@ -587,7 +612,7 @@ impl JobSystem {
         // Only the runners are counted (see `batch.rs`): when the counter reaches zero every
         // item has run and no runner holds the body, for any number of items.
         let completion = Completion::Counter(counter.arm(0));
-        let runners = make(self.shared.workers, completion);
+        let runners = make(self.shared.threads_running_jobs(), completion);
         counter.arm(runners.len());
         for runner in runners {
             let job = runner.into_ref(completion, Inherit::at(priority));

@@ -98,8 +98,8 @@ impl<'c, 'w> Spawner<'c, 'w> {
         }
         let completion = Completion::Parent(self.parent);
         let inherit = self.parent().inherit();
-        let workers = self.local().shared.worker_count();
-        let runners = runners(workers, completion);
+        let threads = self.local().shared.threads_running_jobs();
+        let runners = runners(threads, completion);
         *self.spawned += runners.len();
         for runner in runners {
             let job = runner.into_ref(completion, inherit);

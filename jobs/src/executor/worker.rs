@@ -51,6 +51,7 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize, core: Option<usize>
         let pinned = core_affinity::set_for_current(core_affinity::CoreId { id: core });
         shared.stats().worker(index).set_pinned(core, pinned);
     }
+    shared.worker_started();
     let mut local = Local::new(Arc::clone(&shared), Some(index), Some(deques));
     let ptr = NonNull::from(&mut local);
     CURRENT.set(Some(ptr));

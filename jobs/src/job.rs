@@ -333,8 +333,9 @@ impl Header {
 }
 
 struct VTable {
-    /// Runs steps until the job finishes or is handed to a new owner.
-    run: unsafe fn(JobRef, LocalPtr),
+    /// Runs steps until the job finishes or is handed to a new owner; returns a job for this
+    /// thread to run next (see `executor::run_steps`).
+    run: unsafe fn(JobRef, LocalPtr) -> Option<JobRef>,
     /// Runs the pending blocking step on an I/O thread.
     blocking: unsafe fn(NonNull<Header>) -> Result<(), Payload>,
     /// Frees the job without running it.
@@ -425,10 +426,12 @@ impl JobRef {
     }
 
     /// Runs the job's steps on this thread until it finishes or is handed to a new owner.
+    /// Returns a job the caller now owns and runs next (a child the job spawned last).
     ///
     /// # Safety
     /// `local` is the live executor state of this thread, and no borrow of it is held.
-    pub(crate) unsafe fn run(self, local: LocalPtr) {
+    #[must_use = "the job handed back is owned by the caller, who must run it"]
+    pub(crate) unsafe fn run(self, local: LocalPtr) -> Option<JobRef> {
         // SAFETY: forwarded from the caller; we own the job.
         unsafe { (self.header().vtable.run)(self, local) }
     }
@@ -444,28 +447,31 @@ impl JobRef {
     }
 
     /// Frees the job and reports its completion (with `panic`) through this thread's executor
-    /// state.
+    /// state. Returns its parent if this was the last child and the parent is to run next here
+    /// (see `Local::complete`).
     ///
     /// # Safety
     /// `local` is this thread's live executor state with no borrow of it held, and no step of
     /// the job is running (nothing borrows its capture).
-    pub(crate) unsafe fn finish(self, local: LocalPtr, panic: Option<Payload>) {
+    #[must_use = "a resumed parent handed back must be run"]
+    pub(crate) unsafe fn finish(self, local: LocalPtr, panic: Option<Payload>) -> Option<JobRef> {
         let completion = self.header().completion();
         let (panic, second) = self.drop_capture(panic);
         // SAFETY: the job was counted on `completion` and is not reported yet.
         let unkept = panic.and_then(|panic| unsafe { completion.record_panic(panic) });
-        {
+        let resumed = {
             // SAFETY: the capture's drop (user code) has returned; a short borrow of this
             // thread's state, ended before any payload is dropped below.
             let local = unsafe { &mut *local.as_ptr() };
             if unkept.is_some() {
                 local.shared.unobserved_panic();
             }
-            local.complete(completion, 1);
-        }
+            local.complete(completion, 1)
+        };
         for payload in [unkept, second].into_iter().flatten() {
             drop_payload(payload);
         }
+        resumed
     }
 
     /// Frees the job and reports its completion from a thread without executor state (an I/O

@@ -413,12 +413,26 @@ impl Local {
         })
     }
 
-    /// Runs `job` on this thread.
+    /// Runs `job` on this thread, then each job it hands over to run next (the newest child
+    /// of a job that spawned, see `Spawner`): in a loop, so that a chain of them never deepens
+    /// the stack.
     ///
     /// # Safety
     /// `local` is this thread's live executor state and no borrow of it is held; the caller
     /// owns `job`.
     pub(crate) unsafe fn run(local: LocalPtr, job: JobRef) {
+        let mut job = job;
+        // SAFETY: forwarded from the caller; a job handed back is ours to run.
+        while let Some(next) = unsafe { Self::run_one(local, job) } {
+            job = next;
+        }
+    }
+
+    /// Runs one job (see [`run`](Self::run)); returns the job it hands over.
+    ///
+    /// # Safety
+    /// As [`run`](Self::run).
+    unsafe fn run_one(local: LocalPtr, job: JobRef) -> Option<JobRef> {
         let (outer, span) = {
             // SAFETY: a short borrow, ended before the job's user code runs.
             let this = unsafe { &mut *local.as_ptr() };
@@ -444,11 +458,11 @@ impl Local {
                 span,
             )
         };
-        {
+        let next = {
             let _zone = probe::job_zone(job.header().inherit());
             // SAFETY: forwarded from the caller.
-            unsafe { job.run(local) };
-        }
+            unsafe { job.run(local) }
+        };
         // SAFETY: the job's user code has returned; a short borrow.
         let this = unsafe { &mut *local.as_ptr() };
         this.depth -= 1;
@@ -458,6 +472,7 @@ impl Local {
         // A job that waits inside (a nested `wait`) runs others here: restore the priority of
         // the job that was running before, for the statistics.
         this.current = outer;
+        next
     }
 
     /// Starts a span for a job about to run, if this thread has a lane.
@@ -506,11 +521,14 @@ impl Local {
     }
 
     /// Reports `count` finished jobs to `completion` (a panic was recorded there already, see
-    /// `JobRef::finish`). The decrement itself is cached (module docs).
-    pub(crate) fn complete(&mut self, completion: Completion, count: usize) {
+    /// `JobRef::finish`). The decrement itself is cached (module docs), unless these were the
+    /// parent's last children: then the parent is resumed at once and handed back, for this
+    /// thread to run next without a queue round trip.
+    #[must_use = "a resumed parent handed back must be run"]
+    pub(crate) fn complete(&mut self, completion: Completion, count: usize) -> Option<JobRef> {
         self.count_finished(count);
         if completion == Completion::None {
-            return;
+            return None;
         }
         if self.pending == completion {
             self.pending_count += count;
@@ -519,6 +537,27 @@ impl Local {
             self.pending = completion;
             self.pending_count = count;
         }
+        if let Completion::Parent(parent) = completion {
+            // SAFETY: the parent is suspended until its last child reports, and ours have not.
+            let unfinished = unsafe { parent.as_ref() }.children.load(Ordering::Relaxed);
+            // A hint (the decrement decides): all its unfinished children are ours.
+            if unfinished == self.pending_count {
+                return self
+                    .flush_resuming()
+                    .and_then(|parent| self.resume_here(parent));
+            }
+        }
+        None
+    }
+
+    /// A parent resumed on this thread: handed back to run next, unless it is pinned to the
+    /// main thread and this is not it (then it goes to the main thread's queue).
+    fn resume_here(&mut self, parent: JobRef) -> Option<JobRef> {
+        if parent.header().pinned() && !self.main {
+            self.push(parent);
+            return None;
+        }
+        Some(parent)
     }
 
     /// Counts `count` finished jobs (or batch items) in the statistics, at the running job's
@@ -544,26 +583,35 @@ impl Local {
 
     /// Applies the cached completions; true if that resumed a parent into this thread's queue.
     pub(crate) fn flush(&mut self) -> bool {
+        match self.flush_resuming() {
+            Some(parent) => {
+                // Resume it here, next: its children's data is hot in this cache.
+                self.push(parent);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Applies the cached completions; returns the parent they resumed, now the caller's.
+    #[must_use = "a resumed parent handed back must be run or queued"]
+    fn flush_resuming(&mut self) -> Option<JobRef> {
         let count = mem::replace(&mut self.pending_count, 0);
         match mem::replace(&mut self.pending, Completion::None) {
-            Completion::None => false,
+            Completion::None => None,
             Completion::Counter(counter) => {
                 // Statistics first: whoever sees the counter reach zero sees these jobs counted
                 // (a frame's job count is read right after its counters reach zero).
                 self.publish_stats();
                 // SAFETY: `count` finished jobs of this counter are still counted on it.
                 unsafe { CounterState::decrement(counter, count) };
-                false
+                None
             }
             Completion::Parent(parent) => {
                 // SAFETY: the parent is suspended until its last child reports, so it is alive.
                 let resumed = unsafe { parent.as_ref() }.finish_children(count);
-                if resumed {
-                    // Resume it here, next: its children's data is hot in this cache.
-                    // SAFETY: these were its last children: the parent is ours to resume.
-                    self.push(unsafe { JobRef::resume_parent(parent) });
-                }
-                resumed
+                // SAFETY: these were its last children: the parent is ours to resume.
+                resumed.then(|| unsafe { JobRef::resume_parent(parent) })
             }
         }
     }

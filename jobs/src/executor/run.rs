@@ -14,11 +14,14 @@ use crate::panic::{drop_payload, JobPanic};
 use crate::{Action, Context};
 
 /// Runs steps of the job until it finishes or is handed to a new owner (a queue, a counter's
-/// waiter list, an I/O thread, or its children).
+/// waiter list, an I/O thread, or its children). Returns the job this thread runs next: the
+/// newest child of a job that handed itself to its children (never queued, see `Spawner`), or
+/// the parent a finished job was the last child of (see `Local::complete`).
 ///
 /// # Safety
 /// See [`JobRef::run`]: `job` is owned by the caller, whose thread's live state is `local`.
-pub(crate) unsafe fn run_steps<C>(mut job: JobRef, local: LocalPtr) {
+#[must_use = "the job handed back is owned by the caller, who must run it"]
+pub(crate) unsafe fn run_steps<C>(mut job: JobRef, local: LocalPtr) -> Option<JobRef> {
     let ptr = job.as_ptr().cast::<HeapJob<C>>().as_ptr();
     loop {
         // Ownership, for every unsafe block of this loop: we own the job. The header is only
@@ -29,8 +32,7 @@ pub(crate) unsafe fn run_steps<C>(mut job: JobRef, local: LocalPtr) {
         if let Some(panic) = header.panic.take() {
             // A child, or a counter waited on, panicked: cancel instead of continuing.
             // SAFETY: we own the job and no step of it runs.
-            unsafe { job.finish(local, Some(panic)) };
-            return;
+            return unsafe { job.finish(local, Some(panic)) };
         }
         // SAFETY: we own the job (see the comment at the top of the loop).
         let next = unsafe { mem::replace(&mut (*ptr).next, Next::Spent) };
@@ -51,8 +53,7 @@ pub(crate) unsafe fn run_steps<C>(mut job: JobRef, local: LocalPtr) {
                 // SAFETY: the step's user code has returned; a short borrow.
                 unsafe { local.as_ref() }.job_panicked(inherit, &panic);
                 // SAFETY: we own the job and its step has returned.
-                unsafe { job.finish(local, Some(panic)) };
-                return;
+                return unsafe { job.finish(local, Some(panic)) };
             }
         };
         let local_ref = || {
@@ -62,14 +63,13 @@ pub(crate) unsafe fn run_steps<C>(mut job: JobRef, local: LocalPtr) {
         match action {
             Action::Done => {
                 // SAFETY: we own the job and its step has returned.
-                unsafe { job.finish(local, None) };
-                return;
+                return unsafe { job.finish(local, None) };
             }
             Action::Yield(then) => {
                 // SAFETY: we own the job (see the comment at the top of the loop).
                 unsafe { (*ptr).next = Next::Step(then) };
                 local_ref().yield_job(job);
-                return;
+                return None;
             }
             Action::Wait(counter, then) | Action::After(counter, then)
                 if waits_on_itself(header, &counter) =>
@@ -82,8 +82,7 @@ pub(crate) unsafe fn run_steps<C>(mut job: JobRef, local: LocalPtr) {
                     inherit.label.name()
                 ));
                 // SAFETY: we own the job and its step has returned.
-                unsafe { job.finish(local, Some(Box::new(panic))) };
-                return;
+                return unsafe { job.finish(local, Some(Box::new(panic))) };
             }
             Action::Wait(counter, then) => {
                 // SAFETY: we own the job (see the comment at the top of the loop).
@@ -94,7 +93,7 @@ pub(crate) unsafe fn run_steps<C>(mut job: JobRef, local: LocalPtr) {
                 // After this the counter may own the job: touch nothing unless it is ours again.
                 match counter.state().wait_job(job, &local_ref().shared, true) {
                     Some(back) => job = back,
-                    None => return,
+                    None => return None,
                 }
             }
             Action::After(counter, then) => {
@@ -104,7 +103,7 @@ pub(crate) unsafe fn run_steps<C>(mut job: JobRef, local: LocalPtr) {
                 local_ref().flush_pending_on(counter.state());
                 match counter.state().wait_job(job, &local_ref().shared, false) {
                     Some(back) => job = back,
-                    None => return,
+                    None => return None,
                 }
             }
             Action::Spawn(spawn, then) => {
@@ -113,10 +112,11 @@ pub(crate) unsafe fn run_steps<C>(mut job: JobRef, local: LocalPtr) {
                 // Relaxed: no child exists yet; they are published (with release) after this.
                 header.children.store(SPAWN_GUARD, Ordering::Relaxed);
                 let mut spawned = 0;
+                let mut held = None;
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
                     // SAFETY: we own the job (see the comment at the top of the loop).
                     let capture = unsafe { &mut (*ptr).capture };
-                    let mut spawner = Spawner::new(local, job.as_ptr(), &mut spawned);
+                    let mut spawner = Spawner::new(local, job.as_ptr(), &mut spawned, &mut held);
                     spawn(capture, &mut spawner);
                 }));
                 if let Err(panic) = outcome {
@@ -131,8 +131,11 @@ pub(crate) unsafe fn run_steps<C>(mut job: JobRef, local: LocalPtr) {
                 // The last child (or this, if all are done) resumes the job.
                 if !header.finish_children(SPAWN_GUARD - spawned) {
                     job.hand_to_children();
-                    return;
+                    // The newest child runs next here, without a queue round trip (it counts
+                    // on the parent, so the parent cannot have resumed without it).
+                    return held;
                 }
+                debug_assert!(held.is_none(), "a held child is unfinished");
             }
             Action::Memory(request, then) => {
                 let memory = local_ref().shared.heap().allocate(request);
@@ -143,7 +146,7 @@ pub(crate) unsafe fn run_steps<C>(mut job: JobRef, local: LocalPtr) {
                 // SAFETY: we own the job (see the comment at the top of the loop).
                 unsafe { (*ptr).next = Next::Blocking(call, then) };
                 local_ref().shared.submit_blocking(job);
-                return;
+                return None;
             }
         }
     }

@@ -7,7 +7,7 @@ use std::ptr::NonNull;
 
 use super::local::{Local, LocalPtr};
 use crate::batch::{self, Grain};
-use crate::job::{Completion, Header, Job};
+use crate::job::{Completion, Header, Job, JobRef};
 use crate::Context;
 
 /// Creates the children of a job that returned [`Action::Spawn`](crate::Action::Spawn).
@@ -15,23 +15,36 @@ use crate::Context;
 /// Children may borrow the parent's capture for `'c`. Each child is counted on the parent: the
 /// parent continues when the last one finishes. Children take the parent's priority unless they
 /// set their own.
+///
+/// The last child spawned (unless pinned to the main thread) runs next on this thread, as soon
+/// as the spawning closure returns, without a trip through a queue, even before a job of higher
+/// priority that arrived meanwhile; the others wait in this thread's deque, where idle workers
+/// steal them. So keep the closure to spawning, and put long work in a step.
 pub struct Spawner<'c, 'w> {
     local: LocalPtr,
     _local: PhantomData<&'w mut Local>,
     parent: NonNull<Header>,
     /// Children spawned so far, counted here and taken off the parent's guard at the end.
     spawned: &'w mut usize,
+    /// The newest child, not queued yet: the interpreter runs it next (type docs).
+    held: &'w mut Option<JobRef>,
     /// Children are jobs borrowing for `'c`; invariant so that `'c` cannot be shortened.
     _borrow: PhantomData<fn(&'c ()) -> &'c ()>,
 }
 
 impl<'c, 'w> Spawner<'c, 'w> {
-    pub(crate) fn new(local: LocalPtr, parent: NonNull<Header>, spawned: &'w mut usize) -> Self {
+    pub(crate) fn new(
+        local: LocalPtr,
+        parent: NonNull<Header>,
+        spawned: &'w mut usize,
+        held: &'w mut Option<JobRef>,
+    ) -> Self {
         Spawner {
             local,
             _local: PhantomData,
             parent,
             spawned,
+            held,
             _borrow: PhantomData,
         }
     }
@@ -53,7 +66,13 @@ impl<'c, 'w> Spawner<'c, 'w> {
         *self.spawned += 1;
         let inherit = self.parent().inherit();
         let job = job.into_ref(Completion::Parent(self.parent), inherit);
-        self.local().push(job);
+        // The newest child is held to run next here; the one it replaces goes to the deque. A
+        // child pinned to the main thread goes where the main thread takes it.
+        if job.header().pinned() {
+            self.local().push(job);
+        } else if let Some(older) = self.held.replace(job) {
+            self.local().push(older);
+        }
     }
 
     /// Spawns a child that runs a closure to completion.

@@ -915,3 +915,78 @@ fn a_lone_job_spawned_by_a_long_job_is_taken_by_an_idle_worker() {
         );
     });
 }
+
+/// Counts live children, and the most alive at once.
+#[derive(Default)]
+struct Live {
+    now: AtomicUsize,
+    most: AtomicUsize,
+}
+
+struct LiveChild(Arc<Live>);
+
+impl LiveChild {
+    fn new(live: &Arc<Live>) -> LiveChild {
+        let now = live.now.fetch_add(1, Ordering::SeqCst) + 1;
+        live.most.fetch_max(now, Ordering::SeqCst);
+        LiveChild(live.clone())
+    }
+}
+
+impl Drop for LiveChild {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_job_spawning_many_children_holds_a_deque_of_them_at_a_time() {
+    // It used to queue every child before running any: 100,000 live jobs (and a million in
+    // `empty_spawn`, past the job slab's caches). Now a child runs inline when the spawning
+    // thread's deque is full, as enkiTS runs a task when its pipe is full.
+    const CHILDREN: usize = 100_000;
+    watchdog(60, || {
+        for (workers, help) in [(1, false), (2, true)] {
+            let system = JobSystem::new(
+                Config::default()
+                    .workers(workers)
+                    .pin_workers(false)
+                    .help_while_waiting(help),
+            )
+            .unwrap();
+            let live = Arc::new(Live::default());
+            let ran = Arc::new(AtomicUsize::new(0));
+            struct Root(Arc<Live>, Arc<AtomicUsize>);
+            let counter = Counter::new();
+            system.submit_counted(
+                &counter,
+                Job::new(Root(live.clone(), ran.clone()), |_, _| {
+                    Action::Spawn(
+                        |root, spawner| {
+                            for _ in 0..CHILDREN {
+                                let (child, ran) = (LiveChild::new(&root.0), root.1.clone());
+                                spawner.spawn_fn(move |_| {
+                                    let _child = child;
+                                    ran.fetch_add(1, Ordering::Relaxed);
+                                });
+                            }
+                        },
+                        |_, _| Action::Done,
+                    )
+                }),
+            );
+            system.wait(&counter).unwrap();
+            assert_eq!(ran.load(Ordering::SeqCst), CHILDREN);
+            assert_eq!(live.now.load(Ordering::SeqCst), 0);
+            // Each thread's deque holds at most 1024 jobs of a priority; the shared queue gets
+            // at most half a deque at a time from a worker sharing with an idle one.
+            let threads = workers + usize::from(help);
+            let bound = (threads + 1) * 1024 + 2;
+            let most = live.most.load(Ordering::SeqCst);
+            assert!(
+                most <= bound,
+                "{most} children alive at once with {workers} worker(s), help {help}: at most {bound}"
+            );
+        }
+    });
+}

@@ -108,6 +108,19 @@ impl Deques {
         }
     }
 
+    /// Pushes a job of priority `p` unless the deque is full (then hands it back). Returns
+    /// whether the deque was empty before (see `Local::announce`).
+    fn try_push(&self, p: usize, job: JobRef) -> Result<bool, JobRef> {
+        let deque = &self.0[p];
+        let was_empty = deque.is_empty();
+        // SAFETY: as in `push`.
+        match unsafe { deque.push(job.into_raw()) } {
+            Ok(()) => Ok(was_empty),
+            // SAFETY: refused, so still ours: made a `JobRef` again once.
+            Err(refused) => Err(unsafe { JobRef::from_raw(refused) }),
+        }
+    }
+
     fn pop(&self, p: usize) -> Option<JobRef> {
         // SAFETY: the owner's thread (see `push`); what comes out was pushed as a `JobRef` and
         // comes out once.
@@ -246,6 +259,30 @@ impl Local {
                 }
             }
             _ => self.shared.schedule(job),
+        }
+    }
+
+    /// Queues a child of the job running on this thread, unless this thread's deque for it is
+    /// full and the thread may nest one more job: then the child is handed back, to be run at
+    /// once by the spawner (as enkiTS runs a task when its pipe is full). Its memory then goes
+    /// back to this thread's slab at once, and a job spawning millions of children holds at
+    /// most a deque's worth of them.
+    pub(crate) fn push_child(&mut self, job: JobRef) -> Option<JobRef> {
+        let header = job.header();
+        let p = header.priority().index();
+        match &self.deques {
+            Some(deques) if !header.pinned() && self.depth < MAX_HELPING_DEPTH => {
+                match deques.try_push(p, job) {
+                    Ok(true) => self.announce(),
+                    Ok(false) => self.maybe_share(p),
+                    Err(full) => return Some(full),
+                }
+                None
+            }
+            _ => {
+                self.push(job);
+                None
+            }
         }
     }
 

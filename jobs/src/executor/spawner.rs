@@ -19,7 +19,9 @@ use crate::Context;
 /// The last child spawned (unless pinned to the main thread) runs next on this thread, as soon
 /// as the spawning closure returns, without a trip through a queue, even before a job of higher
 /// priority that arrived meanwhile; the others wait in this thread's deque, where idle workers
-/// steal them. So keep the closure to spawning, and put long work in a step.
+/// steal them. When that deque is full, a child runs at once, inside `spawn` (as enkiTS runs a
+/// task when its pipe is full): a job spawning a million children holds a deque's worth of them
+/// at a time. So keep the closure to spawning, and put long work in a step.
 pub struct Spawner<'c, 'w> {
     local: LocalPtr,
     _local: PhantomData<&'w mut Local>,
@@ -71,7 +73,12 @@ impl<'c, 'w> Spawner<'c, 'w> {
         if job.header().pinned() {
             self.local().push(job);
         } else if let Some(older) = self.held.replace(job) {
-            self.local().push(older);
+            if let Some(full) = self.local().push_child(older) {
+                // The deque is full: run the child now, here (see `Local::push_child`).
+                // SAFETY: `local` is this thread's state and no borrow of it is held (each
+                // borrow above ended); the child is ours, and what it borrows outlives `'c`.
+                unsafe { Local::run(self.local, full) };
+            }
         }
     }
 

@@ -1,6 +1,6 @@
-//! `empty_batch`: one batch of 1,000,000 empty jobs on one counter, submitted from the main
-//! thread, which then waits. Ours: `submit_for` + `wait`; peers: rayon-core `scope` with 1M
-//! `spawn`s, and rayon `into_par_iter().for_each`. Throughput is in jobs.
+//! `empty_batch`: one batch of 1,000,000 jobs of `black_box(i)` on one counter, submitted from
+//! the main thread, which then waits. Ours: `submit_for` + `wait`; peers: rayon-core `scope`
+//! with 1M `spawn`s, and rayon `into_par_iter().for_each`. Throughput is in jobs.
 //!
 //! Workers: `JOBS_BENCH_WORKERS` (default 2).
 
@@ -24,10 +24,10 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|iters| repeat(iters, || empty_batch::ours(&sys.ours, n)))
     });
     group.bench_function("rayon-core scope.spawn", |b| {
-        b.iter_custom(|iters| repeat(iters, || empty_batch::rayon_core_scope(&sys.peer, n)))
+        b.iter_custom(|iters| repeat(iters, || empty_batch::rayon_core_scope(&sys.rayon, n)))
     });
     group.bench_function("rayon par_iter", |b| {
-        b.iter_custom(|iters| repeat(iters, || empty_batch::rayon_par_iter(&sys.peer, n)))
+        b.iter_custom(|iters| repeat(iters, || empty_batch::rayon_par_iter(&sys.rayon, n)))
     });
     group.finish();
 }

@@ -17,7 +17,7 @@
 use std::time::Duration;
 
 use benches::{
-    frame_system, graph_overhead, peer_pool, pipelined_frames, repeat, workers_from_env,
+    frame_system, graph_overhead, pipelined_frames, rayon_pool, repeat, workers_from_env,
 };
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
@@ -28,7 +28,7 @@ fn overhead(c: &mut Criterion) {
     use graph_overhead::*;
     let workers = workers_from_env();
     let system = frame_system(workers, true);
-    let pool = peer_pool(workers);
+    let pool = rayon_pool(workers);
     let mut one = frames(&system, 1);
     let mut two = frames(&system, 2);
     let dag = Dag::from_graph(&graph());

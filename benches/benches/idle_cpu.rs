@@ -35,7 +35,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("rayon-core", |b| {
         b.iter_custom(|iters| {
             repeat(iters, || {
-                at_least_1ns(idle_cpu::rayon_core(&sys.peer, window))
+                at_least_1ns(idle_cpu::rayon_core(&sys.rayon, window))
             })
         })
     });

@@ -32,7 +32,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("rayon-core spawn", |b| {
         b.iter_custom(|iters| {
             repeat(iters, || {
-                priority_latency::rayon_core_spawn(&sys.peer, workers)
+                priority_latency::rayon_core_spawn(&sys.rayon, workers)
             })
         })
     });

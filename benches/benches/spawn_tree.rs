@@ -1,19 +1,22 @@
 //! `spawn_tree`: a binary tree of spawn-then-continue jobs summing 2^20 leaves. Ours: each node
-//! returns `Action::Spawn` with two children writing into its capture, then adds; peer:
-//! `rayon_core::join` recursion. Throughput is in nodes (2^21 - 1).
+//! returns `Action::Spawn` with two children writing into its capture, then adds; peers:
+//! `rayon_core::join` recursion and chili `Scope::join` recursion. Throughput is in nodes
+//! (2^21 - 1).
 //!
 //! Workers: `JOBS_BENCH_WORKERS` (default 2).
 
 use std::time::Duration;
 
-use benches::{repeat, spawn_tree, workers_from_env, Systems};
+use benches::spawn_tree::{self, Pools};
+use benches::{repeat, workers_from_env};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn bench(c: &mut Criterion) {
-    let sys = Systems::new(workers_from_env());
+    let pools = Pools::new(workers_from_env());
+    let sys = &pools.systems;
     let depth = spawn_tree::DEPTH;
     let mut group = c.benchmark_group("spawn_tree");
     group.throughput(Throughput::Elements(spawn_tree::nodes(depth)));
@@ -24,7 +27,10 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|iters| repeat(iters, || spawn_tree::ours(&sys.ours, depth)))
     });
     group.bench_function("rayon-core join", |b| {
-        b.iter_custom(|iters| repeat(iters, || spawn_tree::rayon_core_join(&sys.peer, depth)))
+        b.iter_custom(|iters| repeat(iters, || spawn_tree::rayon_core_join(&sys.rayon, depth)))
+    });
+    group.bench_function("chili join", |b| {
+        b.iter_custom(|iters| repeat(iters, || spawn_tree::chili_join(&pools.chili, depth)))
     });
     group.finish();
 }

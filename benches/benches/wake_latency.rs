@@ -25,7 +25,7 @@ fn bench(c: &mut Criterion) {
         b.iter_custom(|iters| repeat(iters, || wake_latency::ours(&sys.ours)))
     });
     group.bench_function("rayon-core spawn", |b| {
-        b.iter_custom(|iters| repeat(iters, || wake_latency::rayon_core_spawn(&sys.peer)))
+        b.iter_custom(|iters| repeat(iters, || wake_latency::rayon_core_spawn(&sys.rayon)))
     });
     group.finish();
 }

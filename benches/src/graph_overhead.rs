@@ -21,13 +21,71 @@
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use frame::{Frames, FramesConfig, Graph, GraphBuilder};
+use frame::{Frames, Graph, GraphBuilder};
 use jobs::JobSystem;
+
+use crate::compare::{alternate, ns_per, Benchmark, Comparison, Peer, Settings};
+use crate::{frame_system, frames_of, rayon_pool, run_frames, time};
 
 /// Passes in the graph.
 pub const PASSES: usize = 100;
+
+/// This benchmark in the table.
+pub const BENCHMARK: Benchmark = Benchmark {
+    name: "graph_overhead",
+    about: "frame graph executor, 100 empty passes (chains + fan), 1 and 2 frames in flight (ns/pass/frame)",
+    run: compare,
+};
+
+/// What `graph_overhead` runs on: ours with 1 and with 2 frames in flight, and the peer.
+struct Graphs {
+    one: Frames,
+    two: Frames,
+    pool: rayon_core::ThreadPool,
+    dag: Dag,
+}
+
+/// Passes run in one measured run.
+const PASSES_RUN: u64 = FRAMES * PASSES as u64;
+
+const RAYON_CORE: Peer<Graphs> = Peer {
+    name: "rayon-core",
+    does: "pool.scope per frame; a pass spawned when its last dependency finishes",
+    target: "ours <= 1000 ns/pass/frame",
+    run: |g| rayon_core_dataflow(&g.pool, &g.dag, FRAMES),
+};
+
+/// Two rows, ours with 1 and with 2 frames in flight, against the same runs of the peer.
+fn compare(settings: &Settings) -> Vec<Comparison> {
+    let system = frame_system(settings.workers, true);
+    let mut g = Graphs {
+        one: frames(&system, 1),
+        two: frames(&system, 2),
+        pool: rayon_pool(settings.workers),
+        dag: Dag::from_graph(&graph()),
+    };
+    let f = alternate(settings, 3, |k| {
+        let elapsed = match k {
+            0 => ours(&mut g.one, FRAMES),
+            1 => ours(&mut g.two, FRAMES),
+            _ => (RAYON_CORE.run)(&mut g),
+        };
+        ns_per(elapsed, PASSES_RUN)
+    });
+    [(1, &f[0]), (2, &f[1])]
+        .into_iter()
+        .map(|(in_flight, ours)| Comparison {
+            extra: vec![
+                ("in_flight", in_flight.into()),
+                ("edges", g.dag.edges().into()),
+                ("shape", SHAPE.into()),
+            ],
+            ..Comparison::between(BENCHMARK.name, "ns/pass/frame", ours, &RAYON_CORE, &f[2])
+        })
+        .collect()
+}
 
 /// Frames per measured run.
 pub const FRAMES: u64 = 1000;
@@ -110,12 +168,7 @@ pub fn graph() -> Graph {
 /// # Panics
 /// If `in_flight` is not 1 to 3.
 pub fn frames(system: &Arc<JobSystem>, in_flight: usize) -> Frames {
-    Frames::with_config(
-        Arc::clone(system),
-        graph(),
-        FramesConfig::default().in_flight(in_flight),
-    )
-    .expect("1 to 3 frames in flight")
+    frames_of(system, graph(), in_flight)
 }
 
 /// Ours: `frames` runs `count` frames (`run_frame` each, then `finish`); returns the time.
@@ -123,12 +176,7 @@ pub fn frames(system: &Arc<JobSystem>, in_flight: usize) -> Frames {
 /// # Panics
 /// If a frame fails (empty passes do not panic).
 pub fn ours(frames: &mut Frames, count: u64) -> Duration {
-    let start = Instant::now();
-    for _ in 0..count {
-        frames.run_frame(DT).expect("empty passes do not fail");
-    }
-    frames.finish().expect("empty passes do not fail");
-    start.elapsed()
+    run_frames(frames, count, DT)
 }
 
 /// The dependencies of a graph's passes, for the peer: who comes after whom.
@@ -199,9 +247,9 @@ impl Dag {
 /// The peer: `count` frames of `dag` on rayon-core, one `pool.scope` per frame, each pass
 /// spawned when its last dependency finishes; returns the time.
 pub fn rayon_core_dataflow(pool: &rayon_core::ThreadPool, dag: &Dag, count: u64) -> Duration {
-    let start = Instant::now();
-    for _ in 0..count {
-        dag.frame(pool);
-    }
-    start.elapsed()
+    time(|| {
+        for _ in 0..count {
+            dag.frame(pool);
+        }
+    })
 }

@@ -18,9 +18,9 @@
 //! 2 frames in flight need both cores for the whole run, 1 in flight needs one: on a machine
 //! shared with other processes the ratio falls with the load. So `compare` also reports, for
 //! the 2-in-flight runs (medians), `cores_used`, the CPU time of all our threads per second
-//! ([`threads_cpu_ns`](crate::threads_cpu_ns) of every thread: about 2 when both cores were
+//! ([`threads_cpu_ns`] of every thread: about 2 when both cores were
 //! ours throughout, running stages or spinning between them), and `other_processes_cores`, the
-//! CPU time every other process took per second ([`machine_busy_ns`](crate::machine_busy_ns)
+//! CPU time every other process took per second ([`machine_busy_ns`]
 //! less ours; clock ticks, so to about 0.05 core). A ratio far below 2 with
 //! `other_processes_cores` near 0 is the frame graph's doing; with it near 1, the machine's.
 
@@ -28,10 +28,11 @@ use std::hint::black_box;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use frame::{Frames, FramesConfig, Graph, GraphBuilder};
+use frame::{Frames, Graph, GraphBuilder};
 use jobs::JobSystem;
 
-use crate::kernel;
+use crate::compare::{median, round4, Benchmark, Comparison, Lineup, Peer, Settings, Unit};
+use crate::{frame_system, frames_of, kernel, machine_busy_ns, run_frames, threads_cpu_ns, time};
 
 /// How long each stage's busy loop takes on an otherwise idle core (about half a frame at the
 /// ideal rate with 2 frames in flight).
@@ -42,6 +43,88 @@ pub const FRAMES: u64 = 200;
 
 /// The time step given to every frame.
 pub const DT: Duration = Duration::from_nanos(16_666_667);
+
+/// This benchmark in the table.
+pub const BENCHMARK: Benchmark = Benchmark {
+    name: "pipelined_frames",
+    about: "two 1 ms stages per frame: frames/s with 2 frames in flight over 1 in flight",
+    run: compare,
+};
+
+/// What `pipelined_frames` runs on, and what it saw of the cores during the 2-in-flight runs.
+struct Pipeline {
+    two: Frames,
+    one: Frames,
+    iterations: u64,
+    /// Per 2-in-flight run, in cores: the CPU time of all our threads per second (about 2
+    /// when both cores were ours throughout).
+    cores: Vec<f64>,
+    /// Per 2-in-flight run, in cores: the CPU time of every other process per second.
+    others: Vec<f64>,
+}
+
+impl Pipeline {
+    /// One run of ours with 2 frames in flight: its time; the cores used go to `cores` and
+    /// `others`.
+    fn two_in_flight(&mut self) -> Duration {
+        let (ours_before, all_before) = (threads_cpu_ns(""), machine_busy_ns());
+        let elapsed = ours(&mut self.two, FRAMES);
+        let mine = threads_cpu_ns("").saturating_sub(ours_before);
+        let all = machine_busy_ns().saturating_sub(all_before);
+        let seconds = elapsed.as_secs_f64();
+        self.cores.push(mine as f64 / 1e9 / seconds);
+        self.others
+            .push(all.saturating_sub(mine) as f64 / 1e9 / seconds);
+        elapsed
+    }
+}
+
+const LINEUP: Lineup<Pipeline> = Lineup {
+    unit: Unit {
+        name: "frames/s",
+        figure: |d| rate(FRAMES, d),
+    },
+    ours: Pipeline::two_in_flight,
+    peers: &[
+        Peer {
+            name: "1 in flight",
+            does: "same graph, 1 frame in flight; ratio = speedup (higher is better)",
+            target: "ratio >= 1.8",
+            run: |p| ours(&mut p.one, FRAMES),
+        },
+        Peer {
+            name: "sequential",
+            does: "both stages back to back on one thread; ratio = speedup (ideal 2)",
+            target: "(informative)",
+            run: |p| sequential(p.iterations, FRAMES),
+        },
+    ],
+};
+
+/// The lineup's rows, each with the cores seen during the measured 2-in-flight runs.
+fn compare(settings: &Settings) -> Vec<Comparison> {
+    let iterations = calibrate();
+    let system = frame_system(settings.workers, false);
+    let mut pipeline = Pipeline {
+        two: frames(&system, 2, iterations),
+        one: frames(&system, 1, iterations),
+        iterations,
+        cores: Vec::new(),
+        others: Vec::new(),
+    };
+    let mut rows = LINEUP.measure(BENCHMARK.name, settings, &mut pipeline);
+    let measured = |v: &[f64]| round4(median(&v[settings.warmup.min(v.len())..]));
+    let (cores, others) = (measured(&pipeline.cores), measured(&pipeline.others));
+    for row in &mut rows {
+        row.extra = vec![
+            ("in_flight", 2.into()),
+            ("stage_ms", (STAGE.as_secs_f64() * 1e3).into()),
+            ("cores_used", cores.into()),
+            ("other_processes_cores", others.into()),
+        ];
+    }
+    rows
+}
 
 /// The busy loop: `iterations` calls of [`kernel`], summed (so none is optimised away).
 pub fn busy(iterations: u64) -> f32 {
@@ -97,12 +180,7 @@ pub fn graph(iterations: u64) -> Graph {
 /// # Panics
 /// If `in_flight` is not 1 to 3.
 pub fn frames(system: &Arc<JobSystem>, in_flight: usize, iterations: u64) -> Frames {
-    Frames::with_config(
-        Arc::clone(system),
-        graph(iterations),
-        FramesConfig::default().in_flight(in_flight),
-    )
-    .expect("1 to 3 frames in flight")
+    frames_of(system, graph(iterations), in_flight)
 }
 
 /// Ours: `frames` runs `count` frames (`run_frame` each, then `finish`); returns the time.
@@ -110,25 +188,20 @@ pub fn frames(system: &Arc<JobSystem>, in_flight: usize, iterations: u64) -> Fra
 /// # Panics
 /// If a frame fails (the stages do not panic).
 pub fn ours(frames: &mut Frames, count: u64) -> Duration {
-    let start = Instant::now();
-    for _ in 0..count {
-        frames.run_frame(DT).expect("the stages do not fail");
-    }
-    frames.finish().expect("the stages do not fail");
-    start.elapsed()
+    run_frames(frames, count, DT)
 }
 
 /// The reference: `count` frames of the two stages back to back on the calling thread.
 pub fn sequential(iterations: u64, count: u64) -> Duration {
-    let start = Instant::now();
-    let mut state = 0.0f32;
-    let mut image = 0.0f32;
-    for _ in 0..count {
-        state = state * 0.5 + busy(iterations);
-        image = state + busy(iterations);
-    }
-    black_box(image);
-    start.elapsed()
+    time(|| {
+        let mut state = 0.0f32;
+        let mut image = 0.0f32;
+        for _ in 0..count {
+            state = state * 0.5 + busy(iterations);
+            image = state + busy(iterations);
+        }
+        black_box(image);
+    })
 }
 
 /// Frames per second of `count` frames that took `elapsed`.

@@ -4,16 +4,19 @@
 //! cargo run --release -p benches --bin compare -- [--json] [--only NAME]... [--rounds N] [--workers N]
 //! ```
 //!
-//! Each benchmark builds both systems, runs a warm-up round, then alternates ours and the peer
-//! for `--rounds` rounds, and reports the median of each and the median per-round ratio
-//! ours/peer. `--json` prints one object per line per row instead of the table.
+//! Each benchmark builds its systems (every one with `--workers` threads), runs a warm-up
+//! round, then alternates ours and its peers for `--rounds` rounds, and reports the median of
+//! each and the median per-round ratio ours/peer, a row per peer. `--json` prints one object
+//! per line per row instead of the table.
 //!
-//! The benchmarks (`--help` lists them too): `empty_batch`, `empty_spawn`, `spawn_tree`,
-//! `parallel_for`, `priority_latency`, `idle_cpu`, `wake_latency` (the job system against
-//! rayon-core, rayon or a sequential loop), and for the frame graph `graph_overhead` (the
-//! executor's ns per pass per frame on 100 empty passes, 1 and 2 frames in flight, against a
-//! dataflow executor on rayon-core) and `pipelined_frames` (frames/s of a two-stage frame with
-//! 2 frames in flight over 1 in flight, and over the stages run back to back on one thread).
+//! The benchmarks (`--help` lists them too; `benches/README.md` lists them with their peers):
+//! `empty_batch`, `empty_spawn`, `recorder_cost`, `spawn_tree`, `parallel_for`,
+//! `priority_latency`, `idle_cpu`, `stranded_work`, `wake_latency` (the job system against
+//! rayon-core, rayon, chili, bevy_tasks or a sequential loop, one row per peer), and for the
+//! frame graph `graph_overhead` (the executor's ns per pass per frame on 100 empty passes, 1
+//! and 2 frames in flight, against a dataflow executor on rayon-core), `pipelined_frames`
+//! (frames/s of a two-stage frame with 2 frames in flight over 1 in flight, and over the stages
+//! run back to back on one thread) and `demo_frame` (the demo's default scene).
 //! Rows may carry extra keys after `ratio` (`in_flight`, `shape`, ...), in the JSON and as
 //! `key=value` at the end of the table's line.
 

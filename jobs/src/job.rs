@@ -468,7 +468,10 @@ impl JobRef {
             }
             local.complete(completion, 1)
         };
-        for payload in [unkept, second].into_iter().flatten() {
+        if let Some(payload) = unkept {
+            drop_payload(payload);
+        }
+        if let Some(payload) = second {
             drop_payload(payload);
         }
         resumed

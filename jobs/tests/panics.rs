@@ -8,7 +8,7 @@ mod common;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use common::{poll_until, poll_zero, system, watchdog, DropCount, DropToken, Flag};
+use common::{poll_until, poll_zero, system, watchdog, DropCount, DropToken, Flag, Gate};
 use jobs::{Action, Context, Counter, Grain, Job};
 
 #[test]
@@ -16,11 +16,18 @@ fn a_panicking_job_reaches_its_waiter_with_the_message() {
     watchdog(30, || {
         let system = system(2);
         let counter = Counter::new();
+        // The other job holds the round open until the panicking one has been submitted too,
+        // so that both are in one round, which every wait reports. (Submitted the other way
+        // round, the panicking job could end a round of its own first; a later wait for the
+        // next round then reports it once, as the counter's docs say, and a second wait not.)
+        let gate = Gate::default();
+        let g = gate.clone();
+        system.submit_counted(&counter, Job::from_fn(move |_| g.wait()));
         system.submit_counted(
             &counter,
             Job::from_fn(|_| panic!("bad particle {}", std::hint::black_box(7))),
         );
-        system.submit_counted(&counter, Job::from_fn(|_| {}));
+        gate.open();
         let err = system.wait(&counter).unwrap_err();
         assert_eq!(err.message(), "bad particle 7");
         assert_eq!(err.to_string(), "a job panicked: bad particle 7");

@@ -101,6 +101,12 @@ impl<T> Deque<T> {
     /// # Safety
     /// Only the deque's owner calls `push` and `pop`.
     pub(crate) unsafe fn pop(&self) -> Option<NonNull<T>> {
+        // An empty deque is told without the fence: `top` only grows, so a stale read can make
+        // the deque look fuller than it is, never emptier. An owner that looks at all its
+        // priorities in turn fences only for a deque that has something.
+        if self.bottom.load(Ordering::Relaxed) <= self.top.load(Ordering::Relaxed) {
+            return None;
+        }
         let bottom = self.bottom.load(Ordering::Relaxed) - 1;
         self.bottom.store(bottom, Ordering::Relaxed);
         // SeqCst fence: the claim on `bottom` above and a thief's claim on `top` are ordered, so

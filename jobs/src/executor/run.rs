@@ -5,11 +5,10 @@
 
 use std::mem;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::Ordering;
 
 use super::local::LocalPtr;
-use super::spawner::Spawner;
-use crate::job::{Completion, Header, HeapJob, JobRef, Next, SPAWN_GUARD};
+use super::spawner::{Children, Spawned, Spawner};
+use crate::job::{Completion, Header, HeapJob, JobRef, Next};
 use crate::panic::{drop_payload, JobPanic};
 use crate::{Action, Context};
 
@@ -109,14 +108,11 @@ pub(crate) unsafe fn run_steps<C>(mut job: JobRef, local: LocalPtr) -> Option<Jo
             Action::Spawn(spawn, then) => {
                 // SAFETY: we own the job (see the comment at the top of the loop).
                 unsafe { (*ptr).next = Next::Step(then) };
-                // Relaxed: no child exists yet; they are published (with release) after this.
-                header.children.store(SPAWN_GUARD, Ordering::Relaxed);
-                let mut spawned = 0;
-                let mut held = None;
+                let mut children = Children::new();
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
                     // SAFETY: we own the job (see the comment at the top of the loop).
                     let capture = unsafe { &mut (*ptr).capture };
-                    let mut spawner = Spawner::new(local, job.as_ptr(), &mut spawned, &mut held);
+                    let mut spawner = Spawner::new(local, job.as_ptr(), &mut children);
                     spawn(capture, &mut spawner);
                 }));
                 if let Err(panic) = outcome {
@@ -129,13 +125,14 @@ pub(crate) unsafe fn run_steps<C>(mut job: JobRef, local: LocalPtr) -> Option<Jo
                     }
                 }
                 // The last child (or this, if all are done) resumes the job.
-                if !header.finish_children(SPAWN_GUARD - spawned) {
-                    job.hand_to_children();
-                    // The newest child runs next here, without a queue round trip (it counts
-                    // on the parent, so the parent cannot have resumed without it).
-                    return held;
+                match children.finish(local, header) {
+                    Spawned::Continue => {}
+                    Spawned::Handed(next) => {
+                        job.hand_to_children();
+                        // The newest child runs next here, without a queue round trip.
+                        return next;
+                    }
                 }
-                debug_assert!(held.is_none(), "a held child is unfinished");
             }
             Action::Memory(request, then) => {
                 let memory = local_ref().shared.heap().allocate(request);

@@ -4,10 +4,11 @@
 use std::marker::PhantomData;
 use std::ops::Range;
 use std::ptr::NonNull;
+use std::sync::atomic::Ordering;
 
 use super::local::{Local, LocalPtr};
 use crate::batch::{self, Grain};
-use crate::job::{Completion, Header, Job, JobRef};
+use crate::job::{Completion, Header, Job, JobRef, SPAWN_GUARD};
 use crate::Context;
 
 /// Creates the children of a job that returned [`Action::Spawn`](crate::Action::Spawn).
@@ -18,35 +19,138 @@ use crate::Context;
 ///
 /// The last child spawned (unless pinned to the main thread) runs next on this thread, as soon
 /// as the spawning closure returns, without a trip through a queue, even before a job of higher
-/// priority that arrived meanwhile; the others wait in this thread's deque, where idle workers
-/// steal them. When that deque is full, a child runs at once, inside `spawn` (as enkiTS runs a
-/// task when its pipe is full): a job spawning a million children holds a deque's worth of them
-/// at a time. So keep the closure to spawning, and put long work in a step.
+/// priority that arrived meanwhile; the others go to this thread's deque, where idle workers
+/// steal them: the first few when the closure returns, later ones as they are spawned. When that
+/// deque is full, a child runs at once, inside `spawn` (as enkiTS runs a task when its pipe is
+/// full): a job spawning a million children holds a deque's worth of them at a time. So keep the
+/// closure to spawning, and put long work in a step.
 pub struct Spawner<'c, 'w> {
     local: LocalPtr,
     _local: PhantomData<&'w mut Local>,
     parent: NonNull<Header>,
-    /// Children spawned so far, counted here and taken off the parent's guard at the end.
-    spawned: &'w mut usize,
-    /// The newest child, not queued yet: the interpreter runs it next (type docs).
-    held: &'w mut Option<JobRef>,
+    children: &'w mut Children,
     /// Children are jobs borrowing for `'c`; invariant so that `'c` cannot be shortened.
     _borrow: PhantomData<fn(&'c ()) -> &'c ()>,
+}
+
+/// Children kept back before the first is published: a spawn of up to this many plus one
+/// children publishes them all at its end, with the parent's count written before any child
+/// can run, so that counting them takes no read-modify-write.
+const KEPT_BACK: usize = 8;
+
+/// The children of one spawning job, as its spawner counts and publishes them.
+///
+/// ## Counting without a read-modify-write
+/// While no child can be seen by another thread, nobody else reads or writes the parent's count
+/// of unfinished children: the spawner keeps the children back and, when the closure returns,
+/// stores their number and only then publishes them (a release push each, so a thief that
+/// takes one sees the count). Past [`KEPT_BACK`] children, or at the first child that must be
+/// published at once (pinned to the main thread, a batch's runners), the spawner stores the
+/// guard `SPAWN_GUARD` instead (children finishing early cannot bring it to zero), publishes,
+/// and takes `SPAWN_GUARD - spawned` off at the end in one atomic operation.
+pub(crate) struct Children {
+    spawned: usize,
+    /// Whether the parent's count holds the guard (children may be running).
+    guarded: bool,
+    /// Unpublished children, oldest first (before `guarded` only).
+    kept: [Option<JobRef>; KEPT_BACK],
+    kept_len: usize,
+    /// The newest child, held to run next on this thread (type docs of [`Spawner`]).
+    held: Option<JobRef>,
+}
+
+/// What becomes of a job whose spawning closure returned.
+pub(crate) enum Spawned {
+    /// Every child has finished (or none was spawned): the job continues now.
+    Continue,
+    /// The last child to finish resumes the job; this thread runs the child handed back next.
+    Handed(Option<JobRef>),
+}
+
+impl Children {
+    pub(crate) fn new() -> Children {
+        Children {
+            spawned: 0,
+            guarded: false,
+            kept: [const { None }; KEPT_BACK],
+            kept_len: 0,
+            held: None,
+        }
+    }
+
+    /// Publishes what was kept back and puts the guard in the parent's count, if not yet.
+    fn guard(&mut self, local: LocalPtr, parent: &Header) {
+        if self.guarded {
+            return;
+        }
+        self.guarded = true;
+        // Relaxed: no child is visible yet; they are published (with release) after this.
+        parent.children.store(SPAWN_GUARD, Ordering::Relaxed);
+        for i in 0..self.kept_len {
+            if let Some(child) = self.kept[i].take() {
+                publish(local, child);
+            }
+        }
+        self.kept_len = 0;
+    }
+
+    /// Counts and publishes the children once the spawning closure has returned (also after a
+    /// panic in it: the children spawned until then run all the same).
+    pub(crate) fn finish(&mut self, local: LocalPtr, parent: &Header) -> Spawned {
+        if self.guarded {
+            return if parent.finish_children(SPAWN_GUARD - self.spawned) {
+                debug_assert!(self.held.is_none(), "a held child is unfinished");
+                Spawned::Continue
+            } else {
+                // The held child counts on the parent, which cannot resume without it.
+                Spawned::Handed(self.held.take())
+            };
+        }
+        if self.spawned == 0 {
+            return Spawned::Continue;
+        }
+        // Relaxed: no child is visible yet; each is published with release after this store.
+        parent.children.store(self.spawned, Ordering::Relaxed);
+        for i in 0..self.kept_len {
+            if let Some(child) = self.kept[i].take() {
+                publish(local, child);
+            }
+        }
+        Spawned::Handed(self.held.take())
+    }
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        // `finish` takes every child out; only an unwind out of the interpreter (which aborts,
+        // see `AbortOnUnwind`) could leave one here.
+        debug_assert!(self.held.is_none() && self.kept.iter().all(Option::is_none));
+    }
+}
+
+/// Queues a child on this thread's deque, or runs it at once if the deque is full.
+fn publish(local: LocalPtr, child: JobRef) {
+    // SAFETY: a short borrow of this thread's state (see `executor::local::LocalPtr`).
+    let full = unsafe { &mut *local.as_ptr() }.push_child(child);
+    if let Some(full) = full {
+        // The deque is full: run the child now, here (see `Local::push_child`).
+        // SAFETY: `local` is this thread's state and no borrow of it is held (the one above
+        // ended); the child is ours, and what it borrows outlives the spawner.
+        unsafe { Local::run(local, full) };
+    }
 }
 
 impl<'c, 'w> Spawner<'c, 'w> {
     pub(crate) fn new(
         local: LocalPtr,
         parent: NonNull<Header>,
-        spawned: &'w mut usize,
-        held: &'w mut Option<JobRef>,
+        children: &'w mut Children,
     ) -> Self {
         Spawner {
             local,
             _local: PhantomData,
             parent,
-            spawned,
-            held,
+            children,
             _borrow: PhantomData,
         }
     }
@@ -65,21 +169,29 @@ impl<'c, 'w> Spawner<'c, 'w> {
 
     /// Spawns a child job.
     pub fn spawn(&mut self, job: Job<'c>) {
-        *self.spawned += 1;
+        self.children.spawned += 1;
         let inherit = self.parent().inherit();
         let job = job.into_ref(Completion::Parent(self.parent), inherit);
-        // The newest child is held to run next here; the one it replaces goes to the deque. A
-        // child pinned to the main thread goes where the main thread takes it.
+        // SAFETY: as in `parent` (a copy of the pointer, so that `children` can be borrowed).
+        let parent = unsafe { self.parent.as_ref() };
         if job.header().pinned() {
+            // The main thread takes it from its own queue: published now.
+            self.children.guard(self.local, parent);
             self.local().push(job);
-        } else if let Some(older) = self.held.replace(job) {
-            if let Some(full) = self.local().push_child(older) {
-                // The deque is full: run the child now, here (see `Local::push_child`).
-                // SAFETY: `local` is this thread's state and no borrow of it is held (each
-                // borrow above ended); the child is ours, and what it borrows outlives `'c`.
-                unsafe { Local::run(self.local, full) };
-            }
+            return;
         }
+        // The newest child is held to run next here; the one it replaces is kept back while
+        // the spawn is small, else published.
+        let Some(older) = self.children.held.replace(job) else {
+            return;
+        };
+        if !self.children.guarded && self.children.kept_len < KEPT_BACK {
+            self.children.kept[self.children.kept_len] = Some(older);
+            self.children.kept_len += 1;
+            return;
+        }
+        self.children.guard(self.local, parent);
+        publish(self.local, older);
     }
 
     /// Spawns a child that runs a closure to completion.
@@ -126,7 +238,10 @@ impl<'c, 'w> Spawner<'c, 'w> {
         let inherit = self.parent().inherit();
         let threads = self.local().shared.threads_running_jobs();
         let runners = runners(threads, completion);
-        *self.spawned += runners.len();
+        // SAFETY: as in `parent`.
+        self.children
+            .guard(self.local, unsafe { self.parent.as_ref() });
+        self.children.spawned += runners.len();
         for runner in runners {
             let job = runner.into_ref(completion, inherit);
             self.local().push(job);

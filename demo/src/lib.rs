@@ -1,7 +1,8 @@
 //! The particle demo's library: the scene files of `assets/` and their parser ([`scene`]), the
 //! simulation's state and kernels ([`sim`]), rendering and PNG snapshots ([`render`]), the three
 //! ways to run it frame after frame ([`run`]: the frame graph on our job system, rayon-core, one
-//! thread), and the live window of `--window` ([`window`], cargo feature `window`).
+//! thread), how frames are timed as a player sees them ([`timing`]: completions, not
+//! submissions), and the live window of `--window` ([`window`], cargo feature `window`).
 //!
 //! The scene is a 2D side view: x to the right, y up, the ground at y = 0; emitters, forces,
 //! colliders, the interaction between neighbouring particles, the image to render.
@@ -10,4 +11,5 @@ pub mod render;
 pub mod run;
 pub mod scene;
 pub mod sim;
+pub mod timing;
 pub mod window;

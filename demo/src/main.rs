@@ -29,6 +29,7 @@ use clap::{Parser, ValueEnum};
 use demo::run::{self, Backend, Options, Progress, Summary};
 use demo::scene;
 use demo::sim::World;
+use demo::timing::Spread;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -245,6 +246,30 @@ fn ms(d: std::time::Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// Frames per second from the mean interval between completions (none with fewer than two
+/// frames).
+fn fps(s: &Summary) -> Option<f64> {
+    (!s.intervals.is_empty() && !s.frame_interval.mean.is_zero())
+        .then(|| 1.0 / s.frame_interval.mean.as_secs_f64())
+}
+
+fn spread_json(spread: &Spread) -> serde_json::Value {
+    serde_json::json!({
+        "mean": ms(spread.mean),
+        "p99": ms(spread.p99),
+        "worst": ms(spread.worst),
+    })
+}
+
+fn spread_text(spread: &Spread) -> String {
+    format!(
+        "mean {:.2} ms, p99 {:.2} ms, worst {:.2} ms",
+        ms(spread.mean),
+        ms(spread.p99),
+        ms(spread.worst)
+    )
+}
+
 fn json(name: &str, path: &std::path::Path, s: &Summary) -> serde_json::Value {
     serde_json::json!({
         "scene": name,
@@ -253,9 +278,10 @@ fn json(name: &str, path: &std::path::Path, s: &Summary) -> serde_json::Value {
         "workers": s.workers,
         "frames": s.frames,
         "particles": s.particles,
-        "mean_frame_ms": ms(s.mean_frame),
-        "p99_frame_ms": ms(s.p99_frame),
-        "fps": 1.0 / s.mean_frame.as_secs_f64().max(1e-12),
+        // Null with fewer than two frames: no interval to describe.
+        "completion_interval_ms": (!s.intervals.is_empty()).then(|| spread_json(&s.frame_interval)),
+        "submission_interval_ms": (!s.intervals.is_empty()).then(|| spread_json(&s.submission_interval)),
+        "fps": fps(s),
         "jobs_per_frame": s.jobs_per_frame,
         "utilization": s.utilization,
         "snapshots": s.snapshots,
@@ -285,10 +311,20 @@ fn table(name: &str, path: &std::path::Path, s: &Summary, out: Option<&PathBuf>)
         (
             "frame time",
             format!(
-                "mean {:.2} ms, p99 {:.2} ms ({:.1} fps)",
-                ms(s.mean_frame),
-                ms(s.p99_frame),
-                1.0 / s.mean_frame.as_secs_f64().max(1e-12)
+                "{}{} between completions",
+                spread_text(&s.frame_interval),
+                fps(s).map_or(String::new(), |fps| format!(" ({fps:.1} fps)"))
+            ),
+        ),
+        (
+            "submission",
+            format!(
+                "{} between submissions ({})",
+                spread_text(&s.submission_interval),
+                match s.backend {
+                    Backend::Jobs => "run_frame returning, 2 frames in flight",
+                    Backend::Rayon | Backend::Serial => "each frame runs to its end: as above",
+                }
             ),
         ),
     ];

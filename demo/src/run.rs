@@ -11,6 +11,7 @@ use jobs::{Action, Context, JobSystem, Priority};
 
 use crate::render::{self, Image};
 use crate::sim::{self, Inline, Particles, World, BANDS, CHUNK};
+use crate::timing::{self, FrameTimes, Spread};
 use crate::window::Window;
 
 /// The simulation's fixed time step.
@@ -98,10 +99,14 @@ pub struct Summary {
     pub frames: u64,
     /// Particles alive at the end.
     pub particles: usize,
-    /// Mean time between frames.
-    pub mean_frame: Duration,
-    /// 99th percentile of the time between frames.
-    pub p99_frame: Duration,
+    /// The time between one frame's completion and the next one's (its last pass ended; see
+    /// [`timing`]): the frame interval a player sees.
+    pub frame_interval: Spread,
+    /// The time between one frame's submission and the next one's: when `run_frame` returned
+    /// on the job system, which with two frames in flight is only when there was room for the
+    /// next frame, not when one was done. On rayon-core and one thread, the same as
+    /// `frame_interval` (a frame runs to its end before the next).
+    pub submission_interval: Spread,
     /// Jobs per frame, from the job system's statistics (job system only).
     pub jobs_per_frame: Option<f64>,
     /// Worker utilization over the run, from the job system's statistics (job system only).
@@ -114,9 +119,14 @@ pub struct Summary {
     pub checksum: u64,
     /// Wall time of the run.
     pub elapsed: Duration,
-    /// The time between each frame and the one before, in order (for statistics over part of
-    /// a run, such as the steady state after the particles have filled the scene).
+    /// When each frame completed, from the run's start, in frame order (one per frame).
+    pub completions: Vec<Duration>,
+    /// The time between each frame's completion and the one before, in order: `frames - 1`
+    /// intervals, `completions` differenced (for statistics over part of a run, such as the
+    /// steady state after the particles have filled the scene).
     pub intervals: Vec<Duration>,
+    /// When each frame was submitted, from the run's start, in frame order (one per frame).
+    pub submissions: Vec<Duration>,
 }
 
 /// Snapshot bookkeeping shared with the snapshot pass.
@@ -165,57 +175,45 @@ pub fn run(
     Ok(summary)
 }
 
-/// Frame intervals and progress reports.
+/// The run's frame times, and when to report progress.
 struct Clock {
-    start: Instant,
-    last: Instant,
-    intervals: Vec<Duration>,
+    times: FrameTimes,
     report_at: Instant,
     report_frame: u64,
 }
 
 impl Clock {
     fn new(frames: u64) -> Clock {
-        let now = Instant::now();
+        let times = FrameTimes::new(frames);
         Clock {
-            start: now,
-            last: now,
-            // Room for the usual run; a longer one grows it.
-            intervals: Vec::with_capacity(usize::try_from(frames.min(1 << 16)).unwrap_or(0)),
-            report_at: now,
+            report_at: times.start(),
+            times,
             report_frame: 0,
         }
     }
 
-    fn tick(&mut self) {
-        let now = Instant::now();
-        self.intervals.push(now - self.last);
-        self.last = now;
-    }
-
-    /// Frames per second and frames since the last report, if a second has passed.
-    fn due(&mut self, frame: u64) -> Option<(f64, u64)> {
-        let since = self.last - self.report_at;
+    /// The loop handed over frame `frame - 1` at `at`: frames per second and frames since the
+    /// last report, if a second has passed since it.
+    fn submitted(&mut self, at: Instant, frame: u64) -> Option<(f64, u64)> {
+        self.times.submitted(at);
+        let since = at.saturating_duration_since(self.report_at);
         if since < Duration::from_secs(1) {
             return None;
         }
         let frames = frame - self.report_frame;
-        self.report_at = self.last;
+        self.report_at = at;
         self.report_frame = frame;
         Some((frames as f64 / since.as_secs_f64(), frames))
     }
 
-    fn summary(mut self, options: &Options, particles: usize, checksum: u64) -> Summary {
-        let frames = self.intervals.len() as u64;
-        let elapsed = self.start.elapsed();
-        let intervals = self.intervals.clone();
-        let mean = self.intervals.iter().sum::<Duration>() / self.intervals.len().max(1) as u32;
-        self.intervals.sort_unstable();
-        let p99 = self
-            .intervals
-            .get((self.intervals.len() * 99 / 100).min(self.intervals.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default();
+    fn summary(self, options: &Options, particles: usize, checksum: u64) -> Summary {
+        let elapsed = self.times.start().elapsed();
+        let FrameTimes {
+            submitted,
+            completed,
+            ..
+        } = self.times;
+        let intervals = timing::intervals(&completed);
         Summary {
             backend: options.backend,
             workers: if options.backend == Backend::Serial {
@@ -223,19 +221,38 @@ impl Clock {
             } else {
                 options.workers
             },
-            frames,
+            frames: completed.len() as u64,
             particles,
-            mean_frame: mean,
-            p99_frame: p99,
+            frame_interval: Spread::of(&intervals),
+            submission_interval: Spread::of(&timing::intervals(&submitted)),
             jobs_per_frame: None,
             utilization: None,
             snapshots: 0,
             trace: None,
             checksum,
             elapsed,
+            completions: completed,
             intervals,
+            submissions: submitted,
         }
     }
+}
+
+/// Takes the completion times of the frames that completed since the last call from the frame
+/// graph's history (frames complete in order, at most `in_flight` per `run_frame` or `finish`,
+/// fewer than the history keeps).
+fn collect_completions(frames: &Frames, clock: &mut Clock) -> Result<(), String> {
+    let next = clock.times.completions() as u64;
+    for stats in frames.history().iter().filter(|s| s.number >= next) {
+        if stats.number != clock.times.completions() as u64 {
+            return Err(format!(
+                "frame {} completed but its statistics are gone from the history",
+                clock.times.completions()
+            ));
+        }
+        clock.times.completed(frames.epoch() + stats.completed);
+    }
+    Ok(())
 }
 
 fn snapshot_path(options: &Options, frame: u64) -> Option<PathBuf> {
@@ -457,12 +474,13 @@ fn run_jobs(
         frames
             .run_frame(Duration::from_secs_f32(DT))
             .map_err(|e| e.to_string())?;
+        let submitted = Instant::now();
+        collect_completions(&frames, &mut clock)?;
         if window.is_some() {
             // The main thread is this one (it created the system): no error to expect.
             let _ = frames.system().run_pinned();
         }
-        clock.tick();
-        if let Some((fps, frames_since)) = clock.due(frame + 1) {
+        if let Some((fps, frames_since)) = clock.submitted(submitted, frame + 1) {
             let now = system.stats();
             let window = now.since(&last);
             last = now;
@@ -479,6 +497,7 @@ fn run_jobs(
         }
     }
     frames.finish().map_err(|e| e.to_string())?;
+    collect_completions(&frames, &mut clock)?;
     if let Some(path) = std::env::var_os("DEMO_DOT") {
         std::fs::write(&path, frames.to_dot()).map_err(|e| e.to_string())?;
     }
@@ -628,9 +647,11 @@ fn run_pool(
         if let Some(window) = window {
             window.show(&b.image);
         }
+        // The frame has run to its end: it completes as it is handed over.
+        let done = Instant::now();
+        clock.times.completed(done);
         std::mem::swap(&mut b.previous, &mut b.state);
-        clock.tick();
-        if let Some((fps, _)) = clock.due(frame + 1) {
+        if let Some((fps, _)) = clock.submitted(done, frame + 1) {
             progress(&Progress {
                 frame: frame + 1,
                 fps,

@@ -292,8 +292,9 @@ fn json_prints_one_object_with_the_summary() {
         "workers",
         "frames",
         "particles",
-        "mean_frame_ms",
-        "p99_frame_ms",
+        "completion_interval_ms",
+        "submission_interval_ms",
+        "fps",
         "jobs_per_frame",
         "utilization",
         "checksum",
@@ -307,8 +308,18 @@ fn json_prints_one_object_with_the_summary() {
         summary["particles"].as_u64().is_some_and(|n| n > 0),
         "{stdout}"
     );
-    for key in ["mean_frame_ms", "p99_frame_ms", "jobs_per_frame"] {
+    for key in ["fps", "jobs_per_frame"] {
         assert!(summary[key].as_f64().is_some_and(|x| x > 0.0), "{stdout}");
+    }
+    // Mean, 99th percentile and worst of the 4 intervals between 5 frames, in order.
+    for key in ["completion_interval_ms", "submission_interval_ms"] {
+        let figure = |name: &str| {
+            summary[key][name]
+                .as_f64()
+                .unwrap_or_else(|| panic!("no {key}.{name} in {stdout}"))
+        };
+        let (mean, p99, worst) = (figure("mean"), figure("p99"), figure("worst"));
+        assert!(0.0 < mean && mean <= worst && p99 <= worst, "{stdout}");
     }
     assert!(
         summary["utilization"]

@@ -1,42 +1,10 @@
 //! The same scene and seed give bit-identical particle state whatever the backend and the number
 //! of workers: every kernel's result is independent of how the work is split.
 
-use std::path::Path;
+mod common;
 
-use demo::run::{self, Backend, Options, Summary};
-use demo::scene;
-use demo::sim::World;
-
-/// A small fountain (a few thousand particles, a small image) so that debug builds run it fast.
-fn small_world(seed: u64) -> World {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../assets/fountain.toml"
-    ))
-    .expect("the default scene exists");
-    let mut scene = scene::parse(&text, Path::new("assets/fountain.toml")).expect("valid");
-    scene.seed = seed;
-    scene.image.width = 96;
-    scene.image.height = 72;
-    for emitter in &mut scene.emitters {
-        emitter.rate = 3000.0;
-    }
-    scene.max_particles = 4000;
-    World::new(scene)
-}
-
-fn run(world: World, backend: Backend, workers: usize, frames: u64) -> Summary {
-    let options = Options {
-        backend,
-        workers,
-        frames,
-        out: None,
-        snapshot_every: 60,
-        window: false,
-        trace: None,
-    };
-    run::run(world, &options, &mut |_| {}).expect("runs")
-}
+use common::{run, small_world};
+use demo::run::Backend;
 
 #[test]
 fn every_backend_and_worker_count_gives_the_same_state() {

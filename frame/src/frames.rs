@@ -340,6 +340,26 @@ impl Frames {
         &self.graph
     }
 
+    /// The moment these frames were made: [`FrameStats::completed`] counts from it.
+    ///
+    /// ```
+    /// # use std::sync::Arc;
+    /// use std::time::{Duration, Instant};
+    /// let system = Arc::new(jobs::JobSystem::new(jobs::Config::default().workers(2))?);
+    /// let mut graph = frame::GraphBuilder::new();
+    /// let x = graph.import("x", 0u32);
+    /// graph.pass("p", x.write(), |x, _| *x += 1);
+    /// let mut frames = frame::Frames::new(system, graph.compile()?)?;
+    /// frames.run_frame(Duration::from_millis(16))?;
+    /// frames.finish()?;
+    /// let completed_at = frames.epoch() + frames.history()[0].completed;
+    /// assert!(completed_at <= Instant::now());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn epoch(&self) -> Instant {
+        self.clock.0
+    }
+
     /// The number the next frame will get.
     pub fn next_frame(&self) -> u64 {
         self.next_frame
@@ -593,7 +613,10 @@ impl Frames {
                 worker: (start != 0 && worker != u32::MAX).then_some(worker as usize),
             });
         }
-        entry.wall = Duration::from_nanos(last_end.min(now) - meta.started);
+        // The clock counts from 1 (0 is "not yet"): the completion, from the epoch, is one less.
+        let completed = last_end.min(now);
+        entry.completed = Duration::from_nanos(completed - 1);
+        entry.wall = Duration::from_nanos(completed - meta.started);
         // Critical path: the longest chain through the frame's dependencies.
         // SAFETY: the plan lives as long as `self`.
         let plan = unsafe { self.plan.as_ref() };

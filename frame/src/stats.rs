@@ -35,6 +35,9 @@ pub struct PassTime {
 /// assert_eq!(last.number, 9);
 /// assert_eq!(last.passes[0].name.as_ref(), "count");
 /// println!("{:?} wall, {:.0}% busy", last.wall, 100.0 * last.utilization);
+/// // The interval between the last two frames' completions, as a player sees it.
+/// let before = &frames.history()[frames.history().len() - 2];
+/// println!("{:?} between frames", last.completed - before.completed);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -43,6 +46,17 @@ pub struct FrameStats {
     pub number: u64,
     /// From the frame's start (its submission) to the end of its last pass.
     pub wall: Duration,
+    /// When the frame completed (its last pass ended), counted from [`Frames::epoch`]: the
+    /// moment all of its results were there, which is what a player sees. With frames in
+    /// flight, the time between two frames' completions is the frame interval on screen, not
+    /// the time between two [`Frames::run_frame`] returns (those only wait for room). Frames
+    /// complete in order: every pass waits for its own run in the frame before, so
+    /// `completed` never decreases from one frame to the next. The frame started at
+    /// `completed - wall`.
+    ///
+    /// [`Frames::epoch`]: crate::Frames::epoch
+    /// [`Frames::run_frame`]: crate::Frames::run_frame
+    pub completed: Duration,
     /// Each kept pass, in the graph's order.
     pub passes: Vec<PassTime>,
     /// The longest chain of dependent passes, summing their durations: the frame's length with

@@ -5,7 +5,7 @@
 mod common;
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::{spin, system, watchdog, DT};
 use frame::{FrameStats, Frames, FramesConfig, Graph, GraphBuilder};
@@ -166,6 +166,67 @@ fn frame_statistics_hang_together() {
             for (n, stats) in history.iter().enumerate() {
                 assert_eq!(stats.number, n as u64);
                 check_frame(stats, &shape, 2);
+            }
+        }
+    });
+}
+
+#[test]
+fn a_frame_completes_when_its_last_pass_ends_and_frames_complete_in_order() {
+    watchdog(60, || {
+        for in_flight in 1..=3 {
+            let made = Instant::now();
+            let config = FramesConfig::default().in_flight(in_flight);
+            let mut frames = Frames::with_config(system(2), diamond(), config).unwrap();
+            assert!(frames.epoch() >= made);
+            // When each `run_frame` returned: the submission cadence, not the completions.
+            let mut returned = Vec::new();
+            for _ in 0..30 {
+                frames.run_frame(DT).unwrap();
+                returned.push(Instant::now());
+            }
+            frames.finish().unwrap();
+            let finished = Instant::now();
+            let epoch = frames.epoch();
+            let history = frames.history();
+            assert_eq!(history.len(), 30);
+            for (n, stats) in history.iter().enumerate() {
+                // The last pass's end, from the frame's start, is the frame's wall time...
+                let last_end = stats
+                    .passes
+                    .iter()
+                    .map(|p| p.start.unwrap() + p.duration)
+                    .max()
+                    .unwrap();
+                assert_eq!(last_end, stats.wall, "frame {n}");
+                // ...and the frame completed then: after it started, before `finish` returned.
+                assert!(stats.completed >= stats.wall, "frame {n}");
+                assert!(epoch + stats.completed <= finished, "frame {n}");
+                // It started inside its own `run_frame`.
+                let started = epoch + (stats.completed - stats.wall);
+                assert!(started <= returned[n], "frame {n}");
+                assert!(n == 0 || started >= returned[n - 1], "frame {n}");
+                // `run_frame` makes room for frame n + K by completing frame n first.
+                if let Some(&room_made) = returned.get(n + in_flight) {
+                    assert!(
+                        epoch + stats.completed <= room_made,
+                        "{in_flight} in flight: frame {n} completed after frame {} was started",
+                        n + in_flight
+                    );
+                }
+            }
+            for pair in history.iter().collect::<Vec<_>>().windows(2) {
+                let (before, after) = (pair[0], pair[1]);
+                assert!(
+                    before.completed <= after.completed,
+                    "{in_flight} in flight: frame {} completed before frame {}",
+                    after.number,
+                    before.number
+                );
+                assert!(
+                    before.completed - before.wall <= after.completed - after.wall,
+                    "frames start in order"
+                );
             }
         }
     });

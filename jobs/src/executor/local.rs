@@ -607,6 +607,7 @@ impl Local {
 
     /// Counts `count` finished jobs (or batch items) in the statistics, at the running job's
     /// priority.
+    #[inline]
     pub(crate) fn count_finished(&mut self, count: usize) {
         let finished = &mut self.finished[self.current.index()];
         // Saturating: a batch of `usize::MAX` items is counted in one go.

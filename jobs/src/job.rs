@@ -16,11 +16,10 @@ use std::marker::PhantomData;
 use std::mem;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::action::{BlockingStep, MemoryStep, Step};
 use crate::counter::CounterState;
-use crate::executor::{run_steps, LocalPtr};
+use crate::executor::{run_steps, ChildCount, LocalPtr};
 use crate::heap::{Block, MemoryError};
 use crate::meta::Inherit;
 use crate::panic::{drop_payload, Cancelled, PanicSlot, Payload};
@@ -78,7 +77,7 @@ impl<'a> Job<'a> {
                     label: Label::NONE,
                     frame: 0,
                     completion: PackedCompletion::NONE,
-                    children: AtomicUsize::new(0),
+                    children: ChildCount::new(),
                     panic: PanicSlot::new(),
                 },
                 capture,
@@ -274,8 +273,8 @@ impl PackedCompletion {
 pub(crate) struct Header {
     vtable: &'static VTable,
     completion: PackedCompletion,
-    /// Unfinished children while suspended in `Action::Spawn` (see `SPAWN_GUARD`).
-    pub(crate) children: AtomicUsize,
+    /// Unfinished children while suspended in `Action::Spawn` (`executor/children.rs`).
+    pub(crate) children: ChildCount,
     /// The first panic of a child, or of a counter waited on.
     pub(crate) panic: PanicSlot,
     priority: Priority,
@@ -287,12 +286,6 @@ pub(crate) struct Header {
 }
 
 const _: () = assert!(mem::size_of::<Header>() == 40);
-
-/// The children count of a job while it is still spawning: larger than any number of children,
-/// so that children finishing early cannot bring it to zero. The spawner counts its children
-/// locally and takes `SPAWN_GUARD - spawned` off at the end: one atomic operation per spawn, not
-/// one per child.
-pub(crate) const SPAWN_GUARD: usize = usize::MAX / 2;
 
 impl Header {
     const PINNED: u8 = 1;
@@ -321,8 +314,7 @@ impl Header {
 
     /// Takes `count` finished children off; true if they were the last.
     pub(crate) fn finish_children(&self, count: usize) -> bool {
-        // AcqRel: the children's effects become visible to whoever resumes the parent.
-        self.children.fetch_sub(count, Ordering::AcqRel) == count
+        self.children.finish(count)
     }
 
     /// Records a panic in the job's slot; hands back a payload not kept (see [`PanicSlot`]).

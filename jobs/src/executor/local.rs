@@ -577,16 +577,11 @@ impl Local {
         if let Completion::Parent(parent) = completion {
             // SAFETY: the parent is suspended until its last child reports, and ours have not.
             let header = unsafe { parent.as_ref() };
-            // Acquire: pairs with the release decrements of children finished elsewhere, so
-            // that their effects are visible to the parent resumed here. The count only falls
-            // (and ours are in it), so a stale read is larger, never equal by mistake.
-            if header.children.load(Ordering::Acquire) == self.pending_count {
-                // Every unfinished child of the parent is one this thread finished: no other
-                // thread will touch the count, and the parent is ours to resume, without a
-                // read-modify-write (`spawner.rs` writes the count the same way).
+            if header.children.all_ours(self.pending_count) {
+                // Every unfinished child of the parent is one this thread finished: the parent
+                // is ours to resume, without a read-modify-write (`children.rs`).
                 self.pending = Completion::None;
                 self.pending_count = 0;
-                header.children.store(0, Ordering::Relaxed);
                 // SAFETY: its last children were ours (above): nobody else owns the parent.
                 let parent = unsafe { JobRef::resume_parent(parent) };
                 return self.resume_here(parent);

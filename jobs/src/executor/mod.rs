@@ -1,5 +1,6 @@
 #![doc = include_str!("README.md")]
 
+mod children;
 mod deque;
 mod local;
 mod run;
@@ -7,6 +8,7 @@ mod spawner;
 mod wait;
 mod worker;
 
+pub(crate) use children::ChildCount;
 pub(crate) use local::{
     deques, is_worker_of, runs_jobs_here, with_local, Local, LocalPtr, Stealers,
 };

@@ -4,11 +4,10 @@
 use std::marker::PhantomData;
 use std::ops::Range;
 use std::ptr::NonNull;
-use std::sync::atomic::Ordering;
 
 use super::local::{Local, LocalPtr};
 use crate::batch::{self, Grain};
-use crate::job::{Completion, Header, Job, JobRef, SPAWN_GUARD};
+use crate::job::{Completion, Header, Job, JobRef};
 use crate::Context;
 
 /// Creates the children of a job that returned [`Action::Spawn`](crate::Action::Spawn).
@@ -38,16 +37,9 @@ pub struct Spawner<'c, 'w> {
 /// can run, so that counting them takes no read-modify-write.
 const KEPT_BACK: usize = 8;
 
-/// The children of one spawning job, as its spawner counts and publishes them.
-///
-/// ## Counting without a read-modify-write
-/// While no child can be seen by another thread, nobody else reads or writes the parent's count
-/// of unfinished children: the spawner keeps the children back and, when the closure returns,
-/// stores their number and only then publishes them (a release push each, so a thief that
-/// takes one sees the count). Past [`KEPT_BACK`] children, or at the first child that must be
-/// published at once (pinned to the main thread, a batch's runners), the spawner stores the
-/// guard `SPAWN_GUARD` instead (children finishing early cannot bring it to zero), publishes,
-/// and takes `SPAWN_GUARD - spawned` off at the end in one atomic operation.
+/// The children of one spawning job, as its spawner counts and publishes them: kept back and
+/// counted without a read-modify-write while the spawn is small, else under the guard (the
+/// protocol is in `children.rs`).
 pub(crate) struct Children {
     spawned: usize,
     /// Whether the parent's count holds the guard (children may be running).
@@ -84,8 +76,7 @@ impl Children {
             return;
         }
         self.guarded = true;
-        // Relaxed: no child is visible yet; they are published (with release) after this.
-        parent.children.store(SPAWN_GUARD, Ordering::Relaxed);
+        parent.children.guard();
         for i in 0..self.kept_len {
             if let Some(child) = self.kept[i].take() {
                 publish(local, child);
@@ -98,7 +89,7 @@ impl Children {
     /// panic in it: the children spawned until then run all the same).
     pub(crate) fn finish(&mut self, local: LocalPtr, parent: &Header) -> Spawned {
         if self.guarded {
-            return if parent.finish_children(SPAWN_GUARD - self.spawned) {
+            return if parent.children.unguard(self.spawned) {
                 debug_assert!(self.held.is_none(), "a held child is unfinished");
                 Spawned::Continue
             } else {
@@ -109,8 +100,7 @@ impl Children {
         if self.spawned == 0 {
             return Spawned::Continue;
         }
-        // Relaxed: no child is visible yet; each is published with release after this store.
-        parent.children.store(self.spawned, Ordering::Relaxed);
+        parent.children.set(self.spawned);
         for i in 0..self.kept_len {
             if let Some(child) = self.kept[i].take() {
                 publish(local, child);

@@ -9,18 +9,21 @@ use jobs::{Config, JobSystem};
 
 use crate::time;
 
-/// Ours for the frame graph benchmarks: `jobs::Config::default().workers(workers)` in an `Arc`,
-/// as [`frame::Frames`] takes it, with the main thread helping while it waits or not.
-/// `pipelined_frames` runs as the demo does (`false`: the workers own the cores, a helping main
-/// thread would share a core with a pinned worker mid-stage); `graph_overhead` helps (`true`:
-/// the main thread runs empty passes itself rather than waking a worker for each).
+/// Ours for the frame graph benchmarks, in an `Arc` as [`frame::Frames`] takes it, with
+/// `workers` threads running jobs: with the main thread helping while it waits
+/// ([`ours_config`](crate::ours_config): `workers - 1` workers and the main thread), or not
+/// (`workers` workers). `pipelined_frames` runs as the demo does (`false`: the workers own the
+/// cores); `graph_overhead` helps (`true`: the main thread runs empty passes itself rather than
+/// waking a worker for each).
 ///
 /// # Panics
 /// If it cannot be built (zero workers, or the OS refuses threads).
 pub fn frame_system(workers: usize, help_while_waiting: bool) -> Arc<JobSystem> {
-    let config = Config::default()
-        .workers(workers)
-        .help_while_waiting(help_while_waiting);
+    let config = if help_while_waiting {
+        crate::ours_config(workers)
+    } else {
+        Config::default().workers(workers).help_while_waiting(false)
+    };
     Arc::new(JobSystem::new(config).expect("building the job system"))
 }
 

@@ -51,7 +51,7 @@ pub use cpu_time::{machine_busy_ns, threads_cpu_ns};
 pub use frame_runs::{frame_system, frames_of, run_frames};
 pub use kernel::kernel;
 pub use systems::{
-    bevy_pool, chili_pool, rayon_pool, workers_from_env, Systems, BEVY_THREAD_PREFIX,
+    bevy_pool, chili_pool, ours_config, rayon_pool, workers_from_env, Systems, BEVY_THREAD_PREFIX,
     DEFAULT_WORKERS, OURS_THREAD_PREFIX, PEER_THREAD_PREFIX, WORKERS_ENV,
 };
 pub use timing::{now_ns, repeat, sleep_until, spin_for, time, Stamp};

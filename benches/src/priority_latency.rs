@@ -32,7 +32,7 @@ fn compare(settings: &Settings) -> Vec<Comparison> {
     LINEUP.measure(
         BENCHMARK.name,
         settings,
-        &mut Systems::new(settings.workers),
+        &mut Systems::without_main(settings.workers),
     )
 }
 

@@ -431,19 +431,25 @@ fn run_jobs(
             (world.read(), state.read(), image.write()),
             |(world, state, image), cx| render::render(cx, world, state, image),
         )
-        .stage("render");
-    let snapshot_state = Snapshot {
-        options: options.clone(),
-        written: Arc::clone(written),
-        rgba: Vec::new(),
-        png: Vec::new(),
-        path: PathBuf::new(),
-    };
-    graph
-        .step_pass("snapshot", image.read(), snapshot_state, snapshot)
-        .priority(Priority::Low)
+        // The frame's picture: drawn whether or not a snapshot or the window takes it.
         .side_effect()
         .stage("render");
+    if options.out.is_some() {
+        // Only with snapshots to write: otherwise the pass would do nothing, yet a frame would
+        // complete only once this Low job got its turn behind the next frame's Normal jobs.
+        let snapshot_state = Snapshot {
+            options: options.clone(),
+            written: Arc::clone(written),
+            rgba: Vec::new(),
+            png: Vec::new(),
+            path: PathBuf::new(),
+        };
+        graph
+            .step_pass("snapshot", image.read(), snapshot_state, snapshot)
+            .priority(Priority::Low)
+            .side_effect()
+            .stage("render");
+    }
     if let Some(window) = window {
         // The window is the main thread's: the pass runs there, when the loop below runs the
         // jobs pinned to it, or waits for a frame.

@@ -70,7 +70,7 @@ impl<'c> Fan<'c> for &rayon_core::Scope<'c> {
 
 /// The particles, structure of arrays. After a step they are sorted by grid cell, and
 /// `cell_start[c]..cell_start[c + 1]` are the particles in cell `c`.
-#[derive(Clone, Debug, Default)]
+#[derive(Debug, Default)]
 pub struct Particles {
     /// Positions, m.
     pub pos: Vec<Vec2>,
@@ -88,8 +88,38 @@ pub struct Particles {
     pub cell_start: Vec<u32>,
 }
 
+/// A copy with the same room as the original, not only its particles: the frame graph makes
+/// each frame slot's copy of the state by cloning it, and with a derived `Clone` (a `Vec`'s
+/// clone has its length, not its capacity) every copy grew while the scene filled, reallocating
+/// (and faulting in fresh memory) inside the `scatter` pass's serial part while the other
+/// workers had nothing to do.
+///
+/// ```
+/// let particles = demo::sim::Particles::with_capacity(1000, 16);
+/// assert!(particles.clone().pos.capacity() >= 1000);
+/// ```
+impl Clone for Particles {
+    fn clone(&self) -> Self {
+        fn with_room<T: Clone>(v: &Vec<T>) -> Vec<T> {
+            let mut copy = Vec::with_capacity(v.capacity());
+            copy.extend_from_slice(v);
+            copy
+        }
+        Particles {
+            pos: with_room(&self.pos),
+            vel: with_room(&self.vel),
+            age: with_room(&self.age),
+            life: with_room(&self.life),
+            emitter: with_room(&self.emitter),
+            force: with_room(&self.force),
+            cell_start: with_room(&self.cell_start),
+        }
+    }
+}
+
 impl Particles {
-    /// Room for `capacity` particles and `cells` grid cells, allocated once.
+    /// Room for `capacity` particles and `cells` grid cells, allocated once (and kept by
+    /// [`clone`](Clone::clone)).
     pub fn with_capacity(capacity: usize, cells: usize) -> Particles {
         Particles {
             pos: Vec::with_capacity(capacity),

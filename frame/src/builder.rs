@@ -186,6 +186,10 @@ impl GraphBuilder {
     /// A resource with its own copy for each frame slot (made by cloning `initial`), so that a
     /// frame can write its copy while an earlier frame still reads its own. A pass may read the
     /// previous frame's copy with [`Res::read_previous`].
+    ///
+    /// The copies are what `Clone` makes: a `Vec` cloned has the original's length, not the
+    /// room reserved with `Vec::with_capacity`. A value that grows inside a pass should keep
+    /// its room when cloned, or each copy reallocates inside the pass the first times it grows.
     pub fn per_frame<T: Clone + Send + 'static>(&mut self, name: &str, initial: T) -> Res<T> {
         let make = move || Cell::new(initial.clone());
         let id = self.resource(name, Kind::PerFrame, Init::Copies(Box::new(make)));

@@ -22,7 +22,35 @@ use crate::Context;
 /// steal them: the first few when the closure returns, later ones as they are spawned. When that
 /// deque is full, a child runs at once, inside `spawn` (as enkiTS runs a task when its pipe is
 /// full): a job spawning a million children holds a deque's worth of them at a time. So keep the
-/// closure to spawning, and put long work in a step.
+/// closure to spawning, and put long work in a step; and never wait inside the closure for a
+/// child to run (spin on a flag it sets, block on a channel it sends to): the newest child, and
+/// the first eight, run only after the closure returns. What runs after the children is the
+/// continuation step, which is what it is for.
+///
+/// ```
+/// use jobs::{Action, Context, Counter, Job, JobSystem, Spawner};
+///
+/// struct Sum { parts: [u64; 2], total: u64 }
+/// fn split(_: &mut Sum, _: &mut Context<'_>) -> Action<Sum> {
+///     Action::Spawn(halves, add) // spawn, then continue with `add` once both have run
+/// }
+/// fn halves<'c>(sum: &'c mut Sum, spawner: &mut Spawner<'c, '_>) {
+///     let [a, b] = &mut sum.parts;
+///     spawner.spawn_fn(move |_| *a = (0..500).sum());
+///     spawner.spawn_fn(move |_| *b = (500..1000).sum());
+/// }
+/// fn add(sum: &mut Sum, _: &mut Context<'_>) -> Action<Sum> {
+///     sum.total = sum.parts[0] + sum.parts[1];
+///     assert_eq!(sum.total, 499_500);
+///     Action::Done
+/// }
+///
+/// let system = JobSystem::new(jobs::Config::default().workers(2))?;
+/// let done = Counter::new();
+/// system.submit_counted(&done, Job::new(Sum { parts: [0; 2], total: 0 }, split));
+/// system.wait(&done)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct Spawner<'c, 'w> {
     local: LocalPtr,
     _local: PhantomData<&'w mut Local>,

@@ -819,6 +819,8 @@ impl JobSystem {
             return Err(NotMainThread);
         }
         Ok(with_local(&self.shared, |local| {
+            // Only pinned jobs, also among those the pinned ones hand over to run next.
+            let _restore = executor::RestorePinnedOnly::set(local, true);
             let mut ran = 0;
             while let Some(job) = self.shared.pop_main() {
                 // SAFETY: `local` is this thread's state, not borrowed; we own `job`.

@@ -62,6 +62,12 @@ thread_local! {
     pub(super) static CURRENT: Cell<Option<LocalPtr>> = const { Cell::new(None) };
 }
 
+/// Jobs on a thread's stack below which a child that finds its deque full runs at once inside
+/// `spawn` (`Local::push_child`); deeper, its deque's older half goes to the shared queue
+/// instead. Shallow: each level is a spawning closure's frame, and a user's closure may keep
+/// tens of KiB on the stack (a worker's stack is 2 MiB).
+const INLINE_DEPTH: usize = 4;
+
 /// Jobs run between two publications of a worker's statistics while it stays busy.
 const STATS_EVERY: u64 = 1024;
 
@@ -180,6 +186,10 @@ pub(crate) struct Local {
     /// When a worker's last top-level job ended, while it has not gone looking for work since:
     /// the next span starts there (see `trace`: back-to-back spans share a clock read).
     last_end: Option<u64>,
+    /// Whether this thread may run only jobs pinned to it now (the main thread in `run_pinned`,
+    /// or waiting without helping): a job handed over to run next that is not pinned is queued
+    /// instead, and a child is never run inline.
+    pinned_only: bool,
 }
 
 /// A span being recorded: its start and what the job was.
@@ -212,6 +222,7 @@ impl Local {
             lane_borrowed: false,
             depth: 0,
             last_end: None,
+            pinned_only: false,
             victim: slot.map_or(0, |i| i + 1),
             slot,
             running: [Completion::None; MAX_HELPING_DEPTH],
@@ -263,7 +274,8 @@ impl Local {
     }
 
     /// Queues a child of the job running on this thread, unless this thread's deque for it is
-    /// full and the thread may nest one more job: then the child is handed back, to be run at
+    /// full and fewer than [`INLINE_DEPTH`] jobs run on its stack: then the child is handed back,
+    /// to be run at
     /// once by the spawner (as enkiTS runs a task when its pipe is full). Its memory then goes
     /// back to this thread's slab at once, and a job spawning millions of children holds at
     /// most a deque's worth of them.
@@ -271,7 +283,7 @@ impl Local {
         let header = job.header();
         let p = header.priority().index();
         match &self.deques {
-            Some(deques) if !header.pinned() && self.depth < MAX_HELPING_DEPTH => {
+            Some(deques) if !header.pinned() && !self.pinned_only && self.depth < INLINE_DEPTH => {
                 match deques.try_push(p, job) {
                     Ok(true) => self.announce(),
                     Ok(false) => self.maybe_share(p),
@@ -458,11 +470,42 @@ impl Local {
     /// `local` is this thread's live executor state and no borrow of it is held; the caller
     /// owns `job`.
     pub(crate) unsafe fn run(local: LocalPtr, job: JobRef) {
+        // SAFETY: forwarded from the caller.
+        unsafe { Self::run_while(local, job, || true) }
+    }
+
+    /// As [`run`](Self::run), following hand-overs only while `go_on` says so (a waiting thread
+    /// whose round has ended, or whose deadline has passed, queues the job handed over and
+    /// returns, instead of running a chain of them first).
+    ///
+    /// # Safety
+    /// As [`run`](Self::run).
+    pub(crate) unsafe fn run_while(local: LocalPtr, job: JobRef, go_on: impl Fn() -> bool) {
         let mut job = job;
         // SAFETY: forwarded from the caller; a job handed back is ours to run.
         while let Some(next) = unsafe { Self::run_one(local, job) } {
+            // SAFETY: the job's user code has returned; a short borrow.
+            let this = unsafe { &mut *local.as_ptr() };
+            if this.must_queue(&next) || !go_on() {
+                this.push(next);
+                return;
+            }
             job = next;
         }
+    }
+
+    /// Whether a job handed over to run next must go through the queues instead: work of a
+    /// higher priority is waiting (a chain of hand-overs must not starve it), or this thread
+    /// runs only pinned jobs now and it is not one.
+    fn must_queue(&self, next: &JobRef) -> bool {
+        let header = next.header();
+        (self.pinned_only && !header.pinned()) || self.higher_priority_waiting(header.priority())
+    }
+
+    /// Sets whether this thread runs only jobs pinned to it (see the field); returns the
+    /// previous setting, for the caller to restore.
+    pub(crate) fn set_pinned_only(&mut self, pinned_only: bool) -> bool {
+        mem::replace(&mut self.pinned_only, pinned_only)
     }
 
     /// Runs one job (see [`run`](Self::run)); returns the job it hands over.

@@ -88,6 +88,8 @@ fn help(
     let helps =
         (worker.is_some() || shared.outside_threads_help()) && this().depth() < MAX_HELPING_DEPTH;
     let may_run = this().depth() < MAX_HELPING_DEPTH;
+    // A thread that does not help runs only its pinned jobs, also those handed over to it.
+    let _restore = RestorePinnedOnly::set(local, !helps);
     let mut sleeper = match worker {
         Some(index) if helps && deadline.is_none() => Sleeper::Worker(index),
         _ => Sleeper::Parked,
@@ -110,8 +112,13 @@ fn help(
             None
         };
         if let Some(job) = found {
+            // Follows the jobs it hands over only while the wait goes on.
+            let go_on = || {
+                !counter.has_ended(round)
+                    && deadline.is_none_or(|deadline| Instant::now() < deadline)
+            };
             // SAFETY: we own `job`; no borrow of `local` is held.
-            unsafe { Local::run(local, job) };
+            unsafe { Local::run_while(local, job, go_on) };
             idle_since = None;
             backoff = Backoff::new();
             continue;
@@ -175,5 +182,27 @@ fn help(
             },
         }
         idle_since = None;
+    }
+}
+
+/// Sets whether a thread runs only its pinned jobs (`Local::set_pinned_only`) for a scope, and
+/// restores the outer setting when dropped.
+pub(crate) struct RestorePinnedOnly {
+    local: LocalPtr,
+    outer: bool,
+}
+
+impl RestorePinnedOnly {
+    pub(crate) fn set(local: LocalPtr, pinned_only: bool) -> RestorePinnedOnly {
+        // SAFETY: `local` is this thread's state; a short borrow (see `LocalPtr`).
+        let outer = unsafe { &mut *local.as_ptr() }.set_pinned_only(pinned_only);
+        RestorePinnedOnly { local, outer }
+    }
+}
+
+impl Drop for RestorePinnedOnly {
+    fn drop(&mut self) {
+        // SAFETY: as in `set`: the same thread, which holds no other borrow of its state here.
+        unsafe { &mut *self.local.as_ptr() }.set_pinned_only(self.outer);
     }
 }

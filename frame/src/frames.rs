@@ -2,31 +2,41 @@
 //!
 //! ## Slots
 //! Frame N uses slot `N % (K + 1)` for K frames in flight: the slot holds the frame's counters
-//! (one per kept pass: the Naughty Dog "per-frame counters"), where each resource is for that
-//! frame (its bindings), and the passes' timing records. Per-frame resources have one copy per
-//! slot. A slot is reused by frame N + K + 1, which starts only after frame N + 1 has
-//! completed: by then nothing of frame N is running, and no pass of frame N + 1 still looks at
-//! frame N's counters.
+//! (one per kept pass: the Naughty Dog "per-frame counters"), the passes' countdowns of
+//! unfinished dependencies, where each resource is for that frame (its bindings), and the
+//! passes' timing records. Per-frame resources have one copy per slot. A slot is reused by frame
+//! N + K + 1, which starts only after frame N + 1 has completed: by then nothing of frame N is
+//! running, and no pass of frame N still counts down frame N + 1's passes.
 //!
 //! ## Starting a frame
 //! [`Frames::run_frame`] first waits (running jobs meanwhile) until fewer than K frames are in
 //! flight, completing the oldest: its errors are returned, its transient memory released (the
 //! frame's tag in the tagged heap), its statistics recorded. Then it allocates the new frame's
-//! transient buffers and submits one job per kept pass, in order, each counted on its own
-//! counter. A pass's first step waits for its dependencies (see `pass.rs`), so a pass of frame
-//! N + 1 starts as soon as what it conflicts with in frame N is done, while the rest of frame N
-//! still runs.
+//! transient buffers, sets each pass's countdown to its dependencies (of this frame, and of the
+//! previous one when frames overlap), links to the previous frame's passes (counting down for
+//! those already finished) and submits the passes with nothing left to wait for. Every other
+//! pass is started by whoever finishes its last dependency (see `pass.rs`), counted on its own
+//! counter, so a pass of frame N + 1 starts as soon as what it conflicts with in frame N is
+//! done, while the rest of frame N still runs.
+//!
+//! ## Completing a frame
+//! The frame loop waits for the frame's counters in the graph's order. A pass's counter is armed
+//! when its job is made: at the frame's start, or by the job that finished its last dependency
+//! (of this frame or the previous one) before that job's own counter falls. Frames complete in
+//! order and a pass's dependencies in a frame come before it in the order, so by the time the
+//! loop waits on a counter, it has been armed.
 
 use std::collections::VecDeque;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use jobs::{Block, Counter, JobSystem, Stats, Tag};
+use jobs::{Block, Counter, JobSystem, Label, Priority, Stats, Tag};
 
 use crate::access::Binding;
 use crate::error::FrameError;
+use crate::pass::JobMaker;
 use crate::profile::Profile;
 use crate::resource::{Cell, Init, Kind, Res};
 use crate::stats::{FrameStats, PassTime};
@@ -75,18 +85,201 @@ pub(crate) struct Record {
     pub(crate) worker: AtomicU32,
 }
 
-/// What jobs share of one frame slot: counters, timing records (atomics), and bindings fixed
-/// while the frame runs. The frame loop changes the bindings only in `start`, when no job
-/// refers to the slot (the next frame's jobs look at this slot's counters, so a slot is never
-/// borrowed mutably while a frame after it runs).
+/// What jobs share of one frame slot: counters, countdowns and timing records (atomics), and
+/// the bindings and frame information, fixed while the frame runs. The frame loop changes them
+/// only in `start`, when no job refers to the slot: the frame that used it before has
+/// completed, and a pass of the previous frame looks at this slot only once this frame's start
+/// has linked to it (see [`Countdown`]), after the changes.
 pub(crate) struct Slot {
     pub(crate) done: Vec<Counter>,
+    /// Per pass, its unfinished dependencies (see `pass.rs`).
+    pub(crate) countdowns: Vec<Countdown>,
     pub(crate) bindings: Vec<Binding>,
     pub(crate) records: Vec<Record>,
+    pub(crate) info: FrameInfo,
     pub(crate) clock: Clock,
     /// The frame's progress through the passes' stages, for Tracy's frame sets.
     #[cfg(feature = "tracy")]
     pub(crate) stages: crate::tracy::StageFrames,
+}
+
+/// One pass's countdown in one frame: how many of its dependencies have not finished, whether
+/// one of this frame's failed, and its meeting point with the next frame's start.
+#[derive(Default)]
+pub(crate) struct Countdown {
+    /// Dependencies not yet finished: this frame's, and the previous frame's when frames
+    /// overlap. Set when the frame starts; the decrement that reaches zero starts the pass.
+    pub(crate) pending: AtomicU32,
+    /// The position of a failed input of this frame, or [`Countdown::NO_FAILURE`].
+    pub(crate) failed_input: AtomicU32,
+    /// [`Countdown::RUNNING`] until the pass has finished ([`Countdown::FINISHED`]) or the
+    /// next frame's start has counted on it ([`Countdown::LINKED`]); whichever comes second
+    /// counts down the next frame's passes that wait for this one. Only passes that some pass
+    /// of the next frame waits for use it.
+    pub(crate) link: AtomicU32,
+}
+
+impl Countdown {
+    pub(crate) const NO_FAILURE: u32 = u32::MAX;
+    pub(crate) const RUNNING: u32 = 0;
+    pub(crate) const FINISHED: u32 = 1;
+    pub(crate) const LINKED: u32 = 2;
+
+    /// Sets the countdown up for a new frame, with `pending` dependencies. The frame loop does
+    /// it before any job of the frame exists; the jobs see it through the queue that hands them
+    /// their work, or (a pass of the previous frame) through the release of the `link` swap.
+    fn reset(&self, pending: u32) {
+        self.pending.store(pending, Ordering::Relaxed);
+        self.failed_input
+            .store(Countdown::NO_FAILURE, Ordering::Relaxed);
+        self.link.store(Countdown::RUNNING, Ordering::Relaxed);
+    }
+
+    /// One dependency has finished; true for the call that finished the last one, which must
+    /// start the pass.
+    pub(crate) fn count_down(&self) -> bool {
+        // Release: what the finished dependency did (and what was visible to it) comes before
+        // this decrement, for whoever reaches zero. A read-modify-write continues the release
+        // sequence of every earlier decrement, so the last one sees them all.
+        if self.pending.fetch_sub(1, Ordering::Release) != 1 {
+            return false;
+        }
+        // Acquire: pairs with the release of every other dependency's decrement, so that the
+        // job started next sees all of their effects.
+        fence(Ordering::Acquire);
+        true
+    }
+}
+
+/// What the jobs of every frame share, made once by [`Frames`] and freed after the last frame
+/// completed: the slots, and per pass who waits for it and how to make its job. Behind a raw
+/// pointer: jobs hold it while `Frames` moves.
+pub(crate) struct Schedule {
+    /// Where passes started from a job's `Drop` are submitted (no `Context` there).
+    pub(crate) system: Arc<JobSystem>,
+    /// Frame N uses `slots[N % slots.len()]`.
+    pub(crate) slots: Vec<NonNull<Slot>>,
+    /// Whether frames overlap (more than one in flight): then a pass also counts its
+    /// dependencies in the previous frame.
+    pub(crate) overlap: bool,
+    /// Per kept pass.
+    pub(crate) passes: Vec<Scheduled>,
+}
+
+/// One kept pass in the [`Schedule`].
+pub(crate) struct Scheduled {
+    /// Dependencies counted each frame: this frame's, then the previous frame's if frames
+    /// overlap.
+    dependencies: u32,
+    dependencies_previous_frame: u32,
+    /// Passes of the same frame that wait for this one.
+    pub(crate) then: Vec<u32>,
+    /// Passes of the next frame that wait for this one (when frames overlap).
+    pub(crate) then_next_frame: Vec<u32>,
+    maker: JobMaker,
+    priority: Priority,
+    label: Label,
+    on_main_thread: bool,
+}
+
+impl Scheduled {
+    /// The dependencies counted in a frame that overlaps the previous one or not.
+    fn dependencies(&self, overlap: bool) -> u32 {
+        if overlap {
+            self.dependencies + self.dependencies_previous_frame
+        } else {
+            self.dependencies
+        }
+    }
+}
+
+impl Schedule {
+    fn new(
+        system: Arc<JobSystem>,
+        slots: Vec<NonNull<Slot>>,
+        overlap: bool,
+        graph: &Graph,
+        profile: &Profile,
+    ) -> Schedule {
+        let plan = &graph.plan;
+        let mut passes: Vec<Scheduled> = graph
+            .kept
+            .iter()
+            .zip(&plan.passes)
+            .enumerate()
+            .map(|(position, (&p, deps))| {
+                let pass = &graph.passes[p];
+                Scheduled {
+                    dependencies: deps.before.len() as u32,
+                    dependencies_previous_frame: deps.previous_frame.len() as u32,
+                    then: Vec::new(),
+                    then_next_frame: Vec::new(),
+                    maker: pass.body.maker(),
+                    priority: pass.priority,
+                    label: profile.label(position),
+                    on_main_thread: pass.on_main_thread,
+                }
+            })
+            .collect();
+        for (position, deps) in plan.passes.iter().enumerate() {
+            for &before in &deps.before {
+                passes[before as usize].then.push(position as u32);
+            }
+            for &before in &deps.previous_frame {
+                passes[before as usize]
+                    .then_next_frame
+                    .push(position as u32);
+            }
+        }
+        Schedule {
+            system,
+            slots,
+            overlap,
+            passes,
+        }
+    }
+
+    /// The slot frame `frame` uses.
+    pub(crate) fn slot_of(&self, frame: u64) -> NonNull<Slot> {
+        self.slots[(frame % self.slots.len() as u64) as usize]
+    }
+
+    /// Starts pass `position` of the frame in `slot` (every dependency of it has finished),
+    /// counted on the frame's counter for it: from a job's context onto its thread's own queue,
+    /// or without one through the job system.
+    pub(crate) fn launch(
+        &self,
+        slot: NonNull<Slot>,
+        position: u32,
+        cx: Option<&mut jobs::Context<'_>>,
+    ) {
+        let scheduled = &self.passes[position as usize];
+        // SAFETY: a started frame's slot lives, unchanged but for atomics, until it completes,
+        // which waits for this pass.
+        let frame = unsafe { slot.as_ref() };
+        let seed = crate::pass::Seed {
+            slot,
+            schedule: NonNull::from(self),
+            position,
+            info: frame.info,
+        };
+        // SAFETY: the pass counts its own run in the previous frame among its dependencies
+        // (or that frame has completed), and every dependency has finished: its previous run
+        // no longer touches the state. The slot and schedule live until this frame completes
+        // (`Frames`' `Drop` waits for it), and so do the bodies, owned by the graph.
+        let mut job = unsafe { scheduled.maker.job(seed) }
+            .with_priority(scheduled.priority)
+            .with_label(scheduled.label)
+            .in_frame(frame.info.number);
+        if scheduled.on_main_thread {
+            job = job.pinned_to_main();
+        }
+        let done = &frame.done[position as usize];
+        match cx {
+            Some(cx) => cx.spawn_counted(done, job),
+            None => self.system.submit_counted(done, job),
+        }
+    }
 }
 
 /// What only the frame loop keeps of one slot.
@@ -215,9 +408,9 @@ impl FramesConfig {
 pub struct Frames {
     system: Arc<JobSystem>,
     graph: Graph,
-    /// Behind a raw pointer: jobs hold pointers into it while `Frames` moves.
-    plan: NonNull<Plan>,
-    slots: Vec<NonNull<Slot>>,
+    /// Behind a raw pointer: jobs hold pointers into it while `Frames` moves. It holds the
+    /// slots.
+    schedule: NonNull<Schedule>,
     meta: Vec<SlotMeta>,
     /// Per resource: its copies (one if imported, one per slot if per-frame, none if
     /// transient).
@@ -237,7 +430,7 @@ pub struct Frames {
     profile: Profile,
 }
 
-// SAFETY: the raw pointers are owned heap data (plan, slots) and resources made from `Send`
+// SAFETY: the raw pointers are owned heap data (the schedule, its slots) and resources made from `Send`
 // values; `Frames` is used from one thread at a time (`&mut self`).
 unsafe impl Send for Frames {}
 
@@ -291,8 +484,10 @@ impl Frames {
                     .collect();
                 let slot = Slot {
                     done: (0..passes).map(|_| system.counter()).collect(),
+                    countdowns: (0..passes).map(|_| Countdown::default()).collect(),
                     bindings,
                     records: (0..passes).map(|_| Record::default()).collect(),
+                    info: FrameInfo::default(),
                     clock,
                     #[cfg(feature = "tracy")]
                     stages: crate::tracy::StageFrames::new(&stages),
@@ -301,19 +496,23 @@ impl Frames {
             })
             .collect();
         static TAGS: AtomicU64 = AtomicU64::new(1);
-        let plan = NonNull::from(Box::leak(Box::new(graph.plan.clone())));
         let names: Vec<Arc<str>> = graph
             .kept
             .iter()
             .map(|&p| Arc::from(graph.passes[p].name.as_str()))
             .collect();
-        // SAFETY: just made from a Box, not yet shared with any job.
-        let profile = Profile::new(&system, &names, unsafe { plan.as_ref() }, config.budget);
+        let profile = Profile::new(&system, &names, &graph.plan, config.budget);
+        let schedule = Schedule::new(
+            Arc::clone(&system),
+            slot_pointers,
+            config.in_flight > 1,
+            &graph,
+            &profile,
+        );
         Ok(Frames {
             profile,
             system,
-            plan,
-            slots: slot_pointers,
+            schedule: NonNull::from(Box::leak(Box::new(schedule))),
             meta: (0..slots).map(|_| SlotMeta::default()).collect(),
             cells,
             names,
@@ -459,12 +658,17 @@ impl Frames {
         Tag(self.tag_base | frame)
     }
 
+    fn schedule(&self) -> &Schedule {
+        // SAFETY: the schedule lives as long as `self`; jobs only read it.
+        unsafe { self.schedule.as_ref() }
+    }
+
     fn slot_of(&self, frame: u64) -> NonNull<Slot> {
-        self.slots[self.slot_index(frame)]
+        self.schedule().slot_of(frame)
     }
 
     fn slot_index(&self, frame: u64) -> usize {
-        (frame % self.slots.len() as u64) as usize
+        (frame % self.meta.len() as u64) as usize
     }
 
     /// Starts frame `next_frame` (room has been made).
@@ -472,7 +676,16 @@ impl Frames {
         let frame = self.next_frame;
         let slot_ptr = self.slot_of(frame);
         let tag = self.tag(frame);
-        let meta = &mut self.meta[(frame % self.slots.len() as u64) as usize];
+        // SAFETY: the schedule lives as long as `self`; jobs only read it.
+        let schedule = unsafe { self.schedule.as_ref() };
+        let overlap = schedule.overlap && frame > 0;
+        let info = FrameInfo {
+            number: frame,
+            dt,
+            time: self.time,
+        };
+        let index = self.slot_index(frame);
+        let meta = &mut self.meta[index];
         {
             // SAFETY: frame `frame - slots` used this slot and has completed (fewer than K
             // frames are in flight, and K < slots), so no job refers to it: it is ours.
@@ -501,36 +714,42 @@ impl Frames {
                 record.start.store(0, Ordering::Relaxed);
                 record.end.store(0, Ordering::Relaxed);
             }
+            for (countdown, scheduled) in slot.countdowns.iter().zip(&schedule.passes) {
+                countdown.reset(scheduled.dependencies(overlap));
+            }
+            slot.info = info;
             meta.started = self.clock.now();
             meta.stats_at_start = self.system.stats();
         }
-        let info = FrameInfo {
-            number: frame,
-            dt,
-            time: self.time,
-        };
-        let previous = (self.max_in_flight > 1 && frame > 0).then(|| self.slot_of(frame - 1));
         // SAFETY: from here on the slot is shared with its jobs: only read it.
         let slot = unsafe { slot_ptr.as_ref() };
-        for (position, &p) in self.graph.kept.iter().enumerate() {
-            let pass = &self.graph.passes[p];
-            let seed = crate::pass::Seed {
-                slot: slot_ptr,
-                previous,
-                plan: self.plan,
-                position: position as u32,
-                info,
-            };
-            // SAFETY: the pass waits for its own run in the previous frame (or that frame has
-            // completed); the slot and plan live until this frame completes (`Drop` waits).
-            let mut job = unsafe { pass.body.job(seed) }
-                .with_priority(pass.priority)
-                .with_label(self.profile.label(position))
-                .in_frame(frame);
-            if pass.on_main_thread {
-                job = job.pinned_to_main();
+        if overlap {
+            // SAFETY: the previous frame's slot is not reused before this frame has completed;
+            // it is only read (its jobs may be running).
+            let previous = unsafe { self.slot_of(frame - 1).as_ref() };
+            for (earlier, scheduled) in schedule.passes.iter().enumerate() {
+                if scheduled.then_next_frame.is_empty() {
+                    continue;
+                }
+                // AcqRel: the release publishes this frame's countdowns, set up above, to the
+                // pass if it finishes after this; the acquire sees its effects if it finished
+                // before (they then reach the passes started here through the queue).
+                let link = &previous.countdowns[earlier].link;
+                if link.swap(Countdown::LINKED, Ordering::AcqRel) == Countdown::FINISHED {
+                    for &after in &scheduled.then_next_frame {
+                        if slot.countdowns[after as usize].count_down() {
+                            schedule.launch(slot_ptr, after, None);
+                        }
+                    }
+                }
             }
-            self.system.submit_counted(&slot.done[position], job);
+        }
+        // Passes with nothing to wait for. The rest are started by whoever finishes their last
+        // dependency: a pass of this frame or the previous one, or the loop just above.
+        for (position, scheduled) in schedule.passes.iter().enumerate() {
+            if scheduled.dependencies(overlap) == 0 {
+                schedule.launch(slot_ptr, position as u32, None);
+            }
         }
         self.in_flight.push_back(frame);
         self.next_frame += 1;
@@ -618,10 +837,8 @@ impl Frames {
         entry.completed = Duration::from_nanos(completed - 1);
         entry.wall = Duration::from_nanos(completed - meta.started);
         // Critical path: the longest chain through the frame's dependencies.
-        // SAFETY: the plan lives as long as `self`.
-        let plan = unsafe { self.plan.as_ref() };
         self.finish_at.clear();
-        for (position, deps) in plan.passes.iter().enumerate() {
+        for (position, deps) in self.graph.plan.passes.iter().enumerate() {
             let longest = deps
                 .before
                 .iter()
@@ -658,14 +875,15 @@ impl Frames {
 
 impl Drop for Frames {
     fn drop(&mut self) {
-        // Jobs point into the slots, the plan and the resources: let them finish first.
+        // Jobs point into the schedule, its slots and the resources: let them finish first.
         let _ = self.finish();
-        for slot in self.slots.drain(..) {
-            // SAFETY: no frame is in flight; the slot came from `Box::leak` in `with_config`.
+        // SAFETY: no frame is in flight, so no job is left; the schedule came from `Box::leak`
+        // in `with_config`.
+        let schedule = unsafe { Box::from_raw(self.schedule.as_ptr()) };
+        for slot in &schedule.slots {
+            // SAFETY: as above; each slot came from `Box::leak` in `with_config`.
             drop(unsafe { Box::from_raw(slot.as_ptr()) });
         }
-        // SAFETY: as above, for the plan.
-        drop(unsafe { Box::from_raw(self.plan.as_ptr()) });
     }
 }
 
@@ -726,5 +944,53 @@ impl FrameSetup<'_> {
     /// Starts the frame with time step `dt`; returns its number.
     pub fn start(self, dt: Duration) -> Result<u64, FrameError> {
         self.frames.start(dt)
+    }
+}
+
+#[cfg(test)]
+mod test {
+    use std::sync::atomic::AtomicBool;
+
+    use super::*;
+    use crate::GraphBuilder;
+
+    /// A pass whose dependency still runs is no job yet (so nothing suspends on the dependency):
+    /// its frame's counter for it is at zero and its countdown at one; the dependency starts it
+    /// when it finishes.
+    #[test]
+    fn a_pass_becomes_a_job_when_its_last_dependency_finishes() {
+        let system = Arc::new(
+            JobSystem::new(jobs::Config::default().workers(2).pin_workers(false))
+                .expect("a valid config"),
+        );
+        let mut graph = GraphBuilder::new();
+        let x = graph.import("x", 0u32);
+        let y = graph.import("y", 0u32);
+        let gate = Arc::new(AtomicBool::new(false));
+        let open = Arc::clone(&gate);
+        graph.pass("first", x.write(), move |x, _| {
+            while !open.load(Ordering::Acquire) {
+                std::hint::spin_loop();
+            }
+            *x = 1;
+        });
+        graph.pass("second", (x.read(), y.write()), |(x, y), _| *y = *x + 1);
+        let mut frames = Frames::new(system, graph.compile().expect("compiles")).expect("valid");
+        for round in 0..3 {
+            gate.store(false, Ordering::Release);
+            let frame = frames.run_frame(Duration::ZERO).expect("runs");
+            // SAFETY: the frame's slot lives while it is in flight; only atomics are read.
+            let slot = unsafe { frames.slot_of(frame).as_ref() };
+            assert_eq!(slot.done[0].value(), 1, "round {round}: `first` is a job");
+            assert_eq!(slot.done[1].value(), 0, "round {round}: `second` is not");
+            assert_eq!(slot.countdowns[1].pending.load(Ordering::Relaxed), 1);
+            gate.store(true, Ordering::Release);
+            frames.finish().expect("runs");
+            let stats = frames.history().back().expect("recorded");
+            let (first, second) = (&stats.passes[0], &stats.passes[1]);
+            let first_end = first.start.expect("ran") + first.duration;
+            assert!(second.start.expect("ran") >= first_end, "round {round}");
+            assert_eq!(*frames.resource(y).expect("no failure"), 2);
+        }
     }
 }

@@ -1,25 +1,56 @@
-//! Passes: how a pass body runs as a job, for one frame.
+//! Passes: how a pass body runs as a job, for one frame, and how it starts the passes after it.
 //!
 //! Each frame, every kept pass becomes one job whose capture is a [`Pass`]: pointers to the
-//! pass's state, its declared accesses and the frame's slot (its bindings, counters and timing
-//! records). The job's first step waits for the passes it depends on, in the frame (with
-//! [`Action::Wait`], so that a failed input skips it) and in the previous frame (with
-//! [`Action::After`], so that one failed frame does not fail the next); then it runs the pass's
-//! own steps. Nothing is allocated for this beyond the job itself.
+//! pass's state, its declared accesses, the frame's slot (its bindings, counters, countdowns
+//! and timing records) and the [`Schedule`]. Nothing is allocated for this beyond the job.
 //!
-//! A closure pass ([`GraphBuilder::pass`](crate::GraphBuilder::pass)) is a step pass whose
-//! state is the closure: its step returns [`Action::Spawn`] and calls the closure inside, so that
-//! jobs the closure spawns may borrow the resources, and the pass ends when they have finished.
+//! ## Starting a pass when its last dependency finishes
+//! A pass's job is made only when it can run: each frame's slot keeps, per pass, a countdown of
+//! its unfinished dependencies, those of the same frame and those of the previous frame (when
+//! frames overlap). A pass that finishes counts down each pass after it; the one that brings a
+//! count to zero starts that pass at once: the first such pass from its own job's [`Context`]
+//! onto its own thread's queue (it runs next there unless another thread takes it), any others
+//! through the job system's shared queue, where idle workers find them (a second push onto the
+//! thread's own queue while a worker looks for work would share half of it as a bundle, an
+//! allocation per pass on a chain with frames in flight). Passes with nothing to wait for are
+//! submitted when the frame starts (`Frames::start`). So a pass costs one job and one atomic
+//! decrement per dependency, and never suspends on its dependencies.
+//!
+//! Orderings: a finishing pass decrements with `Release`, so that everything it did (and
+//! everything the passes before it did) comes before the decrement; the one that reaches zero
+//! issues an `Acquire` fence before it makes the job, so that it has seen every dependency's
+//! effects, and hands them on to the job through the queue (a push is a release, a pop or steal
+//! an acquire).
+//!
+//! A pass of the previous frame finishes either before or after the frame that waits for it
+//! starts: the two meet on the pass's `link` in its slot (see [`Countdown`]), each swapping in
+//! its mark; whoever comes second does the count-down (the finishing pass, onto the new frame's
+//! countdowns, or the frame's start, which then submits what reached zero).
+//!
+//! ## Failures
+//! A pass that ends without finishing its steps (it or a child panicked, or it was cancelled)
+//! still counts down the passes after it, from its capture's `Drop` (through the job system's
+//! shared queue: no `Context` there), and first marks the same-frame ones with its position.
+//! A marked pass does not run its body: its first step returns [`Action::Wait`] on the failed
+//! input's counter, which cancels it with that input's panic, as a failed input always did. A
+//! failed pass of the previous frame only counts down: one failed frame does not fail the next.
+//!
+//! ## Steps
+//! A pass's job always runs its steps through `run`, which keeps the pass's own next step in
+//! the capture and turns [`Action::Done`] into "count down the passes after it, then done". A
+//! closure pass ([`GraphBuilder::pass`](crate::GraphBuilder::pass)) is a step pass whose state
+//! is the closure: its step returns [`Action::Spawn`] and calls the closure inside, so that jobs
+//! the closure spawns may borrow the resources, and the pass ends when they have finished.
 
 use std::ops::Deref;
 use std::ops::DerefMut;
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 
-use jobs::{Action, Context, Job, Spawner, Step};
+use jobs::{Action, Block, Context, Job, MemoryError, MemoryStep, Spawner, Step};
 
 use crate::access::Access;
-use crate::frames::{FrameInfo, Plan, Slot};
+use crate::frames::{Countdown, FrameInfo, Schedule, Slot};
 
 /// The capture of a pass's job for one frame: the pass's state, its resources, the frame.
 ///
@@ -56,22 +87,23 @@ pub struct Pass<S, A: Access> {
     state: NonNull<S>,
     access: NonNull<A>,
     slot: NonNull<Slot>,
-    /// The slot of the previous frame, for waiting on its passes; `None` on the first frame or
-    /// when frames do not overlap.
-    previous: Option<NonNull<Slot>>,
-    plan: NonNull<Plan>,
+    schedule: NonNull<Schedule>,
     /// This pass's position among the kept passes.
     position: u32,
-    /// Dependencies waited for so far (see `start`).
-    waited: u32,
+    /// Whether the body has started (its start is recorded).
     started: bool,
+    /// Whether the passes after this one have been counted down (see `finished`).
+    counted_down: bool,
     info: FrameInfo,
-    entry: Step<Pass<S, A>>,
+    /// The pass's own step to run next (its entry step first), run by `run`.
+    next: Step<Pass<S, A>>,
+    /// The pass's own step to continue with memory it asked for, run by `run_memory`.
+    next_memory: Option<MemoryStep<Pass<S, A>>>,
 }
 
 // SAFETY: the state is `Send` and owned by this pass (one frame's run of it at a time); the
-// accesses are `Send + Sync`; the slot and plan are shared read-only or through atomics and
-// counters, which are `Sync`.
+// accesses are `Send + Sync`; the slot and schedule are shared read-only or through atomics
+// and counters, which are `Sync`.
 unsafe impl<S: Send, A: Access> Send for Pass<S, A> {}
 
 impl<S, A: Access> Pass<S, A> {
@@ -83,9 +115,10 @@ impl<S, A: Access> Pass<S, A> {
     /// The pass's own state and the resources it declared.
     pub fn parts(&mut self) -> (&mut S, A::Item<'_>) {
         // SAFETY: the state belongs to this pass and one run of a pass is in flight at a time
-        // (a pass waits for its own run in the previous frame); `&mut self` makes this borrow
-        // unique within the run. The slot's bindings are this frame's, and the graph orders
-        // the passes so that these accesses conflict with no other running pass.
+        // (a pass counts its own run in the previous frame among its dependencies); `&mut self`
+        // makes this borrow unique within the run. The slot's bindings are this frame's, and
+        // the graph orders the passes so that these accesses conflict with no other running
+        // pass.
         unsafe {
             let items = self.access.as_ref().fetch(&(*self.slot.as_ptr()).bindings);
             (self.state.as_mut(), items)
@@ -106,25 +139,81 @@ impl<S, A: Access> Pass<S, A> {
         // SAFETY: a frame's slot lives, unchanged but for atomics, while its passes run.
         unsafe { self.slot.as_ref() }
     }
+
+    fn schedule(&self) -> &Schedule {
+        // SAFETY: the schedule lives, unchanged, until every frame has completed.
+        unsafe { self.schedule.as_ref() }
+    }
+
+    /// Counts down the passes after this one, this frame's and (if its start has linked to this
+    /// pass) the next frame's, starting those whose count reaches zero: the first through `cx`
+    /// if there is one (onto this thread's queue: it runs next here), the others through the
+    /// job system's shared queue, where idle workers find them. `failed` marks this frame's
+    /// ones as having a failed input. Done once, when the pass finishes or its job ends
+    /// without finishing.
+    fn finished(&mut self, failed: bool, mut cx: Option<&mut Context<'_>>) {
+        self.counted_down = true;
+        let schedule = self.schedule();
+        let slot = self.slot();
+        let position = self.position as usize;
+        if self.started {
+            // The pass's end for the statistics, before any pass after it can start.
+            let record = &slot.records[position];
+            record.end.store(slot.clock.now(), Ordering::Relaxed);
+        }
+        let scheduled = &schedule.passes[position];
+        for &after in &scheduled.then {
+            let countdown = &slot.countdowns[after as usize];
+            if failed {
+                // Relaxed: published by the release decrement just below, and read by the job
+                // started after the count's acquire fence.
+                countdown
+                    .failed_input
+                    .store(self.position, Ordering::Relaxed);
+            }
+            if countdown.count_down() {
+                schedule.launch(self.slot, after, cx.take());
+            }
+        }
+        if schedule.overlap && !scheduled.then_next_frame.is_empty() {
+            // AcqRel: the release publishes this pass's effects to the next frame's start if it
+            // links after us; the acquire sees its countdowns set up if it linked first.
+            if slot.countdowns[position]
+                .link
+                .swap(Countdown::FINISHED, Ordering::AcqRel)
+                == Countdown::LINKED
+            {
+                let next_slot = schedule.slot_of(self.info.number + 1);
+                // SAFETY: the next frame has started (it linked) and cannot complete before
+                // the passes counted down here have run.
+                let next = unsafe { next_slot.as_ref() };
+                for &after in &scheduled.then_next_frame {
+                    if next.countdowns[after as usize].count_down() {
+                        schedule.launch(next_slot, after, cx.take());
+                    }
+                }
+            }
+        }
+    }
 }
 
 impl<S, A: Access> Drop for Pass<S, A> {
     fn drop(&mut self) {
-        // The job ends here, done, panicked or cancelled: the pass's end for the statistics.
-        if self.started {
-            let record = &self.slot().records[self.position as usize];
-            record.end.store(self.slot().clock.now(), Ordering::Relaxed);
+        if !self.counted_down {
+            // It did not finish: it or a child panicked, an input failed, or it was cancelled.
+            // The passes after it are counted down all the same (their count must reach zero for
+            // the frame to complete), this frame's marked as having a failed input.
+            self.finished(true, None);
         }
         #[cfg(feature = "tracy")]
         self.slot().stages.pass_ended(self.position as usize);
     }
 }
 
-/// What the graph hands a pass to make its job for one frame.
+/// What the frames hand a pass to make its job for one frame.
 pub(crate) struct Seed {
     pub(crate) slot: NonNull<Slot>,
-    pub(crate) previous: Option<NonNull<Slot>>,
-    pub(crate) plan: NonNull<Plan>,
+    pub(crate) schedule: NonNull<Schedule>,
     pub(crate) position: u32,
     pub(crate) info: FrameInfo,
 }
@@ -139,9 +228,17 @@ pub(crate) struct Body<S, A: Access> {
 /// A type-erased `Box<Body<S, A>>`, kept behind a raw pointer: jobs of overlapping frames hold
 /// pointers into it, so it must never be reborrowed as a whole while the graph runs.
 pub(crate) struct ErasedBody {
+    maker: JobMaker,
+    drop: unsafe fn(NonNull<()>),
+}
+
+/// Makes a pass's jobs from its [`ErasedBody`]: a copy of its pointer, kept in the
+/// [`Schedule`] so that any thread can start the pass.
+#[derive(Clone, Copy)]
+pub(crate) struct JobMaker {
+    /// The `Body<S, A>` of `ErasedBody::new`, alive until the `ErasedBody` is dropped.
     ptr: NonNull<()>,
     make_job: unsafe fn(NonNull<()>, Seed) -> Job<'static>,
-    drop: unsafe fn(NonNull<()>),
 }
 
 // SAFETY: made only from `Body<S, A>` with `S: Send` and `A: Send`.
@@ -150,18 +247,28 @@ unsafe impl Send for ErasedBody {}
 impl ErasedBody {
     pub(crate) fn new<S: Send + 'static, A: Access>(body: Body<S, A>) -> Self {
         ErasedBody {
-            ptr: NonNull::from(Box::leak(Box::new(body))).cast(),
-            make_job: make_job::<S, A>,
+            maker: JobMaker {
+                ptr: NonNull::from(Box::leak(Box::new(body))).cast(),
+                make_job: make_job::<S, A>,
+            },
             drop: drop_body::<S, A>,
         }
     }
 
+    /// What makes the pass's jobs; valid while this body lives.
+    pub(crate) fn maker(&self) -> JobMaker {
+        self.maker
+    }
+}
+
+impl JobMaker {
     /// The pass's job for the frame in `seed`.
     ///
     /// # Safety
-    /// The pass's previous run has been ordered before this one (or has finished), the slot
-    /// and plan in `seed` outlive the job, and so does this body.
-    pub(crate) unsafe fn job(&self, seed: Seed) -> Job<'static> {
+    /// The pass's previous run has finished (or is ordered before this one and no longer
+    /// touches the state), the slot and schedule in `seed` outlive the job, and so does the
+    /// body this was made from.
+    pub(crate) unsafe fn job(self, seed: Seed) -> Job<'static> {
         // SAFETY: forwarded from the caller.
         unsafe { (self.make_job)(self.ptr, seed) }
     }
@@ -170,16 +277,16 @@ impl ErasedBody {
 impl Drop for ErasedBody {
     fn drop(&mut self) {
         // SAFETY: we own the box; no job of it is left (the frames have all completed).
-        unsafe { (self.drop)(self.ptr) }
+        unsafe { (self.drop)(self.maker.ptr) }
     }
 }
 
 /// # Safety
-/// See [`ErasedBody::job`]; `body` is a `Body<S, A>`.
+/// See [`JobMaker::job`]; `body` is a `Body<S, A>`.
 unsafe fn make_job<S: Send + 'static, A: Access>(body: NonNull<()>, seed: Seed) -> Job<'static> {
     let body = body.cast::<Body<S, A>>().as_ptr();
     // SAFETY: `body` is live; fields are reached by raw pointer, never borrowing the whole body
-    // (a job of the previous frame may still use its state).
+    // (a job of the previous frame may still hold pointers to its state).
     let (state, access, entry) = unsafe {
         (
             NonNull::new_unchecked(std::ptr::addr_of_mut!((*body).state)),
@@ -191,13 +298,13 @@ unsafe fn make_job<S: Send + 'static, A: Access>(body: NonNull<()>, seed: Seed) 
         state,
         access,
         slot: seed.slot,
-        previous: seed.previous,
-        plan: seed.plan,
+        schedule: seed.schedule,
         position: seed.position,
-        waited: 0,
         started: false,
+        counted_down: false,
         info: seed.info,
-        entry,
+        next: entry,
+        next_memory: None,
     };
     Job::new(pass, start::<S, A>)
 }
@@ -209,30 +316,23 @@ unsafe fn drop_body<S, A: Access>(body: NonNull<()>) {
     drop(unsafe { Box::from_raw(body.cast::<Body<S, A>>().as_ptr()) });
 }
 
-/// The first step of every pass job: wait for the passes before it, then run the pass.
+/// The first step of every pass job, which starts when every dependency has finished: skip the
+/// pass if an input failed, else run it.
 fn start<S, A: Access>(p: &mut Pass<S, A>, cx: &mut Context<'_>) -> Action<Pass<S, A>> {
-    // SAFETY: the plan belongs to the compiled graph, which outlives every frame.
-    let plan = unsafe { p.plan.as_ref() };
-    let deps = &plan.passes[p.position as usize];
-    // Passes of this frame: `Wait`, so that a failed input cancels this pass too. Always
-    // through the action (continues at once at zero), so that a panic is never missed.
-    if let Some(&before) = deps.before.get(p.waited as usize) {
-        p.waited += 1;
-        return Action::Wait(p.slot().done[before as usize].clone(), start);
+    // Relaxed: stored before the decrements that started this job (see `Pass::finished`).
+    let failed = p.slot().countdowns[p.position as usize]
+        .failed_input
+        .load(Ordering::Relaxed);
+    if failed != Countdown::NO_FAILURE {
+        // The input's counter holds its panic: waiting on it cancels this pass with it (the
+        // frame reports this pass as skipped).
+        return Action::Wait(p.slot().done[failed as usize].clone(), begin);
     }
-    // Passes of the previous frame: `After`, which does not pass their panic on.
-    if let Some(previous) = p.previous {
-        // SAFETY: the previous frame's slot is not reused before this frame has completed.
-        let previous = unsafe { previous.as_ref() };
-        let before = deps.before.len();
-        while let Some(&earlier) = deps.previous_frame.get(p.waited as usize - before) {
-            p.waited += 1;
-            let done = &previous.done[earlier as usize];
-            if !done.is_zero() {
-                return Action::After(done.clone(), start);
-            }
-        }
-    }
+    begin(p, cx)
+}
+
+/// Records the pass's start and runs its own steps.
+fn begin<S, A: Access>(p: &mut Pass<S, A>, cx: &mut Context<'_>) -> Action<Pass<S, A>> {
     let slot = p.slot();
     let record = &slot.records[p.position as usize];
     record.start.store(slot.clock.now(), Ordering::Relaxed);
@@ -243,7 +343,54 @@ fn start<S, A: Access>(p: &mut Pass<S, A>, cx: &mut Context<'_>) -> Action<Pass<
     #[cfg(feature = "tracy")]
     slot.stages.pass_started(p.position as usize);
     p.started = true;
-    (p.entry)(p, cx)
+    run(p, cx)
+}
+
+/// Runs the pass's own next step.
+fn run<S, A: Access>(p: &mut Pass<S, A>, cx: &mut Context<'_>) -> Action<Pass<S, A>> {
+    let action = (p.next)(p, cx);
+    follow(p, cx, action)
+}
+
+/// Runs the pass's own step that continues with memory.
+fn run_memory<S, A: Access>(
+    p: &mut Pass<S, A>,
+    cx: &mut Context<'_>,
+    memory: Result<Block, MemoryError>,
+) -> Action<Pass<S, A>> {
+    let Some(then) = p.next_memory.take() else {
+        unreachable!("run_memory is returned only with the pass's memory step kept");
+    };
+    let action = then(p, cx, memory);
+    follow(p, cx, action)
+}
+
+/// Carries out what the pass's own step asked, with `run` in place of its continuation; when
+/// the pass is done, counts down the passes after it first.
+fn follow<S, A: Access>(
+    p: &mut Pass<S, A>,
+    cx: &mut Context<'_>,
+    action: Action<Pass<S, A>>,
+) -> Action<Pass<S, A>> {
+    let then = |p: &mut Pass<S, A>, step| {
+        p.next = step;
+        run::<S, A>
+    };
+    match action {
+        Action::Done => {
+            p.finished(false, Some(cx));
+            Action::Done
+        }
+        Action::Yield(step) => Action::Yield(then(p, step)),
+        Action::Spawn(spawn, step) => Action::Spawn(spawn, then(p, step)),
+        Action::Wait(counter, step) => Action::Wait(counter, then(p, step)),
+        Action::After(counter, step) => Action::After(counter, then(p, step)),
+        Action::Blocking(blocking, step) => Action::Blocking(blocking, then(p, step)),
+        Action::Memory(request, step) => {
+            p.next_memory = Some(step);
+            Action::Memory(request, run_memory)
+        }
+    }
 }
 
 /// What a closure pass gets beside its resources: the frame, and a [`Spawner`] (through

@@ -267,3 +267,53 @@ fn yield_requeues_behind_jobs_of_the_same_priority_only() {
         );
     });
 }
+
+#[test]
+fn an_idle_worker_takes_normal_work_from_another_deque_before_a_shared_low_job() {
+    // It used to take the Low job from the shared queue first (it looked at other workers'
+    // deques only when it found nothing at any priority): a stream of Low background jobs then
+    // delayed a frame's Normal jobs spawned on a busy worker by a whole Low job each.
+    watchdog(30, || {
+        let system = system(2);
+        let gate = Gate::default();
+        let order = Log::default();
+        let counter = Counter::new();
+        // Worker B: held at the gate until everything is queued.
+        let (g, b_started) = (gate.clone(), Flag::default());
+        let started = b_started.clone();
+        system.submit_counted(
+            &counter,
+            Job::from_fn(move |_| {
+                started.set();
+                g.wait();
+            }),
+        );
+        assert!(poll_until(10, || b_started.get()));
+        // Worker A: spawns a Normal job onto its own deque, then stays busy until someone has
+        // started a job after the gate opened.
+        let (spawned, log) = (Flag::default(), order.clone());
+        let s = spawned.clone();
+        system.submit_counted(
+            &counter,
+            Job::from_fn(move |cx| {
+                let l = log.clone();
+                cx.spawn(Job::from_fn(move |_| l.lock().unwrap().push("normal")));
+                s.set();
+                let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                while log.lock().unwrap().is_empty() && std::time::Instant::now() < until {
+                    std::thread::yield_now();
+                }
+            }),
+        );
+        assert!(poll_until(10, || spawned.get()));
+        // A Low job in the shared queue.
+        let log = order.clone();
+        system.submit_counted(
+            &counter,
+            Job::from_fn(move |_| log.lock().unwrap().push("low")).with_priority(Priority::Low),
+        );
+        gate.open();
+        poll_zero(&counter, 30);
+        assert_eq!(order.lock().unwrap().clone(), ["normal", "low"]);
+    });
+}

@@ -5,8 +5,11 @@
 //! Highest priority first: at each priority its own deque (newest first, for locality), then
 //! the shared queue of that priority (oldest first). Only when neither has anything at any
 //! priority, the other workers' deques, highest priority first (their oldest job): a busy
-//! worker never touches another worker's cache lines. The main thread looks at its inbox of jobs pinned to it
-//! before anything else.
+//! worker never touches another worker's cache lines. One exception: before it takes a Low job
+//! (background work, often long), a worker reports the jobs it finished (which may resume more
+//! of a frame) and takes any High or Normal job waiting in another worker's deque, so that
+//! background work never delays a frame's jobs by more than the one Low job in progress. The main thread looks at its inbox of jobs pinned to it before anything
+//! else.
 //!
 //! ## Deques, and why no job is stranded
 //! A job spawned inside a job goes to the spawning worker's own deque (a fixed-capacity
@@ -67,6 +70,9 @@ thread_local! {
 /// instead. Shallow: each level is a spawning closure's frame, and a user's closure may keep
 /// tens of KiB on the stack (a worker's stack is 2 MiB).
 const INLINE_DEPTH: usize = 4;
+
+/// The index of the lowest priority.
+const LOWEST: usize = Priority::ALL.len() - 1;
 
 /// Jobs run between two publications of a worker's statistics while it stays busy.
 const STATS_EVERY: u64 = 1024;
@@ -355,6 +361,25 @@ impl Local {
             }
         }
         for p in 0..Priority::ALL.len() {
+            let low_waits = || {
+                self.deques.as_ref().is_some_and(|d| !d.is_empty(LOWEST))
+                    || self.shared.has_queued(LOWEST)
+            };
+            if p == LOWEST && low_waits() {
+                // About to take a Low job (background work, often long). First report what
+                // this thread finished: that may resume the next pass of a frame (a parent into
+                // this deque, a counter's waiters into the shared queues), which must not wait
+                // for the Low job to end; then look again.
+                if self.pending != Completion::None {
+                    self.flush();
+                    return self.find_own_work();
+                }
+                // Then any job of a higher priority waiting in another worker's deque, or a Low
+                // job would delay a frame's jobs by its whole length.
+                if let Some(job) = (0..p).find_map(|q| self.steal_from_workers(q)) {
+                    return Some(job);
+                }
+            }
             if let Some(job) = self.deques.as_ref().and_then(|d| d.pop(p)) {
                 return Some(job);
             }

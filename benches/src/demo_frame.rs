@@ -50,6 +50,7 @@ pub fn steady_frame(world: &World, backend: Backend, workers: usize) -> Duration
         snapshot_every: 60,
         window: false,
         trace: None,
+        background: None,
     };
     match run(world.clone(), &options, &mut |_| {}) {
         Ok(summary) => {

@@ -34,6 +34,7 @@ mod kernel;
 mod systems;
 mod timing;
 
+pub mod background_frames;
 pub mod demo_frame;
 pub mod empty_batch;
 pub mod empty_spawn;

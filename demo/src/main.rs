@@ -4,6 +4,7 @@
 //! ```text
 //! cargo run --release -- [--scene FILE] [--frames N] [--particles N] [--workers N]
 //!                        [--backend jobs|rayon|serial] [--json] [--out DIR] [--snapshot-every N]
+//!                        [--trace FILE] [--background-us US]
 //! cargo run --release --features window -- --window [...]
 //! ```
 //!
@@ -24,6 +25,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, ValueEnum};
 use demo::run::{self, Backend, Options, Progress, Summary};
@@ -82,6 +84,10 @@ struct Cli {
     /// or `cargo run --release -p tools -- FILE`). Jobs backend only.
     #[arg(long, value_name = "FILE")]
     trace: Option<PathBuf>,
+    /// Run a stream of Low-priority background jobs of this many microseconds beside the frames,
+    /// one per worker, filling every idle moment. Jobs backend only.
+    #[arg(long, value_name = "US", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    background_us: Option<u64>,
 }
 
 fn default_scene() -> PathBuf {
@@ -157,6 +163,7 @@ fn main() -> ExitCode {
         #[cfg(not(feature = "window"))]
         window: false,
         trace: cli.trace.clone(),
+        background: cli.background_us.map(Duration::from_micros),
     };
     let name = scene.name.clone();
     let mut show = |p: &Progress| {

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use frame::{Frames, FramesConfig, GraphBuilder, Pass, Read};
 use jobs::{Action, Context, JobSystem, Priority};
 
+use crate::background::Background;
 use crate::render::{self, Image};
 use crate::sim::{self, Inline, Particles, World, BANDS, CHUNK};
 use crate::timing::{self, FrameTimes, Spread};
@@ -57,6 +58,9 @@ pub struct Options {
     pub window: bool,
     /// Record every job span of the run into this Chrome trace file (job system only).
     pub trace: Option<PathBuf>,
+    /// Run a stream of Low-priority jobs of this length beside the frames, one per worker,
+    /// filling every idle moment (job system only; see [`background`](crate::background)).
+    pub background: Option<Duration>,
 }
 
 /// What the recorder wrote (`Options::trace`).
@@ -157,6 +161,12 @@ pub fn run(
     if options.trace.is_some() && options.backend != Backend::Jobs {
         return Err(format!(
             "--trace records the job system's jobs: it needs the jobs backend, not {}",
+            options.backend.name()
+        ));
+    }
+    if options.background.is_some() && options.backend != Backend::Jobs {
+        return Err(format!(
+            "background jobs need the job system's priorities: use the jobs backend, not {}",
             options.backend.name()
         ));
     }
@@ -473,6 +483,9 @@ fn run_jobs(
     if options.trace.is_some() {
         system.start_recording().map_err(|e| e.to_string())?;
     }
+    let background = options
+        .background
+        .map(|length| Background::start(&system, options.workers, length));
     let begin = system.stats();
     let mut last = begin.clone();
     let mut clock = Clock::new(options.frames);
@@ -504,6 +517,9 @@ fn run_jobs(
     }
     frames.finish().map_err(|e| e.to_string())?;
     collect_completions(&frames, &mut clock)?;
+    if let Some(background) = background {
+        background.stop(&system).map_err(|e| e.to_string())?;
+    }
     if let Some(path) = std::env::var_os("DEMO_DOT") {
         std::fs::write(&path, frames.to_dot()).map_err(|e| e.to_string())?;
     }

@@ -836,6 +836,7 @@ fn a_scene_changed_in_code_is_checked_before_the_run_allocates() {
         snapshot_every: 1,
         window: false,
         trace: None,
+        background: None,
     };
     type Change = fn(&mut Scene);
     let changes: [(&str, Change); 4] = [

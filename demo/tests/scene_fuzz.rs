@@ -452,6 +452,7 @@ fn run_frames(scene: Scene, context: &str) {
         snapshot_every: 60,
         window: false,
         trace: None,
+        background: None,
     };
     let base = Counting::reset_peak();
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {

@@ -21,8 +21,9 @@ pub use rounds::{alternate, median, median_ratio, Settings};
 pub use row::{round4, Comparison};
 
 use crate::{
-    demo_frame, empty_batch, empty_spawn, graph_overhead, idle_cpu, parallel_for, pipelined_frames,
-    priority_latency, recorder_cost, spawn_tree, stranded_work, wake_latency,
+    background_frames, demo_frame, empty_batch, empty_spawn, graph_overhead, idle_cpu,
+    parallel_for, pipelined_frames, priority_latency, recorder_cost, spawn_tree, stranded_work,
+    wake_latency,
 };
 
 /// One benchmark of the table.
@@ -55,6 +56,7 @@ pub const BENCHMARKS: &[Benchmark] = &[
     graph_overhead::BENCHMARK,
     pipelined_frames::BENCHMARK,
     demo_frame::BENCHMARK,
+    background_frames::BENCHMARK,
 ];
 
 /// Nanoseconds per item: `d` over `count` items.

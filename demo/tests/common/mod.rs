@@ -35,6 +35,7 @@ pub fn run(world: World, backend: Backend, workers: usize, frames: u64) -> Summa
         snapshot_every: 60,
         window: false,
         trace: None,
+        background: None,
     };
     run::run(world, &options, &mut |_| {}).expect("runs")
 }

@@ -190,6 +190,11 @@ impl Shared {
         }
     }
 
+    /// Whether jobs pinned to the main thread wait for it (a hint: a relaxed load).
+    pub(crate) fn pinned_waiting(&self) -> bool {
+        self.main_queued.load(Ordering::Relaxed) != 0
+    }
+
     pub(crate) fn pop_main(&self) -> Option<JobRef> {
         if self.main_queued.load(Ordering::Acquire) == 0 {
             return None;

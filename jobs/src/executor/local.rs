@@ -520,11 +520,14 @@ impl Local {
     }
 
     /// Whether a job handed over to run next must go through the queues instead: work of a
-    /// higher priority is waiting (a chain of hand-overs must not starve it), or this thread
-    /// runs only pinned jobs now and it is not one.
+    /// higher priority is waiting, or jobs pinned to this (main) thread, which it takes first
+    /// (a chain of hand-overs must not starve either); or this thread runs only pinned jobs now
+    /// and it is not one.
     fn must_queue(&self, next: &JobRef) -> bool {
         let header = next.header();
-        (self.pinned_only && !header.pinned()) || self.higher_priority_waiting(header.priority())
+        (self.pinned_only && !header.pinned())
+            || (self.main && self.shared.pinned_waiting())
+            || self.higher_priority_waiting(header.priority())
     }
 
     /// Sets whether this thread runs only jobs pinned to it (see the field); returns the

@@ -19,7 +19,7 @@ use std::ptr::NonNull;
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::protocol::{fence, AtomicIsize, AtomicPtr, Ordering};
+use crate::sync::protocol::{fence, AtomicBool, AtomicIsize, AtomicPtr, Ordering};
 
 /// Jobs one deque holds; a power of two.
 pub(crate) const CAPACITY: usize = 1024;
@@ -32,6 +32,10 @@ pub(crate) struct Deque<T> {
     /// The owner's end: one past the newest job.
     bottom: CachePadded<AtomicIsize>,
     slots: Box<[AtomicPtr<T>]>,
+    /// A hint from a thief that found many items here: the owner hands half of them over in
+    /// one piece at its next push (`Local::maybe_share`) instead of letting thieves take them
+    /// one compare-and-swap each. Written only by such thieves, on a line of its own.
+    wants_share: CachePadded<AtomicBool>,
 }
 
 // SAFETY: the deque only moves pointers between threads, and every shared field is atomic; `push`
@@ -57,7 +61,20 @@ impl<T> Deque<T> {
             slots: (0..CAPACITY)
                 .map(|_| AtomicPtr::new(std::ptr::null_mut()))
                 .collect(),
+            wants_share: CachePadded::new(AtomicBool::new(false)),
         }
+    }
+
+    /// A thief asks the owner to hand half of the items over (a hint, see the field).
+    pub(crate) fn ask_to_share(&self) {
+        if !self.wants_share.load(Ordering::Relaxed) {
+            self.wants_share.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Whether a thief asked to share; clears the request. The owner's: it then shares.
+    pub(crate) fn take_share_request(&self) -> bool {
+        self.wants_share.load(Ordering::Relaxed) && self.wants_share.swap(false, Ordering::Relaxed)
     }
 
     fn slot(&self, index: isize) -> &AtomicPtr<T> {

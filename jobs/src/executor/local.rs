@@ -71,6 +71,9 @@ thread_local! {
 /// tens of KiB on the stack (a worker's stack is 2 MiB).
 const INLINE_DEPTH: usize = 4;
 
+/// Jobs left in a deque a thief just stole from, from which it asks the owner to share half.
+const SHARE_ASK: usize = 16;
+
 /// The index of the lowest priority.
 const LOWEST: usize = Priority::ALL.len() - 1;
 
@@ -328,6 +331,16 @@ impl Local {
         let (looking, _) = self.shared.sleep.hints();
         if looking > 0 && !self.shared.has_queued(p) {
             self.share(p);
+            return;
+        }
+        // A thief that found many jobs here asked for them in one piece (`steal_from_workers`):
+        // a line written only by such thieves, so this load too hits the local cache.
+        if self
+            .deques
+            .as_ref()
+            .is_some_and(|deques| deques.0[p].take_share_request())
+        {
+            self.share(p);
         }
     }
 
@@ -443,6 +456,11 @@ impl Local {
                 match deque.steal() {
                     Steal::Success(job) => {
                         self.victim = victim;
+                        // Many more left: ask the owner to hand half of them over at its next
+                        // push, rather than taking them one compare-and-swap at a time.
+                        if deque.len() >= SHARE_ASK {
+                            deque.ask_to_share();
+                        }
                         // SAFETY: a deque holds only pointers pushed by `Deques::push` from a
                         // `JobRef`; the successful steal made this thread their one taker.
                         return Some(unsafe { JobRef::from_raw(job) });

@@ -751,6 +751,15 @@ impl Local {
         self.shared.schedule(job);
     }
 
+    /// A worker going idle prepares its recorder lane's next chunk (if recording and the
+    /// current one is half full), so that the fresh memory is touched now, not between jobs.
+    pub(crate) fn prepare_recording(&self) {
+        if let (Some(lane), Some(_)) = (self.lane, self.index) {
+            // SAFETY: a worker's lane is its own: this thread is its only writer.
+            unsafe { self.shared.recorder.prepare(lane) };
+        }
+    }
+
     /// Adds this thread's finished-job counts to the shared statistics.
     pub(crate) fn publish_stats(&mut self) {
         self.since_publish = 0;

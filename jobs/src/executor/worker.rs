@@ -77,6 +77,7 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize, core: Option<usize>
             this().flush();
         }
         this().publish_stats();
+        this().prepare_recording();
         shared.sleep.start_looking();
         let spin = shared.spin();
         let mut deadline = Instant::now() + spin;

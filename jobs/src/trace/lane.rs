@@ -120,6 +120,10 @@ struct Head {
 /// One thread's log (module docs).
 pub(crate) struct Lane {
     tail: UnsafeCell<Tail>,
+    /// A chunk the writer prepared while idle, to link when the tail fills (its budget already
+    /// taken), or null: writer-only, like `tail`. Fresh memory costs page faults on first touch
+    /// (milliseconds on some virtual machines): paid while idle, not between two jobs.
+    spare: UnsafeCell<*mut Chunk>,
     /// The first chunk, published once by the writer for a reader that has none yet.
     first: AtomicPtr<Chunk>,
     reader: Mutex<Head>,
@@ -140,6 +144,7 @@ impl Lane {
                 chunk: ptr::null_mut(),
                 len: 0,
             }),
+            spare: UnsafeCell::new(ptr::null_mut()),
             first: AtomicPtr::new(ptr::null_mut()),
             reader: Mutex::new(Head {
                 chunk: ptr::null_mut(),
@@ -169,12 +174,44 @@ impl Lane {
         unsafe { (*tail.chunk).len.store(tail.len, Ordering::Release) };
     }
 
-    #[cold]
-    fn grow(&self, tail: &mut Tail, budget: &Budget) -> bool {
-        if !budget.take() {
-            return false;
+    /// Prepares the next chunk now, if the tail chunk is at least half full and none is
+    /// prepared yet (and the budget allows): for a writer about to go idle, so that the first
+    /// touch of the new memory happens there rather than on the job path.
+    ///
+    /// # Safety
+    /// As [`push`](Self::push): the caller is the lane's only writer.
+    pub(crate) unsafe fn prepare(&self, budget: &Budget) {
+        // SAFETY: only the single writer touches `tail` and `spare`.
+        let (tail, spare) = unsafe { (&*self.tail.get(), &mut *self.spare.get()) };
+        if !spare.is_null() || tail.chunk.is_null() || tail.len < CHUNK / 2 || !budget.take() {
+            return;
         }
         let chunk = Chunk::allocate();
+        // Touch every page of the spans once (they are `MaybeUninit`: any byte is valid).
+        // SAFETY: `chunk` is a fresh allocation nobody else sees; the offsets stay inside its
+        // spans array.
+        unsafe {
+            let spans = addr_of_mut!((*chunk).spans).cast::<u8>();
+            for offset in (0..std::mem::size_of::<[MaybeUninit<RawSpan>; CHUNK]>()).step_by(4096) {
+                spans.add(offset).write_volatile(0);
+            }
+        }
+        *spare = chunk;
+    }
+
+    #[cold]
+    fn grow(&self, tail: &mut Tail, budget: &Budget) -> bool {
+        // SAFETY: only the single writer (the caller, through `push`) touches `spare`.
+        let spare = unsafe { &mut *self.spare.get() };
+        let chunk = if spare.is_null() {
+            if !budget.take() {
+                return false;
+            }
+            Chunk::allocate()
+        } else {
+            // Prepared while idle; its budget is taken already.
+            std::mem::replace(spare, ptr::null_mut())
+        };
         if tail.chunk.is_null() {
             self.first.store(chunk, Ordering::Release);
         } else {
@@ -232,6 +269,11 @@ impl Lane {
 
 impl Drop for Lane {
     fn drop(&mut self) {
+        let spare = std::mem::replace(self.spare.get_mut(), ptr::null_mut());
+        if !spare.is_null() {
+            // SAFETY: allocated by `Chunk::allocate` in `prepare`, never linked, no writer left.
+            drop(unsafe { Box::from_raw(spare) });
+        }
         let head = self.reader.get_mut().unwrap_or_else(|e| e.into_inner());
         let mut chunk = if head.chunk.is_null() {
             *self.first.get_mut()
@@ -333,5 +375,51 @@ mod tests {
         let mut kept = 0;
         let dropped = lane.drain(&budget, |_| kept += 1);
         assert_eq!((kept, dropped), (CHUNK, 10));
+    }
+
+    #[test]
+    fn a_chunk_prepared_while_idle_is_linked_when_the_tail_fills_and_counts_in_the_budget() {
+        let lane = Lane::new();
+        let budget = Budget::new(2);
+        let push = |from: u64, to: u64| {
+            for i in from..to {
+                // SAFETY: this thread is the only writer.
+                unsafe { lane.push(span(i), &budget) };
+            }
+        };
+        let half = CHUNK as u64 / 2;
+        push(0, half - 1);
+        // SAFETY: as above. Less than half full: nothing prepared, the budget untouched.
+        unsafe { lane.prepare(&budget) };
+        assert_eq!(budget.left.load(Ordering::Relaxed), 1);
+        push(half - 1, half);
+        // SAFETY: as above. Half full: the next chunk is prepared, and takes the budget's last.
+        unsafe { lane.prepare(&budget) };
+        assert_eq!(budget.left.load(Ordering::Relaxed), 0);
+        // SAFETY: as above. Prepared once only.
+        unsafe { lane.prepare(&budget) };
+        // The tail fills: the prepared chunk is linked without the (spent) budget.
+        push(half, CHUNK as u64 + 10);
+        let mut seen = Vec::new();
+        let dropped = lane.drain(&budget, |s| seen.push(s.start));
+        assert_eq!(dropped, 0);
+        assert!(seen.iter().copied().eq(0..CHUNK as u64 + 10));
+        // The first chunk went back to the budget; the second is the tail.
+        assert_eq!(budget.left.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_prepared_chunk_never_linked_is_freed_with_its_lane() {
+        // Miri's leak check (and ASan) would see it lost otherwise.
+        let lane = Lane::new();
+        let budget = Budget::new(4);
+        for i in 0..CHUNK as u64 / 2 {
+            // SAFETY: this thread is the only writer.
+            unsafe { lane.push(span(i), &budget) };
+        }
+        // SAFETY: as above.
+        unsafe { lane.prepare(&budget) };
+        assert_eq!(budget.left.load(Ordering::Relaxed), 2);
+        drop(lane);
     }
 }

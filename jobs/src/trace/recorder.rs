@@ -153,6 +153,18 @@ impl Recorder {
         lock(&self.free_helpers).push(lane);
     }
 
+    /// Prepares lane `lane`'s next chunk while its writer is idle (see `Lane::prepare`), if
+    /// recording.
+    ///
+    /// # Safety
+    /// As [`push`](Self::push): the caller is the lane's writer.
+    pub(crate) unsafe fn prepare(&self, lane: u16) {
+        if self.is_recording() {
+            // SAFETY: forwarded from the caller.
+            unsafe { self.lanes[usize::from(lane)].prepare(&self.budget) };
+        }
+    }
+
     /// Appends a span to `lane`.
     ///
     /// # Safety

@@ -6,11 +6,11 @@
 
 use std::time::Duration;
 
-use demo::run::{run, Backend, Options};
+use demo::run::Backend;
 use demo::sim::World;
 
 use crate::compare::{ms, Benchmark, Comparison, Lineup, Peer, Settings, Unit};
-use crate::demo_frame::{default_scene, FRAMES, WARMUP_FRAMES};
+use crate::demo_frame::{default_scene, steady_intervals};
 
 /// This benchmark in the table.
 pub const BENCHMARK: Benchmark = Benchmark {
@@ -22,30 +22,15 @@ pub const BENCHMARK: Benchmark = Benchmark {
 /// The length of one background job.
 pub const BACKGROUND_JOB: Duration = Duration::from_millis(1);
 
-/// One run of [`FRAMES`] frames of `world` on the job system with `workers` workers, with the
-/// background stream or without: the p99 of the intervals between frame completions after the
-/// first [`WARMUP_FRAMES`].
+/// One run of the demo on the job system with `workers` workers, with the background stream or
+/// without: the p99 of the intervals between frame completions in steady state
+/// ([`steady_intervals`]).
 ///
 /// # Panics
 /// If the demo fails.
 pub fn p99_frame(world: &World, workers: usize, background: Option<Duration>) -> Duration {
-    let options = Options {
-        backend: Backend::Jobs,
-        workers,
-        frames: FRAMES,
-        out: None,
-        snapshot_every: 60,
-        window: false,
-        trace: None,
-        background,
-    };
-    match run(world.clone(), &options, &mut |_| {}) {
-        Ok(summary) => {
-            let steady = &summary.intervals[WARMUP_FRAMES.min(summary.intervals.len())..];
-            demo::timing::Spread::of(steady).p99
-        }
-        Err(error) => panic!("the demo failed: {error}"),
-    }
+    let steady = steady_intervals(world, Backend::Jobs, workers, background);
+    demo::timing::Spread::of(&steady).p99
 }
 
 /// The scene, and the workers.

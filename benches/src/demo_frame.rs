@@ -36,12 +36,18 @@ pub fn default_scene() -> World {
     }
 }
 
-/// One run of [`FRAMES`] frames of `world` on `backend` with `workers` workers: the mean time
-/// between frames after the first [`WARMUP_FRAMES`].
+/// One run of [`FRAMES`] frames of `world` on `backend` with `workers` workers, with a stream
+/// of Low-priority `background` jobs beside the frames or without: the intervals between frame
+/// completions after the first [`WARMUP_FRAMES`].
 ///
 /// # Panics
 /// If the demo fails.
-pub fn steady_frame(world: &World, backend: Backend, workers: usize) -> Duration {
+pub fn steady_intervals(
+    world: &World,
+    backend: Backend,
+    workers: usize,
+    background: Option<Duration>,
+) -> Vec<Duration> {
     let options = Options {
         backend,
         workers,
@@ -50,15 +56,22 @@ pub fn steady_frame(world: &World, backend: Backend, workers: usize) -> Duration
         snapshot_every: 60,
         window: false,
         trace: None,
-        background: None,
+        background,
     };
     match run(world.clone(), &options, &mut |_| {}) {
-        Ok(summary) => {
-            let steady = &summary.intervals[WARMUP_FRAMES.min(summary.intervals.len())..];
-            steady.iter().sum::<Duration>() / steady.len().max(1) as u32
-        }
+        Ok(summary) => summary.intervals[WARMUP_FRAMES.min(summary.intervals.len())..].to_vec(),
         Err(error) => panic!("the demo failed: {error}"),
     }
+}
+
+/// One run of [`FRAMES`] frames of `world` on `backend` with `workers` workers: the mean time
+/// between frames after the first [`WARMUP_FRAMES`].
+///
+/// # Panics
+/// If the demo fails.
+pub fn steady_frame(world: &World, backend: Backend, workers: usize) -> Duration {
+    let steady = steady_intervals(world, backend, workers, None);
+    steady.iter().sum::<Duration>() / steady.len().max(1) as u32
 }
 
 /// What `demo_frame` runs: the scene, and the workers of each backend.

@@ -8,8 +8,8 @@
 //! worker never touches another worker's cache lines. One exception: before it takes a Low job
 //! (background work, often long), a worker reports the jobs it finished (which may resume more
 //! of a frame) and takes any High or Normal job waiting in another worker's deque, so that
-//! background work never delays a frame's jobs by more than the one Low job in progress. The main thread looks at its inbox of jobs pinned to it before anything
-//! else.
+//! background work never delays a frame's jobs by more than the one Low job in progress. The
+//! main thread looks at its inbox of jobs pinned to it before anything else.
 //!
 //! ## Deques, and why no job is stranded
 //! A job spawned inside a job goes to the spawning worker's own deque (a fixed-capacity
@@ -102,22 +102,14 @@ impl Deques {
     /// `Local::announce`), and, if it was full, the older half of its jobs, taken out to make
     /// room: the caller publishes them to the shared queue in one piece.
     fn push(&self, p: usize, job: JobRef) -> (bool, Vec<JobRef>) {
-        let deque = &self.0[p];
-        let was_empty = deque.is_empty();
-        let mut job = job.into_raw();
+        let mut job = job;
         let mut moved = Vec::new();
         loop {
-            // SAFETY: `Deques` is owned by one thread's `Local`, the only one to push, pop and
-            // take halves; every job comes out again exactly once (made a `JobRef` again by
-            // `from_raw`).
-            match unsafe { deque.push(job) } {
-                Ok(()) => return (was_empty, moved),
+            match self.try_push(p, job) {
+                Ok(was_empty) => return (was_empty, moved),
                 Err(refused) => {
                     job = refused;
-                    // SAFETY: as above.
-                    let older = unsafe { deque.take_older_half() };
-                    // SAFETY: taken out exactly once, by this call.
-                    moved.extend(older.into_iter().map(|j| unsafe { JobRef::from_raw(j) }));
+                    moved.extend(self.take_older_half(p));
                 }
             }
         }
@@ -128,7 +120,8 @@ impl Deques {
     fn try_push(&self, p: usize, job: JobRef) -> Result<bool, JobRef> {
         let deque = &self.0[p];
         let was_empty = deque.is_empty();
-        // SAFETY: as in `push`.
+        // SAFETY: `Deques` is owned by one thread's `Local`, the only one to push, pop and take
+        // halves; every job comes out again exactly once (made a `JobRef` again by `from_raw`).
         match unsafe { deque.push(job.into_raw()) } {
             Ok(()) => Ok(was_empty),
             // SAFETY: refused, so still ours: made a `JobRef` again once.
@@ -272,39 +265,40 @@ impl Local {
                     // The deque was full: its older half goes to the shared queue, as one entry.
                     self.shared.publish(p, Entry::Bundle(moved));
                 }
-                if was_empty {
-                    self.announce();
-                } else {
-                    self.maybe_share(p);
-                }
+                self.pushed(p, was_empty);
             }
             _ => self.shared.schedule(job),
         }
     }
 
+    /// After a push onto deque `p`: wake a sleeper if it was empty, else maybe share.
+    #[inline]
+    fn pushed(&self, p: usize, was_empty: bool) {
+        if was_empty {
+            self.announce();
+        } else {
+            self.maybe_share(p);
+        }
+    }
+
     /// Queues a child of the job running on this thread, unless this thread's deque for it is
     /// full and fewer than [`INLINE_DEPTH`] jobs run on its stack: then the child is handed back,
-    /// to be run at
-    /// once by the spawner (as enkiTS runs a task when its pipe is full). Its memory then goes
-    /// back to this thread's slab at once, and a job spawning millions of children holds at
-    /// most a deque's worth of them.
+    /// to be run at once by the spawner (as enkiTS runs a task when its pipe is full). Its
+    /// memory then goes back to this thread's slab at once, and a job spawning millions of
+    /// children holds at most a deque's worth of them.
     pub(crate) fn push_child(&mut self, job: JobRef) -> Option<JobRef> {
         let header = job.header();
         let p = header.priority().index();
         match &self.deques {
             Some(deques) if !header.pinned() && !self.pinned_only && self.depth < INLINE_DEPTH => {
                 match deques.try_push(p, job) {
-                    Ok(true) => self.announce(),
-                    Ok(false) => self.maybe_share(p),
+                    Ok(was_empty) => self.pushed(p, was_empty),
                     Err(full) => return Some(full),
                 }
-                None
             }
-            _ => {
-                self.push(job);
-                None
-            }
+            _ => self.push(job),
         }
+        None
     }
 
     /// A deque of this worker just became non-empty: wake a sleeper if nobody is looking (module
@@ -374,11 +368,7 @@ impl Local {
             }
         }
         for p in 0..Priority::ALL.len() {
-            let low_waits = || {
-                self.deques.as_ref().is_some_and(|d| !d.is_empty(LOWEST))
-                    || self.shared.has_queued(LOWEST)
-            };
-            if p == LOWEST && low_waits() {
+            if p == LOWEST && self.low_work_waits() {
                 // About to take a Low job (background work, often long). First report what
                 // this thread finished: that may resume the next pass of a frame (a parent into
                 // this deque, a counter's waiters into the shared queues), which must not wait
@@ -405,6 +395,11 @@ impl Local {
         // Going to look for work: the next span starts when some is found.
         self.last_end = None;
         None
+    }
+
+    /// Whether a Low job waits in this thread's deque or the shared queue.
+    fn low_work_waits(&self) -> bool {
+        self.deques.as_ref().is_some_and(|d| !d.is_empty(LOWEST)) || self.shared.has_queued(LOWEST)
     }
 
     /// A job stolen from another worker's deque, highest priority first.

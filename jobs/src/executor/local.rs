@@ -130,7 +130,7 @@ impl Deques {
     }
 
     fn pop(&self, p: usize) -> Option<JobRef> {
-        // SAFETY: the owner's thread (see `push`); what comes out was pushed as a `JobRef` and
+        // SAFETY: the owner's thread (see `try_push`); what comes out was pushed as a `JobRef` and
         // comes out once.
         unsafe { self.0[p].pop().map(|job| JobRef::from_raw(job)) }
     }
@@ -141,9 +141,10 @@ impl Deques {
 
     /// Takes the older half of deque `p` out (none if it holds at most one job).
     fn take_older_half(&self, p: usize) -> Vec<JobRef> {
-        // SAFETY: the owner's thread (see `push`); each job taken out is made a `JobRef` once.
+        // SAFETY: the owner's thread (see `try_push`).
         unsafe { self.0[p].take_older_half() }
             .into_iter()
+            // SAFETY: each job taken out was pushed from a `JobRef`, and comes out once.
             .map(|job| unsafe { JobRef::from_raw(job) })
             .collect()
     }

@@ -142,6 +142,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     }
+    if cli.background_us.is_some() && !matches!(cli.backend, BackendArg::Jobs) {
+        eprintln!(
+            "error: --background-us needs the job system's priorities: use it with --backend jobs"
+        );
+        return ExitCode::from(2);
+    }
     if let Some(out) = &cli.out {
         if let Err(error) = prepare_out(out) {
             eprintln!("error: --out {}: {error}", out.display());

@@ -520,6 +520,36 @@ fn trace_is_refused_without_the_job_system_or_a_folder_to_write_in() {
     assert!(output.stdout.is_empty());
 }
 
+#[test]
+fn background_jobs_are_refused_without_the_job_system_before_the_out_folder_is_made() {
+    // It used to create --out, then refuse the background on the rayon backend.
+    let dir = TempDir::new("background-refused");
+    let scene = dir.write("scene.toml", SCENE);
+    let out = dir.path().join("frames");
+    let output = demo(&[
+        "--scene",
+        str_path(&scene),
+        "--frames",
+        "2",
+        "--backend",
+        "rayon",
+        "--background-us",
+        "100",
+        "--out",
+        str_path(&out),
+    ]);
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("--background-us") && stderr.contains("jobs"),
+        "{stderr}"
+    );
+    assert!(!out.exists(), "nothing is left behind");
+    let output = demo(&["--scene", str_path(&scene), "--background-us", "0"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("--background-us"));
+}
+
 /// `SCENE` without `[interaction]`, with the view `max` (its `min` is `[-2.0, 0.0]`).
 fn scene_without_interaction(max: &str) -> String {
     scene_with("[interaction]\nradius = 0.1\nrepulsion = 10.0\n", "")

@@ -5,6 +5,7 @@ use std::marker::PhantomData;
 use std::ops::Range;
 use std::ptr::NonNull;
 
+use super::children::SPAWN_GUARD;
 use super::local::{Local, LocalPtr};
 use crate::batch::{self, Grain};
 use crate::job::{Completion, Header, Job, JobRef};
@@ -98,6 +99,20 @@ impl Children {
         }
     }
 
+    /// Counts `more` children spawned.
+    ///
+    /// # Panics
+    /// Past [`SPAWN_GUARD`] children in one spawn (2^63 on 64-bit targets: the count must stay
+    /// below the guard, or it would reach zero early). The panic cancels the parent, after the
+    /// children spawned so far.
+    fn count(&mut self, more: usize) {
+        self.spawned = self
+            .spawned
+            .checked_add(more)
+            .filter(|&spawned| spawned < SPAWN_GUARD)
+            .expect("a job spawns fewer than usize::MAX / 2 children in one Action::Spawn");
+    }
+
     /// Publishes what was kept back and puts the guard in the parent's count, if not yet.
     fn guard(&mut self, local: LocalPtr, parent: &Header) {
         if self.guarded {
@@ -187,7 +202,7 @@ impl<'c, 'w> Spawner<'c, 'w> {
 
     /// Spawns a child job.
     pub fn spawn(&mut self, job: Job<'c>) {
-        self.children.spawned += 1;
+        self.children.count(1);
         let inherit = self.parent().inherit();
         let job = job.into_ref(Completion::Parent(self.parent), inherit);
         // SAFETY: as in `parent` (a copy of the pointer, so that `children` can be borrowed).
@@ -259,7 +274,7 @@ impl<'c, 'w> Spawner<'c, 'w> {
         // SAFETY: as in `parent`.
         self.children
             .guard(self.local, unsafe { self.parent.as_ref() });
-        self.children.spawned += runners.len();
+        self.children.count(runners.len());
         for runner in runners {
             let job = runner.into_ref(completion, inherit);
             self.local().push(job);
@@ -270,5 +285,26 @@ impl<'c, 'w> Spawner<'c, 'w> {
     pub fn context(&mut self) -> Context<'_> {
         let inherit = self.parent().inherit();
         Context::new(self.local, inherit)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::{Children, SPAWN_GUARD};
+
+    #[test]
+    fn the_count_of_children_stays_below_the_guard() {
+        let mut children = Children::new();
+        children.count(SPAWN_GUARD - 2);
+        children.count(1);
+        // One more would make the count reach the guard: children finishing early could then
+        // bring the parent's count to zero while the spawn goes on.
+        let more = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| children.count(1)));
+        assert!(more.is_err());
+        let mut children = Children::new();
+        let wrap = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            children.count(usize::MAX);
+        }));
+        assert!(wrap.is_err(), "a count past usize::MAX is refused, never wrapped");
     }
 }

@@ -305,6 +305,9 @@ mod tests {
         let wrap = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             children.count(usize::MAX);
         }));
-        assert!(wrap.is_err(), "a count past usize::MAX is refused, never wrapped");
+        assert!(
+            wrap.is_err(),
+            "a count past usize::MAX is refused, never wrapped"
+        );
     }
 }

@@ -87,14 +87,20 @@ impl<'w> Context<'w> {
     /// Spawns a detached job onto this thread's own queue (other workers take a share when they
     /// are idle). It takes this job's priority unless it sets its own.
     pub fn spawn(&mut self, job: Job<'static>) {
-        let job = job.into_ref(Completion::None, self.inherit);
+        let job = job.into_ref(Completion::None, self.inherit, || self.system_id());
         self.local().push(job);
     }
 
     /// Spawns a job counted on `counter`.
     pub fn spawn_counted(&mut self, counter: &Counter, job: Job<'static>) {
-        let job = job.into_ref(Completion::Counter(counter.arm(1)), self.inherit);
+        let job = job.into_ref(Completion::Counter(counter.arm(1)), self.inherit, || {
+            self.system_id()
+        });
         self.local().push(job);
+    }
+
+    fn system_id(&self) -> u64 {
+        self.local_ref().shared.inboxes.id()
     }
 
     /// The system's tagged heap.

@@ -23,6 +23,7 @@ use crate::executor::{run_steps, ChildCount, LocalPtr};
 use crate::heap::{Block, MemoryError};
 use crate::meta::Inherit;
 use crate::panic::{drop_payload, Cancelled, PanicSlot, Payload};
+use crate::pinned::PinnedThread;
 use crate::slab;
 use crate::system::Shared;
 use crate::{Action, Context, Label, Priority};
@@ -56,7 +57,7 @@ pub struct Job<'a> {
     priority: Option<Priority>,
     label: Option<Label>,
     frame: Option<u32>,
-    pinned: bool,
+    pinned: Option<PinnedThread>,
     _capture: PhantomData<&'a ()>,
 }
 
@@ -89,7 +90,7 @@ impl<'a> Job<'a> {
             priority: None,
             label: None,
             frame: None,
-            pinned: false,
+            pinned: None,
             _capture: PhantomData,
         }
     }
@@ -141,18 +142,54 @@ impl<'a> Job<'a> {
     /// thread), when it waits or calls [`run_pinned`](crate::JobSystem::run_pinned). Every step
     /// of the job runs there, also after it suspends.
     pub fn pinned_to_main(mut self) -> Self {
-        self.pinned = true;
+        self.pinned = Some(PinnedThread::MAIN);
+        self
+    }
+
+    /// Runs only on `thread` (a thread registered with
+    /// [`JobSystem::register_thread`](crate::JobSystem::register_thread): a render or an audio
+    /// thread), when it waits or calls [`run_pinned`](crate::JobSystem::run_pinned) or
+    /// [`run_pinned_until`](crate::JobSystem::run_pinned_until). Every step of the job runs
+    /// there, also after it suspends. If that thread has unregistered or exited, or `thread`
+    /// belongs to another job system, the job finishes at once with a
+    /// [`JobPanic`](crate::JobPanic) saying so.
+    ///
+    /// ```
+    /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2))?;
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         let audio = system.register_thread().expect("a slot is free");
+    ///         let mixed = system.counter();
+    ///         system.submit_counted(&mixed, jobs::Job::from_fn(|_| {}).pinned_to(audio.thread()));
+    ///         assert_eq!(system.run_pinned(), Ok(1));
+    ///         assert!(mixed.is_zero());
+    ///     });
+    /// });
+    /// # Ok::<(), jobs::ConfigError>(())
+    /// ```
+    pub fn pinned_to(mut self, thread: PinnedThread) -> Self {
+        self.pinned = Some(thread);
         self
     }
 
     /// Hands the job to the executor, counted on `completion`; what the job did not set
     /// itself comes from `inherit` (its parent's, or the defaults).
-    pub(crate) fn into_ref(self, completion: Completion, inherit: Inherit) -> JobRef {
+    /// `system` gives the id of the system it goes to (`Inboxes::id`), which a job pinned to a
+    /// registered thread must belong to (asked only of a pinned job).
+    pub(crate) fn into_ref(
+        self,
+        completion: Completion,
+        inherit: Inherit,
+        system: impl FnOnce() -> u64,
+    ) -> JobRef {
         let ptr = self.ptr;
         let priority = self.priority.unwrap_or(inherit.priority);
         let label = self.label.unwrap_or(inherit.label);
         let frame = self.frame.or(inherit.frame);
-        let mut flags = if self.pinned { Header::PINNED } else { 0 };
+        let mut flags = match self.pinned {
+            Some(thread) => Header::PINNED | (thread.slot_in(system()) << Header::SLOT_SHIFT),
+            None => 0,
+        };
         if frame.is_some() {
             flags |= Header::IN_FRAME;
         }
@@ -278,7 +315,7 @@ pub(crate) struct Header {
     /// The first panic of a child, or of a counter waited on.
     pub(crate) panic: PanicSlot,
     priority: Priority,
-    /// `PINNED`, `IN_FRAME`.
+    /// `PINNED`, `IN_FRAME`, and the pinned thread's slot (`pinned.rs`) in the upper six bits.
     flags: u8,
     label: Label,
     /// The frame, modulo 2^32, if `IN_FRAME`.
@@ -290,6 +327,7 @@ const _: () = assert!(mem::size_of::<Header>() == 40);
 impl Header {
     const PINNED: u8 = 1;
     const IN_FRAME: u8 = 2;
+    const SLOT_SHIFT: u8 = 2;
 
     pub(crate) fn priority(&self) -> Priority {
         self.priority
@@ -297,6 +335,12 @@ impl Header {
 
     pub(crate) fn pinned(&self) -> bool {
         self.flags & Header::PINNED != 0
+    }
+
+    /// The slot of the thread the job is pinned to (`pinned.rs`), if it is pinned.
+    #[inline]
+    pub(crate) fn pinned_slot(&self) -> Option<u8> {
+        self.pinned().then_some(self.flags >> Header::SLOT_SHIFT)
     }
 
     /// What the job's children and the jobs it spawns inherit; also what traces record of it.

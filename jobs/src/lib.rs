@@ -103,6 +103,7 @@ mod job;
 mod label;
 mod meta;
 mod panic;
+mod pinned;
 mod priority;
 mod queue;
 mod slab;
@@ -117,12 +118,15 @@ pub use batch::Grain;
 pub use config::{Config, ConfigError};
 pub use context::Context;
 pub use counter::Counter;
-pub use executor::Spawner;
+pub use executor::{Spawner, WaitOptions};
 pub use heap::{Block, HeapStats, MemoryError, MemoryRequest, Tag, TaggedHeap};
 pub use job::Job;
 pub use label::Label;
 pub use panic::JobPanic;
+pub use pinned::{
+    NotRegistered, PinnedThread, RegisterError, ThreadRegistration, MAX_REGISTERED_THREADS,
+};
 pub use priority::Priority;
 pub use stats::{Stats, WorkerStats};
-pub use system::{JobSystem, NotMainThread, Scope};
+pub use system::{JobSystem, Scope};
 pub use trace::{Recorder, RecordingError, Trace};

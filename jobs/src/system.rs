@@ -1,6 +1,5 @@
 //! The job system: its threads, its shared state, and the ways into it.
 
-use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Range;
@@ -15,11 +14,12 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::batch::{self, Grain};
 use crate::config::{Config, ConfigError};
 use crate::counter::{Counter, CounterPool};
-use crate::executor::{self, with_local, Local, Stealers, WaitStop};
+use crate::executor::{self, with_local, Local, Stealers, WaitOptions, WaitStop};
 use crate::heap::TaggedHeap;
 use crate::job::{Completion, Job, JobRef};
 use crate::meta::Inherit;
 use crate::panic::JobPanic;
+use crate::pinned::{self, Inboxes, NotRegistered, RegisterError, ThreadRegistration};
 use crate::queue::{Entry, Queues};
 use crate::sleep::Sleep;
 use crate::stats::{Stats, StatsShared};
@@ -57,8 +57,8 @@ pub(crate) struct Shared {
     pub(crate) sleep: Sleep,
     main_id: ThreadId,
     main_thread: Thread,
-    main_inbox: Mutex<MainInbox>,
-    main_queued: AtomicUsize,
+    /// The jobs pinned to the main thread and to registered threads (`pinned.rs`).
+    pub(crate) inboxes: Inboxes,
     /// Taken (closing the channel) at shutdown, so that the I/O threads end.
     io: Mutex<Option<Sender<JobRef>>>,
     io_in_flight: AtomicUsize,
@@ -110,8 +110,13 @@ impl Shared {
         thread::current().id() == self.main_id
     }
 
-    /// Queues a job where it can be seen by every worker (or by the main thread if pinned
-    /// there), and wakes a worker for it.
+    /// Whether the calling thread is one of this system's workers or I/O threads.
+    pub(crate) fn is_pool_thread(self: &Arc<Self>) -> bool {
+        executor::is_worker_of(self) || is_io_thread_of(self)
+    }
+
+    /// Queues a job where it can be seen by every worker (or by the thread it is pinned to),
+    /// and wakes a worker (or that thread) for it.
     pub(crate) fn schedule(&self, job: JobRef) {
         if self.closed.load(Ordering::Acquire) {
             // A job resumed after shutdown (its counter reached zero late): nobody can run it.
@@ -120,10 +125,9 @@ impl Shared {
             return;
         }
         let header = job.header();
-        if header.pinned() {
-            self.push_main(job);
-        } else {
-            self.publish(header.priority().index(), Entry::Job(job));
+        match header.pinned_slot() {
+            Some(slot) => self.push_pinned(slot, job),
+            None => self.publish(header.priority().index(), Entry::Job(job)),
         }
     }
 
@@ -161,47 +165,22 @@ impl Shared {
         self.io_in_flight.load(Ordering::Acquire) == 0
     }
 
-    pub(crate) fn push_main(&self, job: JobRef) {
-        let mut inbox = lock(&self.main_inbox);
-        if inbox.gone {
-            drop(inbox);
+    /// Queues a job pinned to the thread of `slot`; cancels it if no thread will run it.
+    pub(crate) fn push_pinned(&self, slot: u8, job: JobRef) {
+        if let Err((job, why)) = self.inboxes.push(slot, job) {
             // SAFETY: a job being queued is not running.
-            unsafe { job.finish_detached(Some(main_thread_gone()), self) };
-            return;
-        }
-        inbox.jobs.push_back(job);
-        self.main_queued.fetch_add(1, Ordering::Release);
-        drop(inbox);
-        self.main_thread.unpark();
-    }
-
-    /// The main thread exited: nothing can run the jobs pinned to it any more. They are
-    /// cancelled, now and whenever one is queued later, so that nobody waits for them forever.
-    fn main_thread_exited(&self) {
-        let jobs = {
-            let mut inbox = lock(&self.main_inbox);
-            inbox.gone = true;
-            self.main_queued.store(0, Ordering::Release);
-            std::mem::take(&mut inbox.jobs)
-        };
-        for job in jobs {
-            // SAFETY: a queued job is not running.
-            unsafe { job.finish_detached(Some(main_thread_gone()), self) };
+            unsafe { job.finish_detached(Some(pinned::unrunnable(why)), self) };
         }
     }
 
-    /// Whether jobs pinned to the main thread wait for it (a hint: a relaxed load).
-    pub(crate) fn pinned_waiting(&self) -> bool {
-        self.main_queued.load(Ordering::Relaxed) != 0
+    /// Whether jobs pinned to the thread of `slot` wait for it (a hint: a relaxed load).
+    pub(crate) fn pinned_waiting(&self, slot: u8) -> bool {
+        self.inboxes.waiting(slot)
     }
 
-    pub(crate) fn pop_main(&self) -> Option<JobRef> {
-        if self.main_queued.load(Ordering::Acquire) == 0 {
-            return None;
-        }
-        let job = lock(&self.main_inbox).jobs.pop_front()?;
-        self.main_queued.fetch_sub(1, Ordering::Relaxed);
-        Some(job)
+    /// The next job pinned to the thread of `slot`, of priority `lowest` or higher.
+    pub(crate) fn pop_pinned(&self, slot: u8, lowest: Priority) -> Option<JobRef> {
+        self.inboxes.pop(slot, lowest)
     }
 
     /// Hands a job with a pending blocking step to an I/O thread.
@@ -228,7 +207,7 @@ impl Shared {
     fn cancel_queued(&self) {
         loop {
             let mut any = false;
-            while let Some(job) = self.pop_main() {
+            for job in self.inboxes.drain() {
                 // SAFETY: a queued job is not running.
                 unsafe { job.cancel(self) };
                 any = true;
@@ -241,41 +220,6 @@ impl Shared {
             }
             if !any {
                 return;
-            }
-        }
-    }
-}
-
-/// The jobs pinned to the main thread, waiting for it to run them.
-#[derive(Default)]
-struct MainInbox {
-    jobs: VecDeque<JobRef>,
-    /// The main thread has exited: jobs pinned to it are cancelled.
-    gone: bool,
-}
-
-/// What a job pinned to a main thread that has exited is cancelled with.
-fn main_thread_gone() -> Box<JobPanic> {
-    Box::new(JobPanic::message_only(
-        "job pinned to the main thread cancelled: the thread that created the job system has \
-         exited"
-            .to_owned(),
-    ))
-}
-
-thread_local! {
-    /// The job systems this thread created (it is their main thread), told when it exits.
-    static MAIN_OF: MainOf = const { MainOf(std::cell::RefCell::new(Vec::new())) };
-}
-
-/// See [`MAIN_OF`].
-struct MainOf(std::cell::RefCell<Vec<std::sync::Weak<Shared>>>);
-
-impl Drop for MainOf {
-    fn drop(&mut self) {
-        for shared in self.0.take() {
-            if let Some(shared) = shared.upgrade() {
-                shared.main_thread_exited();
             }
         }
     }
@@ -344,21 +288,6 @@ fn spawn_thread(
         .map_err(|e| ConfigError::Spawn(e.to_string()))
 }
 
-/// [`JobSystem::run_pinned`] was called on a thread other than the main thread.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NotMainThread;
-
-impl fmt::Display for NotMainThread {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "pinned jobs run only on the thread that created the job system"
-        )
-    }
-}
-
-impl std::error::Error for NotMainThread {}
-
 impl JobSystem {
     /// How many jobs may run nested on one thread's stack (jobs that wait inside jobs, each
     /// running others while it waits) before a wait stops running jobs and only sleeps: deep
@@ -389,9 +318,8 @@ impl JobSystem {
             stealers,
             sleep: Sleep::new(resolved.workers),
             main_id: current.id(),
+            inboxes: Inboxes::new(current.clone()),
             main_thread: current,
-            main_inbox: Mutex::new(MainInbox::default()),
-            main_queued: AtomicUsize::new(0),
             io: Mutex::new(Some(sender)),
             io_in_flight: AtomicUsize::new(0),
             heap: TaggedHeap::new(config.heap),
@@ -404,13 +332,8 @@ impl JobSystem {
             closed: AtomicBool::new(false),
             started: AtomicUsize::new(0),
         });
-        // Told when this thread exits, to cancel the jobs pinned to it (the systems it made
-        // that are gone are forgotten here, so the list does not grow).
-        let _ = MAIN_OF.try_with(|main_of| {
-            let mut main_of = main_of.0.borrow_mut();
-            main_of.retain(|shared| shared.strong_count() > 0);
-            main_of.push(Arc::downgrade(&shared));
-        });
+        // Told when this thread exits, to cancel the jobs pinned to it.
+        pinned::hold_main(&shared);
         let mut system = JobSystem {
             shared,
             workers: Vec::new(),
@@ -446,6 +369,11 @@ impl JobSystem {
             thread::park_timeout(Duration::from_millis(1));
         }
         Ok(system)
+    }
+
+    /// Tells this system's [`PinnedThread`](crate::PinnedThread)s from other systems'.
+    fn id(&self) -> u64 {
+        self.shared.inboxes.id()
     }
 
     /// The number of worker threads.
@@ -484,7 +412,7 @@ impl JobSystem {
             workers,
             jobs_finished,
             queued: self.shared.queues.lengths(),
-            pinned_queued: self.shared.main_queued.load(Ordering::Relaxed),
+            pinned_queued: self.shared.inboxes.queued(),
             io_in_flight: self.shared.io_in_flight.load(Ordering::Relaxed),
             unobserved_panics: self.shared.stats.unobserved_panics.load(Ordering::Relaxed)
                 + self.shared.counters.unobserved.load(Ordering::Relaxed),
@@ -522,14 +450,14 @@ impl JobSystem {
     /// Submits a job that nothing counts (fire and forget).
     pub fn submit(&self, job: Job<'static>) {
         self.shared
-            .schedule(job.into_ref(Completion::None, Inherit::ROOT));
+            .schedule(job.into_ref(Completion::None, Inherit::ROOT, || self.id()));
     }
 
     /// Submits a job counted on `counter`.
     pub fn submit_counted(&self, counter: &Counter, job: Job<'static>) {
         let completion = Completion::Counter(counter.arm(1));
         self.shared
-            .schedule(job.into_ref(completion, Inherit::ROOT));
+            .schedule(job.into_ref(completion, Inherit::ROOT, || self.id()));
     }
 
     /// Submits jobs counted on `counter`: the counter goes up by their number at once, and they
@@ -551,9 +479,9 @@ impl JobSystem {
         let completion = Completion::Counter(counter.arm(jobs.len()));
         let mut by_priority: [Vec<JobRef>; 3] = Default::default();
         for job in jobs {
-            let job = job.into_ref(completion, Inherit::ROOT);
-            if job.header().pinned() {
-                self.shared.push_main(job);
+            let job = job.into_ref(completion, Inherit::ROOT, || self.id());
+            if let Some(slot) = job.header().pinned_slot() {
+                self.shared.push_pinned(slot, job);
             } else {
                 by_priority[job.header().priority().index()].push(job);
             }
@@ -620,7 +548,7 @@ impl JobSystem {
         let runners = make(self.shared.threads_running_jobs(), completion);
         counter.arm(runners.len());
         for runner in runners {
-            let job = runner.into_ref(completion, Inherit::at(priority));
+            let job = runner.into_ref(completion, Inherit::at(priority), || self.id());
             self.shared.queues.push(priority.index(), Entry::Job(job));
         }
         self.shared.sleep.notify(self.shared.workers);
@@ -745,7 +673,7 @@ impl JobSystem {
     /// ```
     pub fn wait(&self, counter: &Counter) -> Result<(), JobPanic> {
         // Without a deadline it returns only once the counter's round has ended.
-        self.wait_until(counter, None).map(|_| ())
+        self.wait_with(counter, WaitOptions::new()).map(|_| ())
     }
 
     /// Like [`wait`](Self::wait), but gives up after `timeout`: `Ok(false)` if the counter was
@@ -772,16 +700,31 @@ impl JobSystem {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn wait_timeout(&self, counter: &Counter, timeout: Duration) -> Result<bool, JobPanic> {
-        // A timeout too long to represent is no timeout.
-        self.wait_until(counter, Instant::now().checked_add(timeout))
+        self.wait_with(counter, WaitOptions::new().timeout(timeout))
     }
 
-    /// The waits of [`wait`](Self::wait) and [`wait_timeout`](Self::wait_timeout).
-    fn wait_until(&self, counter: &Counter, deadline: Option<Instant>) -> Result<bool, JobPanic> {
+    /// Like [`wait`](Self::wait), as `options` say: until a deadline (then `Ok(false)` if the
+    /// counter is not zero yet, as [`wait_timeout`](Self::wait_timeout)), and running only
+    /// jobs of a priority at or above a given one meanwhile (enkiTS's `lowestPriorityToRun`).
+    /// `Ok(true)` once the counter is zero.
+    ///
+    /// ```
+    /// use jobs::{Job, Priority, WaitOptions};
+    /// let system = jobs::JobSystem::new(jobs::Config::default().workers(1))?;
+    /// let frame = system.counter();
+    /// let background = system.counter();
+    /// system.submit_counted(&background, Job::from_fn(|_| {}).with_priority(Priority::Low));
+    /// system.submit_counted(&frame, Job::from_fn(|_| {}).with_priority(Priority::High));
+    /// let high_only = WaitOptions::new().lowest_priority(Priority::High);
+    /// assert!(system.wait_with(&frame, high_only)?); // never ran the Low job itself
+    /// system.wait(&background)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn wait_with(&self, counter: &Counter, options: WaitOptions) -> Result<bool, JobPanic> {
         let round = counter.begin_wait();
         if let Some(round) = round {
             let waited = with_local(&self.shared, |local| {
-                executor::help_until(&self.shared, local, counter, round, deadline)
+                executor::help_until(&self.shared, local, counter, round, options)
             });
             match waited {
                 Ok(()) => {}
@@ -807,7 +750,7 @@ impl JobSystem {
         let round = counter.begin_wait();
         if let Some(round) = round {
             let waited = with_local(&self.shared, |local| {
-                executor::help_until(&self.shared, local, counter, round, None)
+                executor::help_until(&self.shared, local, counter, round, WaitOptions::new())
             });
             if waited.is_err() {
                 eprintln!("jobs: a scope's or batch's wait failed while its jobs borrow; aborting");
@@ -817,23 +760,130 @@ impl JobSystem {
         counter.outcome(round)
     }
 
-    /// Runs the jobs queued for the main thread, returning how many ran; an error on any other
-    /// thread. Call it once a frame from the game loop (waiting does it too).
-    pub fn run_pinned(&self) -> Result<usize, NotMainThread> {
-        if !self.shared.is_main_thread() {
-            return Err(NotMainThread);
-        }
+    /// Runs the jobs pinned to this thread (the main thread, or one
+    /// [registered](Self::register_thread)) that are queued now, and those they hand over to
+    /// run next; returns how many ran. An error on a thread that takes no pinned jobs. Call it
+    /// once a frame from the game loop (waiting does it too), or use
+    /// [`run_pinned_until`](Self::run_pinned_until) to run them while pacing.
+    ///
+    /// ```
+    /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2))?;
+    /// system.submit(jobs::Job::from_fn(|cx| assert!(cx.on_main_thread())).pinned_to_main());
+    /// assert_eq!(system.run_pinned(), Ok(1));
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| assert_eq!(system.run_pinned(), Err(jobs::NotRegistered)));
+    /// });
+    /// # Ok::<(), jobs::ConfigError>(())
+    /// ```
+    pub fn run_pinned(&self) -> Result<usize, NotRegistered> {
+        let slot = pinned::slot_here(&self.shared).ok_or(NotRegistered)?;
         Ok(with_local(&self.shared, |local| {
             // Only pinned jobs, also among those the pinned ones hand over to run next.
-            let _restore = executor::RestorePinnedOnly::set(local, true);
+            let _limits = executor::RestoreLimits::set(local, true, Priority::Low);
             let mut ran = 0;
-            while let Some(job) = self.shared.pop_main() {
+            while let Some(job) = self.shared.pop_pinned(slot, Priority::Low) {
                 // SAFETY: `local` is this thread's state, not borrowed; we own `job`.
                 unsafe { Local::run(local, job) };
                 ran += 1;
             }
             ran
         }))
+    }
+
+    /// Runs the jobs pinned to this thread as they come, until `deadline`; sleeps in between,
+    /// and is woken by the next one pinned here. Returns how many ran. This is how a game loop
+    /// paces its frames without delaying its main-thread work: instead of sleeping until the
+    /// next frame is due, it runs what becomes ready for the main thread (a present, an upload)
+    /// within the wake-up time of a parked thread. It may return later than `deadline` by the
+    /// length of the job it was running.
+    ///
+    /// An error on a thread that takes no pinned jobs (neither the main thread nor
+    /// [registered](Self::register_thread)).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2))?;
+    /// let next_frame = Instant::now() + Duration::from_millis(5);
+    /// // A worker job that hands its result to the main thread mid-sleep.
+    /// system.submit(jobs::Job::from_fn(|cx| {
+    ///     cx.spawn(jobs::Job::from_fn(|cx| assert!(cx.on_main_thread())).pinned_to_main());
+    /// }));
+    /// let ran = system.run_pinned_until(next_frame).expect("the main thread");
+    /// assert!(Instant::now() >= next_frame);
+    /// assert_eq!(ran, 1);
+    /// # Ok::<(), jobs::ConfigError>(())
+    /// ```
+    pub fn run_pinned_until(&self, deadline: Instant) -> Result<usize, NotRegistered> {
+        let slot = pinned::slot_here(&self.shared).ok_or(NotRegistered)?;
+        Ok(with_local(&self.shared, |local| {
+            let _limits = executor::RestoreLimits::set(local, true, Priority::Low);
+            let mut ran = 0;
+            loop {
+                while let Some(job) = self.shared.pop_pinned(slot, Priority::Low) {
+                    // SAFETY: `local` is this thread's state, not borrowed; we own `job`.
+                    unsafe { Local::run(local, job) };
+                    ran += 1;
+                }
+                let now = Instant::now();
+                if now >= deadline {
+                    return ran;
+                }
+                // Unparked by a push into this thread's inbox; a push since the look above
+                // left the park token set, so this returns at once (`pinned.rs`).
+                thread::park_timeout(deadline - now);
+            }
+        }))
+    }
+
+    /// Lets the calling thread take jobs [pinned](Job::pinned_to) to it, as the main thread
+    /// does: a render thread, an audio thread. The jobs run when the thread waits, or calls
+    /// [`run_pinned`](Self::run_pinned) or [`run_pinned_until`](Self::run_pinned_until). The
+    /// registration ends when the returned [`ThreadRegistration`] drops or the thread exits;
+    /// jobs pinned to it after that finish with a [`JobPanic`].
+    ///
+    /// An error on the main thread or a thread registered already, on the system's own
+    /// threads, and once [`MAX_REGISTERED_THREADS`](crate::MAX_REGISTERED_THREADS) threads
+    /// have registered over the system's life.
+    ///
+    /// ```
+    /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2))?;
+    /// assert_eq!(system.register_thread().err(), Some(jobs::RegisterError::AlreadyRegistered));
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| {
+    ///         let render = system.register_thread().expect("a slot is free");
+    ///         let frame = system.counter();
+    ///         system.submit_counted(&frame, jobs::Job::from_fn(|_| {}).pinned_to(render.thread()));
+    ///         system.wait(&frame).expect("ran here, while this thread waited");
+    ///     });
+    /// });
+    /// # Ok::<(), jobs::ConfigError>(())
+    /// ```
+    pub fn register_thread(&self) -> Result<ThreadRegistration, RegisterError> {
+        pinned::register(&self.shared)
+    }
+
+    /// Runs jobs on the calling thread until `deadline`: any thread (one outside the pool, a
+    /// loading thread with nothing to do) joins the workers for a while. It runs the jobs
+    /// pinned to it first, if it takes any, then any other job, highest priority first; with
+    /// nothing to run it looks again at least every millisecond. It may return later than
+    /// `deadline` by the length of the job it was running. Returns how many jobs it ran
+    /// (a job's chain of children run next counts once).
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let system = jobs::JobSystem::new(jobs::Config::default().workers(1))?;
+    /// let done = system.counter();
+    /// system.submit_batch(&done, (0..100).map(|_| jobs::Job::from_fn(|_| {})));
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| system.help_until(Instant::now() + Duration::from_millis(20)));
+    /// });
+    /// system.wait(&done)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn help_until(&self, deadline: Instant) -> usize {
+        with_local(&self.shared, |local| {
+            executor::help_for(&self.shared, local, deadline)
+        })
     }
 
     /// Runs `f` with a [`Scope`] whose jobs may borrow from the caller's stack; returns when
@@ -891,7 +941,7 @@ impl Drop for JobSystem {
             // blocking request to end). Detach: every thread exits on its own once idle, and the
             // last one to let go of the shared state cancels what is left.
             drop(lock(&self.shared.io).take());
-            while let Some(job) = self.shared.pop_main() {
+            for job in self.shared.inboxes.drain() {
                 // SAFETY: a queued job is not running.
                 unsafe { job.cancel(&self.shared) };
             }
@@ -947,7 +997,11 @@ impl<'scope> Scope<'scope, '_> {
 
     /// Spawns any job (a capture and steps) that may borrow for the scope.
     pub fn spawn_job(&'scope self, job: Job<'scope>) {
-        let job = job.into_ref(Completion::Counter(self.counter.arm(1)), Inherit::ROOT);
+        let job = job.into_ref(
+            Completion::Counter(self.counter.arm(1)),
+            Inherit::ROOT,
+            || self.shared.inboxes.id(),
+        );
         self.shared.schedule(job);
     }
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::{poll_until, system, watchdog};
-use jobs::{Action, Block, Context, Counter, Job, MemoryError, NotMainThread, Tag};
+use jobs::{Action, Block, Context, Counter, Job, MemoryError, NotRegistered, Tag};
 
 /// Where each step of a job ran: `(on_main_thread, worker_index, same thread as the test)`.
 type Places = Arc<Mutex<Vec<(bool, Option<usize>, bool)>>>;
@@ -82,13 +82,13 @@ fn run_pinned_runs_the_queued_pinned_jobs_and_only_on_the_main_thread() {
             system.submit(Job::from_fn(move |cx| record(&p, cx, main)).pinned_to_main());
         }
         std::thread::scope(|s| {
-            s.spawn(|| assert_eq!(system.run_pinned(), Err(NotMainThread)));
+            s.spawn(|| assert_eq!(system.run_pinned(), Err(NotRegistered)));
         });
         assert_eq!(places.lock().unwrap().len(), 0);
         assert_eq!(system.run_pinned(), Ok(7));
         assert_eq!(places.lock().unwrap().len(), 7);
         assert!(all_on_main(&places));
-        assert!(NotMainThread.to_string().contains("thread that created"));
+        assert!(NotRegistered.to_string().contains("thread that created"));
     });
 }
 

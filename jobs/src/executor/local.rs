@@ -50,6 +50,7 @@ use crate::counter::CounterState;
 use crate::job::{Completion, Header, JobRef};
 use crate::meta::Inherit;
 use crate::panic::Payload;
+use crate::pinned;
 use crate::queue::Entry;
 use crate::system::Shared;
 use crate::trace::lane::RawSpan;
@@ -159,8 +160,11 @@ pub(crate) struct Local {
     pub(crate) shared: Arc<Shared>,
     /// `Some(i)` on worker `i`.
     index: Option<usize>,
-    /// On the main thread, which runs the jobs pinned to it.
+    /// On the main thread.
     main: bool,
+    /// The slot of the jobs pinned to this thread (`pinned.rs`): the main thread's, or a
+    /// registered thread's.
+    inbox: Option<u8>,
     /// A worker's own deques (module docs); `None` on a thread outside the pool.
     deques: Option<Deques>,
     /// The worker whose deques this thread tries first when it steals.
@@ -193,6 +197,10 @@ pub(crate) struct Local {
     /// or waiting without helping): a job handed over to run next that is not pinned is queued
     /// instead, and a child is never run inline.
     pinned_only: bool,
+    /// The lowest priority this thread may run now (a wait with
+    /// [`WaitOptions::lowest_priority`](crate::WaitOptions::lowest_priority)): a job handed
+    /// over of a lower one is queued instead, and a child of a lower one never runs inline.
+    lowest: Priority,
 }
 
 /// A span being recorded: its start and what the job was.
@@ -204,6 +212,10 @@ struct OpenSpan {
 impl Local {
     pub(crate) fn new(shared: Arc<Shared>, index: Option<usize>, deques: Option<Deques>) -> Local {
         let main = index.is_none() && shared.is_main_thread();
+        let inbox = match index {
+            Some(_) => None,
+            None => pinned::slot_here(&shared),
+        };
         // The main thread has deques of its own too (the last entry of the stealers), so that
         // what it spawns while it helps stays cheap and visible to every worker. Only the main
         // thread makes a `Deques` of them, and it has one `Local` per system at a time.
@@ -226,6 +238,8 @@ impl Local {
             depth: 0,
             last_end: None,
             pinned_only: false,
+            lowest: Priority::Low,
+            inbox,
             victim: slot.map_or(0, |i| i + 1),
             slot,
             running: [Completion::None; MAX_HELPING_DEPTH],
@@ -291,7 +305,12 @@ impl Local {
         let header = job.header();
         let p = header.priority().index();
         match &self.deques {
-            Some(deques) if !header.pinned() && !self.pinned_only && self.depth < INLINE_DEPTH => {
+            Some(deques)
+                if !header.pinned()
+                    && !self.pinned_only
+                    && self.depth < INLINE_DEPTH
+                    && p <= self.lowest.index() =>
+            {
                 match deques.try_push(p, job) {
                     Ok(was_empty) => self.pushed(p, was_empty),
                     Err(full) => return Some(full),
@@ -363,12 +382,12 @@ impl Local {
     /// these touch no other worker's cache lines. A worker runs these back to back while it is
     /// busy; stealing is looking for work (idle in the statistics, between spans in a trace).
     pub(crate) fn find_own_work(&mut self) -> Option<JobRef> {
-        if self.main {
-            if let Some(job) = self.shared.pop_main() {
+        if let Some(slot) = self.inbox {
+            if let Some(job) = self.shared.pop_pinned(slot, self.lowest) {
                 return Some(job);
             }
         }
-        for p in 0..Priority::ALL.len() {
+        for p in 0..=self.lowest.index() {
             if p == LOWEST && self.low_work_waits() {
                 // About to take a Low job (background work, often long). First report what
                 // this thread finished: that may resume the next pass of a frame (a parent into
@@ -405,7 +424,7 @@ impl Local {
 
     /// A job stolen from another worker's deque, highest priority first.
     fn steal_work(&mut self) -> Option<JobRef> {
-        (0..Priority::ALL.len()).find_map(|p| self.steal_from_workers(p))
+        (0..=self.lowest.index()).find_map(|p| self.steal_from_workers(p))
     }
 
     /// Takes a bundle of jobs of priority `p` from the shared queue: a worker keeps them in its
@@ -534,20 +553,31 @@ impl Local {
     }
 
     /// Whether a job handed over to run next must go through the queues instead: work of a
-    /// higher priority is waiting, or jobs pinned to this (main) thread, which it takes first
-    /// (a chain of hand-overs must not starve either); or this thread runs only pinned jobs now
-    /// and it is not one.
+    /// higher priority is waiting, or jobs pinned to this thread, which it takes first (a chain
+    /// of hand-overs must not starve either); or this thread runs only pinned jobs now and it
+    /// is not one, or only jobs of a higher priority.
     fn must_queue(&self, next: &JobRef) -> bool {
         let header = next.header();
         (self.pinned_only && !header.pinned())
-            || (self.main && self.shared.pinned_waiting())
+            || header.priority() > self.lowest
+            || self
+                .inbox
+                .is_some_and(|slot| self.shared.pinned_waiting(slot))
             || self.higher_priority_waiting(header.priority())
     }
 
-    /// Sets whether this thread runs only jobs pinned to it (see the field); returns the
-    /// previous setting, for the caller to restore.
-    pub(crate) fn set_pinned_only(&mut self, pinned_only: bool) -> bool {
-        mem::replace(&mut self.pinned_only, pinned_only)
+    /// Sets what this thread may run now: only jobs pinned to it, and the lowest priority (see
+    /// the fields); returns the previous settings, for the caller to restore.
+    pub(crate) fn set_limits(&mut self, pinned_only: bool, lowest: Priority) -> (bool, Priority) {
+        (
+            mem::replace(&mut self.pinned_only, pinned_only),
+            mem::replace(&mut self.lowest, lowest),
+        )
+    }
+
+    /// The lowest priority this thread may run now.
+    pub(crate) fn lowest(&self) -> Priority {
+        self.lowest
     }
 
     /// Runs one job (see [`run`](Self::run)); returns the job it hands over.
@@ -675,10 +705,14 @@ impl Local {
         None
     }
 
-    /// A parent resumed on this thread: handed back to run next, unless it is pinned to the
-    /// main thread and this is not it (then it goes to the main thread's queue).
+    /// A parent resumed on this thread: handed back to run next, unless it is pinned to
+    /// another thread (then it goes to that thread's queue).
     fn resume_here(&mut self, parent: JobRef) -> Option<JobRef> {
-        if parent.header().pinned() && !self.main {
+        if parent
+            .header()
+            .pinned_slot()
+            .is_some_and(|slot| Some(slot) != self.inbox)
+        {
             self.push(parent);
             return None;
         }
@@ -767,13 +801,10 @@ impl Local {
         }
     }
 
-    /// The next job pinned to this thread, if it is the main thread.
+    /// The next job pinned to this thread, if it takes any.
     pub(crate) fn find_pinned(&mut self) -> Option<JobRef> {
-        if self.main {
-            self.shared.pop_main()
-        } else {
-            None
-        }
+        let slot = self.inbox?;
+        self.shared.pop_pinned(slot, self.lowest)
     }
 }
 

@@ -14,5 +14,6 @@ pub(crate) use local::{
 };
 pub(crate) use run::run_steps;
 pub use spawner::Spawner;
-pub(crate) use wait::{help_until, RestorePinnedOnly, WaitStop, MAX_HELPING_DEPTH};
+pub use wait::WaitOptions;
+pub(crate) use wait::{help_for, help_until, RestoreLimits, WaitStop, MAX_HELPING_DEPTH};
 pub(crate) use worker::worker_main;

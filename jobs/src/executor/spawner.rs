@@ -204,7 +204,9 @@ impl<'c, 'w> Spawner<'c, 'w> {
     pub fn spawn(&mut self, job: Job<'c>) {
         self.children.count(1);
         let inherit = self.parent().inherit();
-        let job = job.into_ref(Completion::Parent(self.parent), inherit);
+        let job = job.into_ref(Completion::Parent(self.parent), inherit, || {
+            self.local().shared.inboxes.id()
+        });
         // SAFETY: as in `parent` (a copy of the pointer, so that `children` can be borrowed).
         let parent = unsafe { self.parent.as_ref() };
         if job.header().pinned() {
@@ -276,7 +278,7 @@ impl<'c, 'w> Spawner<'c, 'w> {
             .guard(self.local, unsafe { self.parent.as_ref() });
         self.children.count(runners.len());
         for runner in runners {
-            let job = runner.into_ref(completion, inherit);
+            let job = runner.into_ref(completion, inherit, || self.local().shared.inboxes.id());
             self.local().push(job);
         }
     }

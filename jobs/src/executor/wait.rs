@@ -19,7 +19,7 @@
 
 use std::sync::Arc;
 use std::thread;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::local::{Local, LocalPtr};
 use super::worker::Backoff;
@@ -27,6 +27,7 @@ use crate::counter::{Counter, Round, Wakeup};
 use crate::panic::AbortOnUnwind;
 use crate::sleep::Wake;
 use crate::system::Shared;
+use crate::Priority;
 
 /// Jobs on one thread's stack past which a wait stops helping (see the module docs).
 pub(crate) const MAX_HELPING_DEPTH: usize = 64;
@@ -56,13 +57,13 @@ pub(crate) fn help_until(
     local: LocalPtr,
     counter: &Counter,
     round: Round,
-    deadline: Option<Instant>,
+    options: WaitOptions,
 ) -> Result<(), WaitStop> {
     // Jobs below this frame may borrow from it; every job runs under `catch_unwind`, so an
     // unwind through here would be the executor's own bug: abort rather than free borrowed
     // stack under a running job.
     let abort = AbortOnUnwind;
-    let result = help(shared, local, counter, round, deadline);
+    let result = help(shared, local, counter, round, options);
     std::mem::forget(abort);
     result
 }
@@ -72,8 +73,9 @@ fn help(
     local: LocalPtr,
     counter: &Counter,
     round: Round,
-    deadline: Option<Instant>,
+    options: WaitOptions,
 ) -> Result<(), WaitStop> {
+    let deadline = options.deadline;
     let this = || {
         // SAFETY: `local` is this thread's state, and every borrow made here ends before a job
         // runs (see `executor::local::LocalPtr`).
@@ -89,7 +91,7 @@ fn help(
         (worker.is_some() || shared.outside_threads_help()) && this().depth() < MAX_HELPING_DEPTH;
     let may_run = this().depth() < MAX_HELPING_DEPTH;
     // A thread that does not help runs only its pinned jobs, also those handed over to it.
-    let _restore = RestorePinnedOnly::set(local, !helps);
+    let _limits = RestoreLimits::set(local, !helps, options.lowest);
     let mut sleeper = match worker {
         Some(index) if helps && deadline.is_none() => Sleeper::Worker(index),
         _ => Sleeper::Parked,
@@ -185,24 +187,139 @@ fn help(
     }
 }
 
-/// Sets whether a thread runs only its pinned jobs (`Local::set_pinned_only`) for a scope, and
-/// restores the outer setting when dropped.
-pub(crate) struct RestorePinnedOnly {
+/// Sets what a thread may run (`Local::set_limits`) for a scope, and restores the outer
+/// settings when dropped. The lowest priority only ever narrows: a wait inside a job that a
+/// wait for High work runs does not open the thread to Low jobs.
+pub(crate) struct RestoreLimits {
     local: LocalPtr,
-    outer: bool,
+    outer: (bool, Priority),
 }
 
-impl RestorePinnedOnly {
-    pub(crate) fn set(local: LocalPtr, pinned_only: bool) -> RestorePinnedOnly {
+impl RestoreLimits {
+    pub(crate) fn set(local: LocalPtr, pinned_only: bool, lowest: Priority) -> RestoreLimits {
         // SAFETY: `local` is this thread's state; a short borrow (see `LocalPtr`).
-        let outer = unsafe { &mut *local.as_ptr() }.set_pinned_only(pinned_only);
-        RestorePinnedOnly { local, outer }
+        let this = unsafe { &mut *local.as_ptr() };
+        let lowest = lowest.min(this.lowest());
+        let outer = this.set_limits(pinned_only, lowest);
+        RestoreLimits { local, outer }
     }
 }
 
-impl Drop for RestorePinnedOnly {
+impl Drop for RestoreLimits {
     fn drop(&mut self) {
+        let (pinned_only, lowest) = self.outer;
         // SAFETY: as in `set`: the same thread, which holds no other borrow of its state here.
-        unsafe { &mut *self.local.as_ptr() }.set_pinned_only(self.outer);
+        unsafe { &mut *self.local.as_ptr() }.set_limits(pinned_only, lowest);
     }
+}
+
+/// How a thread waits on a counter ([`JobSystem::wait_with`](crate::JobSystem::wait_with)):
+/// until when, and which jobs it may run meanwhile.
+///
+/// The default waits as [`JobSystem::wait`](crate::JobSystem::wait) does: without a deadline,
+/// running jobs of every priority.
+///
+/// ```
+/// use std::time::Duration;
+/// use jobs::{Priority, WaitOptions};
+/// let system = jobs::JobSystem::new(jobs::Config::default().workers(2))?;
+/// let frame = system.counter();
+/// system.submit_counted(&frame, jobs::Job::from_fn(|_| {}).with_priority(Priority::High));
+/// // The main thread waits for its High frame work without picking up a long Low job.
+/// let options = WaitOptions::new().lowest_priority(Priority::High).timeout(Duration::from_secs(5));
+/// assert!(system.wait_with(&frame, options)?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WaitOptions {
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) lowest: Priority,
+}
+
+impl Default for WaitOptions {
+    fn default() -> Self {
+        WaitOptions::new()
+    }
+}
+
+impl WaitOptions {
+    /// No deadline; jobs of every priority may run while waiting.
+    pub const fn new() -> WaitOptions {
+        WaitOptions {
+            deadline: None,
+            lowest: Priority::Low,
+        }
+    }
+
+    /// Gives up at `deadline` (the wait returns `Ok(false)`).
+    pub fn until(mut self, deadline: Instant) -> WaitOptions {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// Gives up `timeout` from now; a timeout too long to represent is no timeout.
+    pub fn timeout(mut self, timeout: Duration) -> WaitOptions {
+        self.deadline = Instant::now().checked_add(timeout);
+        self
+    }
+
+    /// Runs only jobs of `lowest` priority or higher while waiting (enkiTS's
+    /// `lowestPriorityToRun`): the main thread waiting for a High frame does not pick up a
+    /// long Low job. Jobs of this thread's pinned queue obey it too. Nested waits (inside a job
+    /// this wait runs) never run lower priorities than this.
+    pub fn lowest_priority(mut self, lowest: Priority) -> WaitOptions {
+        self.lowest = lowest;
+        self
+    }
+}
+
+/// The longest an outside thread helping for a while ([`help_for`]) parks before it looks for
+/// work again: nothing wakes it for new work (it is not in the sleep protocol).
+const HELPER_PARK: Duration = Duration::from_millis(1);
+
+/// Runs jobs on this thread until `deadline` (`JobSystem::help_until`); returns how many it
+/// started.
+pub(crate) fn help_for(shared: &Arc<Shared>, local: LocalPtr, deadline: Instant) -> usize {
+    // As in `help_until`: an unwind through here would be the executor's own bug.
+    let abort = AbortOnUnwind;
+    let this = || {
+        // SAFETY: `local` is this thread's state, and every borrow made here ends before a job
+        // runs (see `executor::local::LocalPtr`).
+        unsafe { &mut *local.as_ptr() }
+    };
+    let may_run = this().depth() < MAX_HELPING_DEPTH;
+    let _limits = RestoreLimits::set(local, !may_run, Priority::Low);
+    let mut ran = 0usize;
+    let mut backoff = Backoff::new();
+    let mut idle_since: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        let found = if may_run { this().find_work() } else { None };
+        if let Some(job) = found {
+            let go_on = || Instant::now() < deadline;
+            // SAFETY: we own `job`; no borrow of `local` is held.
+            unsafe { Local::run_while(local, job, go_on) };
+            ran = ran.saturating_add(1);
+            idle_since = None;
+            backoff = Backoff::new();
+            continue;
+        }
+        if this().flush() || crate::panic::drop_deferred() {
+            continue;
+        }
+        let since = *idle_since.get_or_insert(now);
+        if since.elapsed() < shared.spin() {
+            if !backoff.pause() {
+                thread::yield_now();
+            }
+            continue;
+        }
+        // Unparked early by a job pinned to this thread, if it takes any.
+        thread::park_timeout((deadline - now).min(HELPER_PARK));
+    }
+    std::mem::forget(abort);
+    ran
 }

@@ -1,0 +1,417 @@
+//! Jobs pinned to a thread: the main thread (the one that created the system) and the threads
+//! registered with [`JobSystem::register_thread`](crate::JobSystem::register_thread) (a render
+//! thread, an audio thread), as enkiTS pins a task to a thread number.
+//!
+//! ## Slots
+//! Each such thread has a slot: the main thread slot 0, registered threads the next free one,
+//! up to [`MAX_REGISTERED_THREADS`] over the system's life (a slot is never given to a second
+//! thread, so a [`PinnedThread`] never names a thread other than the one that registered). A
+//! job's header keeps its slot in six bits of its flags (`Header::pinned_slot`); slot
+//! [`INVALID`] marks a job pinned to a thread of another job system, which no thread takes.
+//!
+//! A slot's inbox is a queue under a lock (pinned jobs are few: a frame's main-thread passes,
+//! a present, an audio mix) with a count beside it, so that a thread with nothing pinned to it
+//! looks with one load. A push unparks the slot's thread: it may be parked in
+//! [`run_pinned_until`](crate::JobSystem::run_pinned_until) or in a wait. `std`'s park token
+//! makes that race-free: an unpark between the thread's look and its park makes the park
+//! return at once.
+//!
+//! ## When the thread is gone
+//! When a registered thread's [`ThreadRegistration`] drops, or the thread exits (the main
+//! thread, or one that leaked its registration), its slot is closed: the jobs queued there, and
+//! any pinned there later, finish at once with a [`JobPanic`](crate::JobPanic) saying why, so
+//! that whoever waits for them is not left waiting forever.
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::thread::{self, Thread};
+
+use crate::job::JobRef;
+use crate::panic::JobPanic;
+use crate::sync::lock;
+use crate::system::Shared;
+use crate::Priority;
+
+/// Threads that may register with one job system over its life (besides the main thread).
+pub const MAX_REGISTERED_THREADS: usize = 62;
+
+/// The main thread's slot.
+pub(crate) const MAIN: u8 = 0;
+
+/// The slot of a job pinned to a thread of another job system: never registered.
+pub(crate) const INVALID: u8 = 63;
+
+const SLOTS: usize = MAX_REGISTERED_THREADS + 1;
+
+const _: () = assert!(SLOTS <= INVALID as usize);
+
+/// A thread that jobs can be pinned to ([`Job::pinned_to`](crate::Job::pinned_to)): the
+/// main thread, or a thread registered with
+/// [`JobSystem::register_thread`](crate::JobSystem::register_thread).
+///
+/// ```
+/// let system = jobs::JobSystem::new(jobs::Config::default().workers(2))?;
+/// std::thread::scope(|s| {
+///     s.spawn(|| {
+///         let render = system.register_thread().expect("a slot is free");
+///         let counter = system.counter();
+///         let on = std::thread::current().id();
+///         system.submit_counted(
+///             &counter,
+///             jobs::Job::from_fn(move |_| assert_eq!(std::thread::current().id(), on))
+///                 .pinned_to(render.thread()),
+///         );
+///         system.wait(&counter).expect("ran on this thread, while it waited");
+///     });
+/// });
+/// # Ok::<(), jobs::ConfigError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PinnedThread {
+    /// The system it belongs to; `None` for the main thread of whichever system runs the job.
+    system: Option<u64>,
+    slot: u8,
+}
+
+impl PinnedThread {
+    /// The main thread of whichever system the job is submitted to.
+    pub(crate) const MAIN: PinnedThread = PinnedThread {
+        system: None,
+        slot: MAIN,
+    };
+
+    /// The slot of a job pinned here, submitted to the system with `id`.
+    pub(crate) fn slot_in(self, id: u64) -> u8 {
+        match self.system {
+            Some(system) if system != id => INVALID,
+            _ => self.slot,
+        }
+    }
+}
+
+/// Why [`JobSystem::register_thread`](crate::JobSystem::register_thread) refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RegisterError {
+    /// This thread takes pinned jobs already: it is the main thread, or registered.
+    AlreadyRegistered,
+    /// This thread is one of the system's workers or I/O threads.
+    PoolThread,
+    /// [`MAX_REGISTERED_THREADS`] threads have registered with this system already.
+    NoSlotLeft,
+}
+
+impl fmt::Display for RegisterError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegisterError::AlreadyRegistered => write!(
+                f,
+                "this thread takes pinned jobs already (it is the main thread, or registered)"
+            ),
+            RegisterError::PoolThread => write!(
+                f,
+                "a worker or I/O thread of the job system cannot register to take pinned jobs"
+            ),
+            RegisterError::NoSlotLeft => write!(
+                f,
+                "{MAX_REGISTERED_THREADS} threads have registered with this job system \
+                 already (the most allowed over its life)"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RegisterError {}
+
+/// [`JobSystem::run_pinned`](crate::JobSystem::run_pinned) (or
+/// [`run_pinned_until`](crate::JobSystem::run_pinned_until)) was called on a thread that
+/// takes no pinned jobs: neither the main thread nor registered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NotRegistered;
+
+impl fmt::Display for NotRegistered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "pinned jobs run only on the thread that created the job system and on threads \
+             registered with it (JobSystem::register_thread)"
+        )
+    }
+}
+
+impl std::error::Error for NotRegistered {}
+
+/// This thread's registration with a job system: while it lives, jobs
+/// [pinned](crate::Job::pinned_to) to [`thread`](Self::thread) run here, when this thread
+/// waits or calls [`run_pinned`](crate::JobSystem::run_pinned). Dropping it closes the slot
+/// (module docs): jobs still queued there finish with a [`JobPanic`](crate::JobPanic).
+///
+/// Not `Send`: it belongs to the thread that registered.
+#[must_use = "the registration ends when this is dropped"]
+pub struct ThreadRegistration {
+    shared: Arc<Shared>,
+    slot: u8,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl ThreadRegistration {
+    /// The thread to pin jobs to ([`Job::pinned_to`](crate::Job::pinned_to)).
+    pub fn thread(&self) -> PinnedThread {
+        PinnedThread {
+            system: Some(self.shared.inboxes.id),
+            slot: self.slot,
+        }
+    }
+}
+
+impl Drop for ThreadRegistration {
+    fn drop(&mut self) {
+        let _ = PINNED_HERE.try_with(|here| {
+            here.0.borrow_mut().retain(|(shared, slot)| {
+                !(std::ptr::eq(shared.as_ptr(), Arc::as_ptr(&self.shared)) && *slot == self.slot)
+            })
+        });
+        self.shared.close_slot(self.slot);
+    }
+}
+
+impl fmt::Debug for ThreadRegistration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadRegistration")
+            .field("slot", &self.slot)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Every slot's inbox (module docs).
+pub(crate) struct Inboxes {
+    /// Tells apart the [`PinnedThread`]s of different systems.
+    id: u64,
+    slots: Box<[Inbox]>,
+    /// Slots given out so far (the main thread's included).
+    given: Mutex<usize>,
+}
+
+struct Inbox {
+    state: Mutex<InboxState>,
+    /// Jobs in `state.jobs`: a look without the lock.
+    queued: AtomicUsize,
+}
+
+struct InboxState {
+    jobs: VecDeque<JobRef>,
+    owner: Owner,
+}
+
+enum Owner {
+    /// Not given out yet: a job pinned here was pinned to a thread of another system.
+    Unused,
+    Thread(Thread),
+    /// Its thread unregistered or exited.
+    Gone,
+}
+
+impl Inboxes {
+    /// The inboxes of a new system whose main thread is `main`.
+    pub(crate) fn new(main: Thread) -> Inboxes {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let slots: Box<[Inbox]> = (0..SLOTS)
+            .map(|slot| Inbox {
+                state: Mutex::new(InboxState {
+                    jobs: VecDeque::new(),
+                    owner: if slot == MAIN as usize {
+                        Owner::Thread(main.clone())
+                    } else {
+                        Owner::Unused
+                    },
+                }),
+                queued: AtomicUsize::new(0),
+            })
+            .collect();
+        Inboxes {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            slots,
+            given: Mutex::new(1),
+        }
+    }
+
+    /// Identifies the system, for [`PinnedThread::slot_in`].
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Gives the calling thread the next slot.
+    fn register(&self) -> Result<u8, RegisterError> {
+        let mut given = lock(&self.given);
+        if *given >= SLOTS {
+            return Err(RegisterError::NoSlotLeft);
+        }
+        let slot = *given;
+        *given += 1;
+        lock(&self.slots[slot].state).owner = Owner::Thread(thread::current());
+        Ok(u8::try_from(slot).expect("fewer than 64 slots"))
+    }
+
+    /// Queues `job` in `slot` and unparks its thread; hands the job back if nobody will ever
+    /// run it there (with the reason).
+    pub(crate) fn push(&self, slot: u8, job: JobRef) -> Result<(), (JobRef, &'static str)> {
+        let Some(inbox) = self.slots.get(usize::from(slot)) else {
+            return Err((job, PINNED_ELSEWHERE));
+        };
+        let mut state = lock(&inbox.state);
+        let thread = match &state.owner {
+            Owner::Thread(thread) => thread.clone(),
+            Owner::Unused => return Err((job, PINNED_ELSEWHERE)),
+            Owner::Gone if slot == MAIN => return Err((job, MAIN_GONE)),
+            Owner::Gone => return Err((job, THREAD_GONE)),
+        };
+        state.jobs.push_back(job);
+        inbox.queued.fetch_add(1, Ordering::Release);
+        drop(state);
+        thread.unpark();
+        Ok(())
+    }
+
+    /// The oldest job queued in `slot` of priority `lowest` or higher.
+    pub(crate) fn pop(&self, slot: u8, lowest: Priority) -> Option<JobRef> {
+        let inbox = &self.slots[usize::from(slot)];
+        if inbox.queued.load(Ordering::Acquire) == 0 {
+            return None;
+        }
+        let mut state = lock(&inbox.state);
+        let at = state
+            .jobs
+            .iter()
+            .position(|job| job.header().priority() <= lowest)?;
+        let job = state.jobs.remove(at)?;
+        inbox.queued.fetch_sub(1, Ordering::Relaxed);
+        Some(job)
+    }
+
+    /// Whether jobs wait in `slot` (a hint: a relaxed load).
+    pub(crate) fn waiting(&self, slot: u8) -> bool {
+        self.slots[usize::from(slot)].queued.load(Ordering::Relaxed) != 0
+    }
+
+    /// Jobs waiting in every slot (a hint).
+    pub(crate) fn queued(&self) -> usize {
+        self.slots
+            .iter()
+            .map(|inbox| inbox.queued.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Closes `slot`: returns what was queued there, for the caller to cancel.
+    fn close(&self, slot: u8) -> VecDeque<JobRef> {
+        let inbox = &self.slots[usize::from(slot)];
+        let mut state = lock(&inbox.state);
+        state.owner = Owner::Gone;
+        inbox.queued.store(0, Ordering::Release);
+        std::mem::take(&mut state.jobs)
+    }
+
+    /// Takes every queued job out of every slot (shutdown), leaving the slots open.
+    pub(crate) fn drain(&self) -> Vec<JobRef> {
+        let mut jobs = Vec::new();
+        for inbox in self.slots.iter() {
+            let mut state = lock(&inbox.state);
+            inbox.queued.store(0, Ordering::Release);
+            jobs.extend(state.jobs.drain(..));
+        }
+        jobs
+    }
+}
+
+const PINNED_ELSEWHERE: &str =
+    "job pinned to a thread registered with another job system: no thread of this one runs it";
+const THREAD_GONE: &str =
+    "job pinned to a registered thread cancelled: the thread unregistered or exited";
+const MAIN_GONE: &str = "job pinned to the main thread cancelled: the thread that created the job \
+                         system has exited";
+
+/// What a job that no thread will run is cancelled with.
+pub(crate) fn unrunnable(why: &str) -> Box<JobPanic> {
+    Box::new(JobPanic::message_only(why.to_owned()))
+}
+
+thread_local! {
+    /// The slots this thread holds, in the systems it created or registered with: closed when
+    /// it exits (a registration leaked with `mem::forget`, or the main thread's).
+    static PINNED_HERE: PinnedHere = const { PinnedHere(RefCell::new(Vec::new())) };
+}
+
+/// See [`PINNED_HERE`].
+struct PinnedHere(RefCell<Vec<(Weak<Shared>, u8)>>);
+
+impl Drop for PinnedHere {
+    fn drop(&mut self) {
+        for (shared, slot) in self.0.take() {
+            if let Some(shared) = shared.upgrade() {
+                shared.close_slot(slot);
+            }
+        }
+    }
+}
+
+/// Notes that this thread holds `slot` of `shared` (module docs).
+fn hold_here(shared: &Arc<Shared>, slot: u8) {
+    let _ = PINNED_HERE.try_with(|here| {
+        let mut here = here.0.borrow_mut();
+        // Systems that are gone are forgotten here, so the list does not grow.
+        here.retain(|(shared, _)| shared.strong_count() > 0);
+        here.push((Arc::downgrade(shared), slot));
+    });
+}
+
+/// The slot this thread holds in `shared`, if any.
+pub(crate) fn slot_here(shared: &Arc<Shared>) -> Option<u8> {
+    if shared.is_main_thread() {
+        return Some(MAIN);
+    }
+    PINNED_HERE
+        .try_with(|here| {
+            here.0
+                .borrow()
+                .iter()
+                .find(|(held, _)| std::ptr::eq(held.as_ptr(), Arc::as_ptr(shared)))
+                .map(|&(_, slot)| slot)
+        })
+        .ok()
+        .flatten()
+}
+
+/// The main thread of a new system holds slot 0 (closed when it exits).
+pub(crate) fn hold_main(shared: &Arc<Shared>) {
+    hold_here(shared, MAIN);
+}
+
+/// Registers the calling thread with `shared` (see `JobSystem::register_thread`).
+pub(crate) fn register(shared: &Arc<Shared>) -> Result<ThreadRegistration, RegisterError> {
+    if slot_here(shared).is_some() {
+        return Err(RegisterError::AlreadyRegistered);
+    }
+    if shared.is_pool_thread() {
+        return Err(RegisterError::PoolThread);
+    }
+    let slot = shared.inboxes.register()?;
+    hold_here(shared, slot);
+    Ok(ThreadRegistration {
+        shared: Arc::clone(shared),
+        slot,
+        _not_send: PhantomData,
+    })
+}
+
+impl Shared {
+    /// Closes `slot` and cancels what was queued there (module docs).
+    pub(crate) fn close_slot(&self, slot: u8) {
+        let why = if slot == MAIN { MAIN_GONE } else { THREAD_GONE };
+        for job in self.inboxes.close(slot) {
+            // SAFETY: a queued job is not running.
+            unsafe { job.finish_detached(Some(unrunnable(why)), self) };
+        }
+    }
+}

@@ -9,12 +9,11 @@
 //! job's header keeps its slot in six bits of its flags (`Header::pinned_slot`); slot
 //! [`INVALID`] marks a job pinned to a thread of another job system, which no thread takes.
 //!
-//! A slot's inbox is a queue under a lock (pinned jobs are few: a frame's main-thread passes,
-//! a present, an audio mix) with a count beside it, so that a thread with nothing pinned to it
-//! looks with one load. A push unparks the slot's thread: it may be parked in
-//! [`run_pinned_until`](crate::JobSystem::run_pinned_until) or in a wait. `std`'s park token
-//! makes that race-free: an unpark between the thread's look and its park makes the park
-//! return at once.
+//! A slot's inbox (`inbox.rs`; its wake-up protocol in `README.md` beside it) is a queue under
+//! a lock (pinned jobs are few: a frame's main-thread passes, a present, an audio mix) with a
+//! count beside it, so that a thread with nothing pinned to it looks with one load. A push
+//! unparks the slot's thread: it may be parked in
+//! [`run_pinned_until`](crate::JobSystem::run_pinned_until) or in a wait.
 //!
 //! ## When the thread is gone
 //! When a registered thread's [`ThreadRegistration`] drops, or the thread exits (the main
@@ -22,13 +21,17 @@
 //! any pinned there later, finish at once with a [`JobPanic`](crate::JobPanic) saying why, so
 //! that whoever waits for them is not left waiting forever.
 
+mod inbox;
+
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::{self, Thread};
+
+use inbox::{Inbox, Refused};
 
 use crate::job::JobRef;
 use crate::panic::JobPanic;
@@ -190,46 +193,17 @@ impl fmt::Debug for ThreadRegistration {
 pub(crate) struct Inboxes {
     /// Tells apart the [`PinnedThread`]s of different systems.
     id: u64,
-    slots: Box<[Inbox]>,
+    slots: Box<[Inbox<JobRef, Thread>]>,
     /// Slots given out so far (the main thread's included).
     given: Mutex<usize>,
-}
-
-struct Inbox {
-    state: Mutex<InboxState>,
-    /// Jobs in `state.jobs`: a look without the lock.
-    queued: AtomicUsize,
-}
-
-struct InboxState {
-    jobs: VecDeque<JobRef>,
-    owner: Owner,
-}
-
-enum Owner {
-    /// Not given out yet: a job pinned here was pinned to a thread of another system.
-    Unused,
-    Thread(Thread),
-    /// Its thread unregistered or exited.
-    Gone,
 }
 
 impl Inboxes {
     /// The inboxes of a new system whose main thread is `main`.
     pub(crate) fn new(main: Thread) -> Inboxes {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        let slots: Box<[Inbox]> = (0..SLOTS)
-            .map(|slot| Inbox {
-                state: Mutex::new(InboxState {
-                    jobs: VecDeque::new(),
-                    owner: if slot == MAIN as usize {
-                        Owner::Thread(main.clone())
-                    } else {
-                        Owner::Unused
-                    },
-                }),
-                queued: AtomicUsize::new(0),
-            })
+        let slots: Box<[Inbox<JobRef, Thread>]> = (0..SLOTS)
+            .map(|slot| Inbox::new((slot == usize::from(MAIN)).then(|| main.clone())))
             .collect();
         Inboxes {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -246,13 +220,14 @@ impl Inboxes {
     /// Gives the calling thread the next slot.
     fn register(&self) -> Result<u8, RegisterError> {
         let mut given = lock(&self.given);
-        if *given >= SLOTS {
+        let slot = *given;
+        if slot >= SLOTS {
             return Err(RegisterError::NoSlotLeft);
         }
-        let slot = *given;
         *given += 1;
-        lock(&self.slots[slot].state).owner = Owner::Thread(thread::current());
-        Ok(u8::try_from(slot).expect("fewer than 64 slots"))
+        self.slots[slot].give_to(thread::current());
+        // Fewer than 64 slots (checked at compile time above).
+        Ok(slot as u8)
     }
 
     /// Queues `job` in `slot` and unparks its thread; hands the job back if nobody will ever
@@ -261,67 +236,39 @@ impl Inboxes {
         let Some(inbox) = self.slots.get(usize::from(slot)) else {
             return Err((job, PINNED_ELSEWHERE));
         };
-        let mut state = lock(&inbox.state);
-        let thread = match &state.owner {
-            Owner::Thread(thread) => thread.clone(),
-            Owner::Unused => return Err((job, PINNED_ELSEWHERE)),
-            Owner::Gone if slot == MAIN => return Err((job, MAIN_GONE)),
-            Owner::Gone => return Err((job, THREAD_GONE)),
-        };
-        state.jobs.push_back(job);
-        inbox.queued.fetch_add(1, Ordering::Release);
-        drop(state);
-        thread.unpark();
-        Ok(())
+        inbox.push(job).map_err(|(job, refused)| {
+            let why = match refused {
+                Refused::Unused => PINNED_ELSEWHERE,
+                Refused::Gone if slot == MAIN => MAIN_GONE,
+                Refused::Gone => THREAD_GONE,
+            };
+            (job, why)
+        })
     }
 
     /// The oldest job queued in `slot` of priority `lowest` or higher.
     pub(crate) fn pop(&self, slot: u8, lowest: Priority) -> Option<JobRef> {
-        let inbox = &self.slots[usize::from(slot)];
-        if inbox.queued.load(Ordering::Acquire) == 0 {
-            return None;
-        }
-        let mut state = lock(&inbox.state);
-        let at = state
-            .jobs
-            .iter()
-            .position(|job| job.header().priority() <= lowest)?;
-        let job = state.jobs.remove(at)?;
-        inbox.queued.fetch_sub(1, Ordering::Relaxed);
-        Some(job)
+        self.slots[usize::from(slot)].pop(|job| job.header().priority() <= lowest)
     }
 
     /// Whether jobs wait in `slot` (a hint: a relaxed load).
     pub(crate) fn waiting(&self, slot: u8) -> bool {
-        self.slots[usize::from(slot)].queued.load(Ordering::Relaxed) != 0
+        self.slots[usize::from(slot)].waiting()
     }
 
     /// Jobs waiting in every slot (a hint).
     pub(crate) fn queued(&self) -> usize {
-        self.slots
-            .iter()
-            .map(|inbox| inbox.queued.load(Ordering::Relaxed))
-            .sum()
+        self.slots.iter().map(Inbox::queued).sum()
     }
 
     /// Closes `slot`: returns what was queued there, for the caller to cancel.
     fn close(&self, slot: u8) -> VecDeque<JobRef> {
-        let inbox = &self.slots[usize::from(slot)];
-        let mut state = lock(&inbox.state);
-        state.owner = Owner::Gone;
-        inbox.queued.store(0, Ordering::Release);
-        std::mem::take(&mut state.jobs)
+        self.slots[usize::from(slot)].close()
     }
 
     /// Takes every queued job out of every slot (shutdown), leaving the slots open.
     pub(crate) fn drain(&self) -> Vec<JobRef> {
-        let mut jobs = Vec::new();
-        for inbox in self.slots.iter() {
-            let mut state = lock(&inbox.state);
-            inbox.queued.store(0, Ordering::Release);
-            jobs.extend(state.jobs.drain(..));
-        }
-        jobs
+        self.slots.iter().flat_map(Inbox::drain).collect()
     }
 }
 

@@ -6,7 +6,8 @@
 //! (add `-Zmiri-strict-provenance` to check that no pointer goes through an integer, and
 //! `-Zmiri-many-seeds=0..8` to try several thread interleavings). It covers children borrowing
 //! the parent's capture, counters and waits (by jobs and by threads), yields, memory blocks,
-//! blocking steps on the I/O thread, panics, scopes, `for_each_mut`, pinned jobs, shutdown
+//! blocking steps on the I/O thread, panics, scopes, `for_each_mut`, pinned jobs (on the main
+//! thread and a registered one), shutdown
 //! with queued work, and job memory (blocks crossing threads and outliving them in the depot).
 //! It also runs as an ordinary test.
 
@@ -353,6 +354,43 @@ fn pinned_jobs_run_on_the_main_thread() {
     );
     assert_eq!(system.run_pinned(), Ok(1));
     assert_eq!(on_main.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn jobs_pinned_to_a_registered_thread_and_cancelled_when_it_leaves() {
+    let system = system(1);
+    let gone = std::thread::scope(|s| {
+        s.spawn(|| {
+            let render = system.register_thread().unwrap();
+            let here = std::thread::current().id();
+            // A pinned parent whose children borrow its capture, resumed on this thread.
+            let ran = Arc::new(Mutex::new(Vec::new()));
+            let counter = Counter::new();
+            let r = ran.clone();
+            system.submit_counted(
+                &counter,
+                Job::from_fn(move |_| r.lock().unwrap().push(std::thread::current().id()))
+                    .pinned_to(render.thread()),
+            );
+            system.wait(&counter).unwrap();
+            assert_eq!(*ran.lock().unwrap(), vec![here]);
+            // Queued, never run: cancelled when the registration drops.
+            let queued = Counter::new();
+            system.submit_counted(
+                &queued,
+                Job::from_fn(|_| unreachable!()).pinned_to(render.thread()),
+            );
+            let thread = render.thread();
+            drop(render);
+            assert!(system.wait(&queued).is_err());
+            thread
+        })
+        .join()
+        .unwrap()
+    });
+    let later = Counter::new();
+    system.submit_counted(&later, Job::from_fn(|_| unreachable!()).pinned_to(gone));
+    assert!(system.wait(&later).is_err());
 }
 
 #[test]

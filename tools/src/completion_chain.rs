@@ -1,9 +1,15 @@
-//! The critical path of a frame: the chain of passes that decided when it ended.
+//! The completion chain of a frame: the chain of passes that decided when it completed.
 //!
 //! Start at the frame's pass that ended last; step to its in-frame dependency (`after` in the
 //! graph metadata) that ended last; stop at a pass with none. The chain, read backwards, is what
 //! the frame waited on; its passes' durations plus the waits between them is how long it took
 //! from the first pass's start.
+//!
+//! It is not the frame graph's *critical path* (`frame::FrameStats::critical_path`, in the file
+//! as `jobs.frames[].critical_path`): that one is the chain of dependent passes with the longest
+//! summed durations, waits left out, the frame's length with unlimited workers. The two are
+//! defined side by side in the `jobs-trace-format` crate ("Two paths through a frame"); the
+//! report prints the critical path beside each completion chain.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,7 +20,7 @@ use crate::meta::GraphPass;
 use crate::time::{to_millis, Interval, Nanos};
 use crate::trace::{Frame, Pass, Trace};
 
-/// One pass on the path.
+/// One pass on the chain.
 ///
 /// ```
 /// # let trace = tools::Trace::from_json(r#"{"traceEvents":[
@@ -26,13 +32,13 @@ use crate::trace::{Frame, Pass, Trace};
 /// #   {"ph":"e","pid":1,"cat":"frame","name":"frame","id":1,"ts":4000.0}],
 /// #  "jobs":{"format":1,"workers":0,"lanes":[],"window_us":[0.0,4000.0],
 /// #   "graph":[{"pass":"a","after":[]},{"pass":"b","after":["a"]}]}}"#)?;
-/// let path = tools::critical_path::critical_path(&trace, &trace.frames[0]).unwrap();
-/// let b = &path.steps[1];
+/// let chain = tools::completion_chain::completion_chain(&trace, &trace.frames[0]).unwrap();
+/// let b = &chain.steps[1];
 /// assert_eq!((&*b.pass, b.duration_ms, b.wait_before_ms), ("b", 1.5, 0.5));
 /// # Ok::<(), tools::TraceError>(())
 /// ```
 #[derive(Clone, Debug, Serialize)]
-pub struct PathStep {
+pub struct ChainStep {
     /// The pass's name.
     pub pass: Arc<str>,
     /// When it ran.
@@ -46,7 +52,7 @@ pub struct PathStep {
     pub after_previous: Vec<String>,
 }
 
-/// A frame's critical path, first pass first.
+/// A frame's completion chain, first pass first.
 ///
 /// ```
 /// let trace = tools::Trace::from_json(r#"{"traceEvents":[
@@ -58,13 +64,13 @@ pub struct PathStep {
 ///   {"ph":"e","pid":1,"cat":"frame","name":"frame","id":1,"ts":5000.0}],
 ///  "jobs":{"format":1,"workers":0,"lanes":[],"window_us":[0.0,5000.0],
 ///   "graph":[{"pass":"a","after":[]},{"pass":"b","after":["a"]}]}}"#)?;
-/// let path = tools::critical_path::critical_path(&trace, &trace.frames[0]).unwrap();
-/// assert_eq!(path.passes(), ["a", "b"]);
-/// assert_eq!((path.busy_ms, path.waiting_ms, path.frame_wall_ms), (3.5, 0.5, 5.0));
+/// let chain = tools::completion_chain::completion_chain(&trace, &trace.frames[0]).unwrap();
+/// assert_eq!(chain.passes(), ["a", "b"]);
+/// assert_eq!((chain.busy_ms, chain.waiting_ms, chain.frame_wall_ms), (3.5, 0.5, 5.0));
 /// # Ok::<(), tools::TraceError>(())
 /// ```
 #[derive(Clone, Debug, Serialize)]
-pub struct CriticalPath {
+pub struct CompletionChain {
     /// The frame number.
     pub frame: u64,
     /// The frame's wall time, in milliseconds.
@@ -73,25 +79,25 @@ pub struct CriticalPath {
     /// milliseconds.
     pub lead_in_ms: f64,
     /// The passes, first to last.
-    pub steps: Vec<PathStep>,
+    pub steps: Vec<ChainStep>,
     /// The passes' durations added up, in milliseconds.
     pub busy_ms: f64,
     /// The waits between them added up, in milliseconds.
     pub waiting_ms: f64,
-    /// The frame graph's own critical path for the frame (`jobs.frames[].critical_path`), when the
-    /// trace has it.
-    pub recorded: Option<Vec<String>>,
+    /// The frame graph's critical path for the frame (`jobs.frames[].critical_path`: the chain
+    /// with the longest summed durations, not this one), when the trace has it.
+    pub critical_path: Option<Vec<String>>,
 }
 
-impl CriticalPath {
+impl CompletionChain {
     /// The passes' names, first to last.
     ///
     /// ```
-    /// let path = tools::critical_path::CriticalPath {
+    /// let chain = tools::completion_chain::CompletionChain {
     ///     frame: 0, frame_wall_ms: 0.0, lead_in_ms: 0.0, steps: vec![], busy_ms: 0.0,
-    ///     waiting_ms: 0.0, recorded: None,
+    ///     waiting_ms: 0.0, critical_path: None,
     /// };
-    /// assert!(path.passes().is_empty());
+    /// assert!(chain.passes().is_empty());
     /// ```
     pub fn passes(&self) -> Vec<&str> {
         self.steps.iter().map(|step| &*step.pass).collect()
@@ -101,28 +107,28 @@ impl CriticalPath {
     /// last pass's end.
     ///
     /// ```
-    /// let path = tools::critical_path::CriticalPath {
+    /// let chain = tools::completion_chain::CompletionChain {
     ///     frame: 0, frame_wall_ms: 10.0, lead_in_ms: 0.0, steps: vec![], busy_ms: 7.0,
-    ///     waiting_ms: 1.0, recorded: None,
+    ///     waiting_ms: 1.0, critical_path: None,
     /// };
-    /// assert_eq!(path.length_ms(), 8.0);
+    /// assert_eq!(chain.length_ms(), 8.0);
     /// ```
     pub fn length_ms(&self) -> f64 {
         self.busy_ms + self.waiting_ms
     }
 }
 
-/// The critical path of `frame` from the trace's pass events and the `graph` metadata; `None`
+/// The completion chain of `frame` from the trace's pass events and the `graph` metadata; `None`
 /// when the trace has no graph or no pass of the frame.
 ///
 /// ```
 /// let trace = tools::Trace::from_json(r#"{"traceEvents":[
 ///   {"ph":"b","pid":1,"cat":"frame","name":"frame","id":1,"ts":0.0},
 ///   {"ph":"e","pid":1,"cat":"frame","name":"frame","id":1,"ts":5000.0}]}"#)?;
-/// assert!(tools::critical_path::critical_path(&trace, &trace.frames[0]).is_none());
+/// assert!(tools::completion_chain::completion_chain(&trace, &trace.frames[0]).is_none());
 /// # Ok::<(), tools::TraceError>(())
 /// ```
-pub fn critical_path(trace: &Trace, frame: &Frame) -> Option<CriticalPath> {
+pub fn completion_chain(trace: &Trace, frame: &Frame) -> Option<CompletionChain> {
     let meta = trace.meta.as_ref()?;
     if meta.graph.is_empty() {
         return None;
@@ -170,12 +176,12 @@ pub fn critical_path(trace: &Trace, frame: &Frame) -> Option<CriticalPath> {
     chain.reverse();
 
     let mut previous_end: Option<Nanos> = None;
-    let steps: Vec<PathStep> = chain
+    let steps: Vec<ChainStep> = chain
         .iter()
         .map(|pass| {
             let wait = previous_end.map_or(0, |end| pass.time.start - end);
             previous_end = Some(pass.time.end);
-            PathStep {
+            ChainStep {
                 pass: pass.name.clone(),
                 time: pass.time,
                 duration_ms: to_millis(pass.time.len()),
@@ -189,19 +195,19 @@ pub fn critical_path(trace: &Trace, frame: &Frame) -> Option<CriticalPath> {
     let (first, last) = (chain[0], chain[chain.len() - 1]);
     let busy: Nanos = chain.iter().map(|pass| pass.time.len()).sum();
     let length = last.time.end - first.time.start;
-    let recorded = meta
+    let critical_path = meta
         .frames
         .iter()
         .find(|f| f.frame == frame.number)
         .map(|f| f.critical_path.clone())
         .filter(|path| !path.is_empty());
-    Some(CriticalPath {
+    Some(CompletionChain {
         frame: frame.number,
         frame_wall_ms: to_millis(frame.time.len()),
         lead_in_ms: to_millis(first.time.start - frame.time.start),
         busy_ms: to_millis(busy),
         waiting_ms: to_millis(length - busy),
         steps,
-        recorded,
+        critical_path,
     })
 }

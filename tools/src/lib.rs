@@ -1,6 +1,7 @@
-//! Tools for traces recorded by the jobs recorder: read a Chrome trace event file
-//! (`jobs/src/trace/FORMAT.md`) into typed data, compute utilization, per-frame figures, the
-//! longest passes, idle gaps and critical paths, and draw the timeline and utilization pictures.
+//! Tools for traces recorded by the jobs recorder: read a trace file (the format the
+//! `jobs-trace-format` crate defines, re-exported here as [`format`](mod@format)) into typed
+//! data, compute utilization, per-frame figures, the longest passes, idle gaps and completion
+//! chains, and draw the timeline and utilization pictures.
 //!
 //! The `jobs-trace` command (`src/main.rs`) prints all of it; the library is for tests and other
 //! programs:
@@ -21,7 +22,7 @@
 //! its internals. Times are whole nanoseconds ([`Nanos`]) from the start of the recording.
 
 pub mod busy;
-pub mod critical_path;
+pub mod completion_chain;
 pub mod frame_range;
 pub mod frames;
 pub mod gaps;
@@ -35,6 +36,8 @@ pub mod table;
 pub mod time;
 pub mod trace;
 pub mod utilization;
+
+pub use jobs_trace_format as format;
 
 pub use frame_range::FrameRange;
 pub use meta::{FrameMeta, GraphPass, JobSystemStats, JobsMeta, LaneMeta};

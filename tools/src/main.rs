@@ -18,7 +18,7 @@ use tools::report::Picture;
 use tools::{FrameRange, Report, ReportOptions, Trace};
 
 /// Reports on a job-system trace: worker utilization over the window and per frame, the longest
-/// passes, idle gaps, the critical path of the slowest and the median frame; draws the timeline
+/// passes, idle gaps, the completion chain of the slowest and the median frame; draws the timeline
 /// and the utilization per frame as PNG pictures.
 #[derive(Parser, Debug)]
 #[command(name = "jobs-trace", version)]
@@ -32,7 +32,7 @@ struct Args {
     /// How many worst frames, longest gaps and passes to list.
     #[arg(long, value_name = "N", default_value_t = 10)]
     top: usize,
-    /// The frames the per-frame figures, passes, critical paths and pictures are about:
+    /// The frames the per-frame figures, passes, completion chains and pictures are about:
     /// A..B (B excluded), A..=B, A.. or ..B. The timeline shows three frames from the middle
     /// without it.
     #[arg(long, value_name = "A..B")]

@@ -15,7 +15,8 @@ use serde_json::value::RawValue;
 
 use crate::meta::JobsMeta;
 use crate::time::{from_micros, Interval, Nanos};
-use crate::trace::{CounterSample, Frame, Instant, Lane, LaneKind, Pass, Priority, Span, Trace};
+use crate::trace::{CounterSample, Frame, Instant, Lane, LaneKind, Pass, Span, Trace};
+use jobs_trace_format::{check_version, names, AsyncArgs, SpanArgs};
 
 /// Why a trace could not be read: the file (when there is one) and the problem.
 ///
@@ -45,6 +46,14 @@ pub enum Problem {
     NotJson(String),
     /// The JSON is not a trace: what is missing or of the wrong type.
     NotATrace(String),
+    /// The `jobs` object says the file is of a format version this reader does not read.
+    ///
+    /// ```
+    /// let err = tools::Trace::from_json(r#"{"traceEvents":[],"jobs":{"format":99}}"#).unwrap_err();
+    /// assert!(matches!(err.problem, tools::Problem::Version(_)));
+    /// assert!(err.to_string().starts_with("trace: trace format 99 is newer than this reader's"));
+    /// ```
+    Version(jobs_trace_format::VersionError),
     /// One event is malformed: its index in `traceEvents` and what is wrong with it.
     BadEvent {
         /// The event's index in `traceEvents`.
@@ -64,6 +73,7 @@ impl fmt::Display for TraceError {
             Problem::Io(err) => write!(f, "cannot read: {err}"),
             Problem::NotJson(msg) => write!(f, "not JSON: {msg}"),
             Problem::NotATrace(msg) => write!(f, "not a trace: {msg}"),
+            Problem::Version(err) => write!(f, "{err}"),
             Problem::BadEvent { index, what } => write!(f, "event {index} {what}"),
         }
     }
@@ -185,22 +195,6 @@ impl<'de> Deserialize<'de> for Id {
 }
 
 #[derive(Deserialize, Default)]
-struct SpanArgs<'a> {
-    #[serde(default)]
-    frame: Option<u64>,
-    #[serde(borrow, default)]
-    priority: Option<Cow<'a, str>>,
-}
-
-#[derive(Deserialize, Default)]
-struct AsyncArgs {
-    #[serde(default)]
-    frame: Option<u64>,
-    #[serde(default)]
-    worker: Option<u64>,
-}
-
-#[derive(Deserialize, Default)]
 struct MetadataArgs {
     #[serde(default)]
     name: Option<String>,
@@ -302,15 +296,19 @@ impl Builder {
                 if dur < 0.0 || !dur.is_finite() {
                     return Err(bad(format!("\"dur\" is {dur}")));
                 }
-                let args: SpanArgs<'_> = parse_args(index, &event)?;
+                let args: SpanArgs = parse_args(index, &event)?;
                 let end = start + from_micros(dur);
                 self.saw(start);
                 self.saw(end);
                 let span = Span {
                     time: Interval::new(start, end),
-                    name: self.intern(if name.is_empty() { "job" } else { name }),
+                    name: self.intern(if name.is_empty() {
+                        names::UNLABELLED
+                    } else {
+                        name
+                    }),
                     frame: args.frame,
-                    priority: args.priority.as_deref().and_then(Priority::parse),
+                    priority: args.priority,
                 };
                 self.spans.entry(tid).or_default().push(span);
             }
@@ -326,11 +324,11 @@ impl Builder {
                 } else if let Some((start, args)) = self.open.remove(&key) {
                     let time = Interval::new(start, time);
                     match key.0.as_str() {
-                        "frame" => self.frames.push(Frame {
+                        names::FRAME_CATEGORY => self.frames.push(Frame {
                             number: args.frame.unwrap_or(id),
                             time,
                         }),
-                        "pass" => {
+                        names::PASS_CATEGORY => {
                             let name = self.intern(&key.1);
                             self.passes.push(Pass {
                                 name,
@@ -381,10 +379,7 @@ impl Builder {
         // Lanes: those the metadata lists, those named by thread_name, those with spans.
         let mut lanes: BTreeMap<u64, (Option<String>, Option<LaneKind>)> = BTreeMap::new();
         for lane in meta.iter().flat_map(|meta| &meta.lanes) {
-            lanes.insert(
-                lane.tid,
-                (Some(lane.name.clone()), Some(LaneKind::parse(&lane.kind))),
-            );
+            lanes.insert(lane.tid, (Some(lane.name.clone()), Some(lane.kind)));
         }
         for (tid, name) in &self.thread_names {
             lanes
@@ -424,7 +419,7 @@ impl Builder {
             if !self.frames.iter().any(|f| f.number == frame.frame) {
                 self.frames.push(Frame {
                     number: frame.frame,
-                    time: Interval::new(from_micros(frame.start_us), from_micros(frame.end_us)),
+                    time: Interval::new(frame.start_ns, frame.end_ns),
                 });
             }
         }
@@ -436,10 +431,7 @@ impl Builder {
         self.instants.sort_by_key(|instant| instant.time);
 
         let window = match &meta {
-            Some(meta) => Interval::new(
-                from_micros(meta.window_us[0]),
-                from_micros(meta.window_us[1]),
-            ),
+            Some(meta) => Interval::new(meta.window_ns[0], meta.window_ns[1]),
             None => Interval::new(self.first.unwrap_or(0), self.last.unwrap_or(0)),
         };
         Trace {
@@ -463,6 +455,20 @@ fn json_problem(err: serde_json::Error, what: &str) -> Problem {
     }
 }
 
+/// The `jobs` object, once its version says this reader reads it: a file of another version is
+/// [`Problem::Version`], before any of its other fields can be misread.
+fn read_meta(raw: &RawValue) -> Result<JobsMeta, Problem> {
+    #[derive(Deserialize)]
+    struct Version {
+        format: u32,
+    }
+    let not_a_trace =
+        |err: serde_json::Error| Problem::NotATrace(format!("the \"jobs\" object: {err}"));
+    let Version { format } = serde_json::from_str(raw.get()).map_err(not_a_trace)?;
+    check_version(format).map_err(Problem::Version)?;
+    serde_json::from_str::<JobsMeta>(raw.get()).map_err(not_a_trace)
+}
+
 fn parse(text: &str) -> Result<Trace, Problem> {
     let (events, jobs) = if text.trim_start().starts_with('[') {
         let events: Vec<Event<'_>> =
@@ -477,10 +483,7 @@ fn parse(text: &str) -> Result<Trace, Problem> {
         (events, top.jobs)
     };
     let meta = match jobs {
-        Some(raw) if raw.get() != "null" => Some(
-            serde_json::from_str::<JobsMeta>(raw.get())
-                .map_err(|err| Problem::NotATrace(format!("the \"jobs\" object: {err}")))?,
-        ),
+        Some(raw) if raw.get() != "null" => Some(read_meta(raw)?),
         _ => None,
     };
     let mut builder = Builder::default();

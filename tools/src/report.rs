@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use crate::critical_path::{critical_path, CriticalPath};
+use crate::completion_chain::{completion_chain, CompletionChain};
 use crate::frame_range::FrameRange;
 use crate::frames::{frame_utilization, FrameSummary, FrameUtilization};
 use crate::gaps::{idle_gaps, IdleGaps};
@@ -27,7 +27,8 @@ use crate::utilization::{utilization, Utilization};
 pub struct ReportOptions {
     /// How many worst frames, longest gaps (overall and per worker) and passes to list.
     pub top: usize,
-    /// The frames the per-frame figures, passes and critical paths are about (all when `None`).
+    /// The frames the per-frame figures, passes and completion chains are about (all when
+    /// `None`).
     pub frames: Option<FrameRange>,
     /// How to sort the passes.
     pub pass_order: PassOrder,
@@ -71,8 +72,8 @@ pub struct Report {
     pub pass_order: PassOrder,
     /// The workers' idle gaps over the window.
     pub idle: IdleGaps,
-    /// The critical paths of the slowest frame and of the median frame.
-    pub critical_paths: Vec<LabelledPath>,
+    /// The completion chains of the slowest frame and of the median frame.
+    pub completion_chains: Vec<LabelledChain>,
     /// Each counter series' samples.
     pub counters: Vec<CounterSeries>,
     /// How many instant events of each name.
@@ -111,20 +112,20 @@ pub struct Contents {
     pub has_metadata: bool,
 }
 
-/// A critical path and which frame it is for (`"slowest frame"`, `"median frame"`).
+/// A completion chain and which frame it is for (`"slowest frame"`, `"median frame"`).
 ///
 /// ```
 /// # let trace = tools::Trace::from_json(r#"{"traceEvents":[]}"#)?;
 /// let report = tools::Report::build(&trace, &Default::default());
-/// assert!(report.critical_paths.is_empty());
+/// assert!(report.completion_chains.is_empty());
 /// # Ok::<(), tools::TraceError>(())
 /// ```
 #[derive(Clone, Debug, Serialize)]
-pub struct LabelledPath {
+pub struct LabelledChain {
     /// Which frame this is.
     pub label: String,
-    /// Its critical path.
-    pub path: CriticalPath,
+    /// Its completion chain.
+    pub chain: CompletionChain,
 }
 
 /// One counter series' samples summed up (a plain mean over samples, not weighted by time).
@@ -210,13 +211,13 @@ impl Report {
             .filter(|pass| in_range(pass.frame))
             .cloned()
             .collect();
-        let critical_paths = critical_paths(trace, &per_frame);
+        let completion_chains = completion_chains(trace, &per_frame);
         let has_graph = trace
             .meta
             .as_ref()
             .is_some_and(|meta| !meta.graph.is_empty());
         if !has_graph {
-            notes.push("no \"graph\" in the jobs metadata: critical paths skipped".to_owned());
+            notes.push("no \"graph\" in the jobs metadata: completion chains skipped".to_owned());
         }
         if trace.meta.is_none() {
             notes.push(
@@ -253,7 +254,7 @@ impl Report {
             },
             pass_order: options.pass_order,
             idle: idle_gaps(trace, options.top),
-            critical_paths,
+            completion_chains,
             counters: counters(trace),
             instants: instants(trace),
             notes,
@@ -262,8 +263,8 @@ impl Report {
     }
 }
 
-/// The critical paths of the slowest and the median frame (by wall time).
-fn critical_paths(trace: &Trace, frames: &[FrameUtilization]) -> Vec<LabelledPath> {
+/// The completion chains of the slowest and the median frame (by wall time).
+fn completion_chains(trace: &Trace, frames: &[FrameUtilization]) -> Vec<LabelledChain> {
     let mut by_wall: Vec<&FrameUtilization> = frames.iter().collect();
     by_wall.sort_by_key(|frame| (frame.time.len(), frame.frame));
     let picks = [
@@ -277,9 +278,9 @@ fn critical_paths(trace: &Trace, frames: &[FrameUtilization]) -> Vec<LabelledPat
         .into_iter()
         .filter_map(|(label, frame)| {
             let frame = trace.frame(frame?.frame)?;
-            Some(LabelledPath {
+            Some(LabelledChain {
                 label: label.to_owned(),
-                path: critical_path(trace, frame)?,
+                chain: completion_chain(trace, frame)?,
             })
         })
         .collect()
@@ -348,115 +349,161 @@ fn frames_list(frames: &[u64]) -> String {
     }
 }
 
-impl Report {
-    fn write_utilization(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let u = &self.utilization;
-        writeln!(f, "Utilization over the window ({} ms)", ms(u.window_ms))?;
-        let mut table = Table::new([
+/// One kind of table in the text report, as data: [`SECTIONS`] lists them in the order they
+/// are printed. Each table is a blank line, its heading, the aligned table, then its lines.
+struct Section {
+    /// One heading per table of this kind the report has (none: the section is left out).
+    /// `rows` and `lines` get the table's index among them.
+    headings: fn(&Report) -> Vec<String>,
+    /// The column headers.
+    columns: &'static [&'static str],
+    /// The rows of table `i`.
+    rows: fn(&Report, usize) -> Vec<Vec<String>>,
+    /// The lines printed after table `i`.
+    lines: fn(&Report, usize) -> Vec<String>,
+}
+
+/// A single heading when `present`, none otherwise.
+fn heading_if(present: bool, heading: impl FnOnce() -> String) -> Vec<String> {
+    if present {
+        vec![heading()]
+    } else {
+        Vec::new()
+    }
+}
+
+fn no_lines(_: &Report, _: usize) -> Vec<String> {
+    Vec::new()
+}
+
+/// The sections of the text report, in order.
+const SECTIONS: &[Section] = &[
+    Section {
+        headings: |r| {
+            let window = ms(r.utilization.window_ms);
+            vec![format!("Utilization over the window ({window} ms)")]
+        },
+        columns: &[
             "lane",
             "kind",
             "spans",
             "busy ms",
             "busy",
             "job system busy ms",
-        ]);
-        let idle_lanes = u.other_lanes.iter().filter(|lane| lane.spans == 0).count();
-        for lane in u
-            .workers
-            .iter()
-            .chain(u.other_lanes.iter().filter(|lane| lane.spans > 0))
-        {
-            table.row([
-                lane.name.clone(),
-                lane.kind.as_str().to_owned(),
-                lane.spans.to_string(),
-                ms(lane.busy_ms),
-                percent(lane.utilization),
-                lane.job_system_busy_ms.map_or("-".to_owned(), ms),
-            ]);
-        }
-        write!(f, "{table}")?;
-        if idle_lanes > 0 {
-            writeln!(f, "  ({idle_lanes} other lanes ran no job)")?;
-        }
-        write!(f, "  workers overall  {}", percent(u.overall))?;
-        match (u.job_system, u.difference_pp) {
-            (Some(theirs), Some(pp)) => writeln!(
-                f,
-                "   job system's own  {}   spans minus job system  {}",
-                percent(theirs),
-                points(pp)
-            ),
-            _ => writeln!(f, "   (no job system figure in the trace)"),
-        }
-    }
-
-    fn write_frames(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let Some(frames) = &self.frames else {
-            return Ok(());
-        };
-        let range = self
-            .frame_range
-            .map_or_else(String::new, |range| format!(", frames {range}"));
-        writeln!(f, "\nFrames ({} frames{range})", frames.frames)?;
-        let mut table = Table::new(["", "mean", "min", "p50", "p95", "max"]);
-        let u = frames.utilization;
-        table.row([
-            "utilization".to_owned(),
-            percent(u.mean),
-            percent(u.min),
-            percent(u.p50),
-            percent(u.p95),
-            percent(u.max),
-        ]);
-        let w = frames.wall_ms;
-        table.row([
-            "wall time ms".to_owned(),
-            ms(w.mean),
-            ms(w.min),
-            ms(w.p50),
-            ms(w.p95),
-            ms(w.max),
-        ]);
-        write!(f, "{table}")?;
-        if let (Some(theirs), Some(pp)) = (frames.recorded_mean, frames.difference_pp) {
-            writeln!(
-                f,
-                "  the frame graph's own mean  {}   spans minus frame graph  {}",
-                percent(theirs),
-                points(pp)
-            )?;
-        }
-        writeln!(f, "\nWorst {} frames by utilization", frames.worst.len())?;
-        let mut table = Table::new([
+        ],
+        rows: |r, _| {
+            let u = &r.utilization;
+            let ran_jobs = u.other_lanes.iter().filter(|lane| lane.spans > 0);
+            (u.workers.iter().chain(ran_jobs))
+                .map(|lane| {
+                    vec![
+                        lane.name.clone(),
+                        lane.kind.as_str().to_owned(),
+                        lane.spans.to_string(),
+                        ms(lane.busy_ms),
+                        percent(lane.utilization),
+                        lane.job_system_busy_ms.map_or("-".to_owned(), ms),
+                    ]
+                })
+                .collect()
+        },
+        lines: |r, _| {
+            let u = &r.utilization;
+            let mut lines = Vec::new();
+            let idle_lanes = u.other_lanes.iter().filter(|lane| lane.spans == 0).count();
+            if idle_lanes > 0 {
+                lines.push(format!("  ({idle_lanes} other lanes ran no job)"));
+            }
+            let theirs = match (u.job_system, u.difference_pp) {
+                (Some(theirs), Some(pp)) => format!(
+                    "   job system's own  {}   spans minus job system  {}",
+                    percent(theirs),
+                    points(pp)
+                ),
+                _ => "   (no job system figure in the trace)".to_owned(),
+            };
+            lines.push(format!("  workers overall  {}{theirs}", percent(u.overall)));
+            lines
+        },
+    },
+    Section {
+        headings: |r| {
+            let range =
+                (r.frame_range).map_or_else(String::new, |range| format!(", frames {range}"));
+            let frames = r.frames.as_ref();
+            frames.map_or_else(Vec::new, |frames| {
+                vec![format!("Frames ({} frames{range})", frames.frames)]
+            })
+        },
+        columns: &["", "mean", "min", "p50", "p95", "max"],
+        rows: |r, _| {
+            let Some(frames) = &r.frames else {
+                return Vec::new();
+            };
+            let (u, w) = (frames.utilization, frames.wall_ms);
+            vec![
+                [u.mean, u.min, u.p50, u.p95, u.max].map(percent).to_vec(),
+                [w.mean, w.min, w.p50, w.p95, w.max].map(ms).to_vec(),
+            ]
+            .into_iter()
+            .zip(["utilization", "wall time ms"])
+            .map(|(figures, name)| std::iter::once(name.to_owned()).chain(figures).collect())
+            .collect()
+        },
+        lines: |r, _| {
+            let recorded = r
+                .frames
+                .as_ref()
+                .map(|f| (f.recorded_mean, f.difference_pp));
+            match recorded {
+                Some((Some(theirs), Some(pp))) => vec![format!(
+                    "  the frame graph's own mean  {}   spans minus frame graph  {}",
+                    percent(theirs),
+                    points(pp)
+                )],
+                _ => Vec::new(),
+            }
+        },
+    },
+    Section {
+        headings: |r| {
+            let frames = r.frames.as_ref();
+            frames.map_or_else(Vec::new, |f| {
+                vec![format!("Worst {} frames by utilization", f.worst.len())]
+            })
+        },
+        columns: &[
             "frame",
             "start ms",
             "wall ms",
             "utilization",
             "frame graph's",
-        ]);
-        for frame in &frames.worst {
-            table.row([
-                frame.frame.to_string(),
-                ms(to_millis(frame.time.start)),
-                ms(frame.wall_ms),
-                percent(frame.utilization),
-                frame.recorded.map_or("-".to_owned(), percent),
-            ]);
-        }
-        write!(f, "{table}")
-    }
-
-    fn write_passes(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.passes.is_empty() {
-            return Ok(());
-        }
-        let by = match self.pass_order {
-            PassOrder::Max => "longest run",
-            PassOrder::Total => "total time",
-        };
-        writeln!(f, "\nLongest passes (by {by})")?;
-        let mut table = Table::new([
+        ],
+        rows: |r, _| {
+            let worst = r.frames.iter().flat_map(|frames| &frames.worst);
+            worst
+                .map(|frame| {
+                    vec![
+                        frame.frame.to_string(),
+                        ms(to_millis(frame.time.start)),
+                        ms(frame.wall_ms),
+                        percent(frame.utilization),
+                        frame.recorded.map_or("-".to_owned(), percent),
+                    ]
+                })
+                .collect()
+        },
+        lines: no_lines,
+    },
+    Section {
+        headings: |r| {
+            let by = match r.pass_order {
+                PassOrder::Max => "longest run",
+                PassOrder::Total => "total time",
+            };
+            heading_if(!r.passes.is_empty(), || format!("Longest passes (by {by})"))
+        },
+        columns: &[
             "pass",
             "runs",
             "total ms",
@@ -464,162 +511,203 @@ impl Report {
             "p95 ms",
             "max ms",
             "slowest frame",
-        ]);
-        for pass in &self.passes {
-            table.row([
-                pass.name.to_string(),
-                pass.count.to_string(),
-                ms(pass.total_ms),
-                ms(pass.mean_ms),
-                ms(pass.p95_ms),
-                ms(pass.max_ms),
-                pass.slowest_frame.to_string(),
-            ]);
-        }
-        write!(f, "{table}")
-    }
-
-    fn write_idle(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let idle = &self.idle;
-        if idle.workers.is_empty() {
-            return Ok(());
-        }
-        writeln!(f, "\nIdle gaps per worker (over the window)")?;
-        let window_ms = self.utilization.window_ms;
-        let mut table = Table::new([
+        ],
+        rows: |r, _| {
+            (r.passes.iter())
+                .map(|pass| {
+                    vec![
+                        pass.name.to_string(),
+                        pass.count.to_string(),
+                        ms(pass.total_ms),
+                        ms(pass.mean_ms),
+                        ms(pass.p95_ms),
+                        ms(pass.max_ms),
+                        pass.slowest_frame.to_string(),
+                    ]
+                })
+                .collect()
+        },
+        lines: no_lines,
+    },
+    Section {
+        headings: |r| {
+            let present = !r.idle.workers.is_empty();
+            heading_if(present, || {
+                "Idle gaps per worker (over the window)".to_owned()
+            })
+        },
+        columns: &[
             "worker", "idle ms", "idle", "gaps", "p50 us", "p95 us", "max us",
-        ]);
-        for worker in &idle.workers {
-            let lengths = worker.lengths_us;
-            let figure =
-                |f: fn(&Summary) -> f64| lengths.as_ref().map_or("-".to_owned(), |s| us(f(s)));
-            table.row([
-                worker.worker.clone(),
-                ms(worker.idle_ms),
-                percent(if window_ms > 0.0 {
-                    worker.idle_ms / window_ms
-                } else {
-                    0.0
-                }),
-                worker.gaps.to_string(),
-                figure(|s| s.p50),
-                figure(|s| s.p95),
-                figure(|s| s.max),
-            ]);
-        }
-        write!(f, "{table}")?;
-        if !idle.longest.is_empty() {
-            writeln!(f, "\nLongest {} gaps", idle.longest.len())?;
-            let mut table = Table::new(["worker", "from ms", "to ms", "length us", "frames"]);
-            for gap in &idle.longest {
-                table.row([
-                    gap.worker.clone(),
-                    ms(to_millis(gap.time.start)),
-                    ms(to_millis(gap.time.end)),
-                    us(gap.us),
-                    frames_list(&gap.frames),
-                ]);
-            }
-            write!(f, "{table}")?;
-        }
-        if idle.lengths_us.is_some() {
-            writeln!(f, "\nGap lengths, all workers")?;
-            let mut table = Table::new(["length", "gaps", "total ms"]);
-            for bucket in &idle.histogram {
-                table.row([
-                    bucket.label.clone(),
-                    bucket.gaps.to_string(),
-                    ms(bucket.total_ms),
-                ]);
-            }
-            write!(f, "{table}")?;
-        }
-        Ok(())
-    }
-
-    fn write_critical_paths(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for LabelledPath { label, path } in &self.critical_paths {
-            writeln!(
-                f,
-                "\nCritical path of the {label} (frame {}, wall {} ms)",
-                path.frame,
-                ms(path.frame_wall_ms)
-            )?;
-            let mut table = Table::new([
-                "pass",
-                "start ms",
-                "duration ms",
-                "wait before ms",
-                "also after (previous frame)",
-            ]);
-            for step in &path.steps {
-                table.row([
-                    step.pass.to_string(),
-                    ms(to_millis(step.time.start)),
-                    ms(step.duration_ms),
-                    ms(step.wait_before_ms),
-                    step.after_previous.join(", "),
-                ]);
-            }
-            write!(f, "{table}")?;
-            let share = if path.frame_wall_ms > 0.0 {
-                path.length_ms() / path.frame_wall_ms
+        ],
+        rows: |r, _| {
+            let window_ms = r.utilization.window_ms;
+            (r.idle.workers.iter())
+                .map(|worker| {
+                    let lengths = worker.lengths_us;
+                    let figure = |f: fn(&Summary) -> f64| {
+                        lengths.as_ref().map_or("-".to_owned(), |s| us(f(s)))
+                    };
+                    let idle = if window_ms > 0.0 {
+                        worker.idle_ms / window_ms
+                    } else {
+                        0.0
+                    };
+                    vec![
+                        worker.worker.clone(),
+                        ms(worker.idle_ms),
+                        percent(idle),
+                        worker.gaps.to_string(),
+                        figure(|s| s.p50),
+                        figure(|s| s.p95),
+                        figure(|s| s.max),
+                    ]
+                })
+                .collect()
+        },
+        lines: no_lines,
+    },
+    Section {
+        headings: |r| {
+            let (workers, longest) = (&r.idle.workers, &r.idle.longest);
+            let present = !workers.is_empty() && !longest.is_empty();
+            heading_if(present, || format!("Longest {} gaps", longest.len()))
+        },
+        columns: &["worker", "from ms", "to ms", "length us", "frames"],
+        rows: |r, _| {
+            (r.idle.longest.iter())
+                .map(|gap| {
+                    vec![
+                        gap.worker.clone(),
+                        ms(to_millis(gap.time.start)),
+                        ms(to_millis(gap.time.end)),
+                        us(gap.us),
+                        frames_list(&gap.frames),
+                    ]
+                })
+                .collect()
+        },
+        lines: no_lines,
+    },
+    Section {
+        headings: |r| {
+            let present = !r.idle.workers.is_empty() && r.idle.lengths_us.is_some();
+            heading_if(present, || "Gap lengths, all workers".to_owned())
+        },
+        columns: &["length", "gaps", "total ms"],
+        rows: |r, _| {
+            (r.idle.histogram.iter())
+                .map(|bucket| {
+                    vec![
+                        bucket.label.clone(),
+                        bucket.gaps.to_string(),
+                        ms(bucket.total_ms),
+                    ]
+                })
+                .collect()
+        },
+        lines: no_lines,
+    },
+    Section {
+        headings: |r| {
+            (r.completion_chains.iter())
+                .map(|LabelledChain { label, chain }| {
+                    let (frame, wall) = (chain.frame, ms(chain.frame_wall_ms));
+                    format!("Completion chain of the {label} (frame {frame}, wall {wall} ms)")
+                })
+                .collect()
+        },
+        columns: &[
+            "pass",
+            "start ms",
+            "duration ms",
+            "wait before ms",
+            "also after (previous frame)",
+        ],
+        rows: |r, i| {
+            (r.completion_chains[i].chain.steps.iter())
+                .map(|step| {
+                    vec![
+                        step.pass.to_string(),
+                        ms(to_millis(step.time.start)),
+                        ms(step.duration_ms),
+                        ms(step.wait_before_ms),
+                        step.after_previous.join(", "),
+                    ]
+                })
+                .collect()
+        },
+        lines: |r, i| {
+            let chain = &r.completion_chains[i].chain;
+            let share = if chain.frame_wall_ms > 0.0 {
+                chain.length_ms() / chain.frame_wall_ms
             } else {
                 0.0
             };
-            writeln!(
-                f,
-                "  chain {} ms of passes + {} ms waiting = {} ms, {} of the frame's wall time \
-                 (it began {} ms into the frame)",
-                ms(path.busy_ms),
-                ms(path.waiting_ms),
-                ms(path.length_ms()),
-                percent(share),
-                ms(path.lead_in_ms)
-            )?;
-            let mine = path.passes().join(" -> ");
-            writeln!(f, "  from the pass events:  {mine}")?;
-            if let Some(recorded) = &path.recorded {
-                let theirs = recorded.join(" -> ");
+            let mine = chain.passes().join(" -> ");
+            let mut lines = vec![
+                format!(
+                    "  chain {} ms of passes + {} ms waiting = {} ms, {} of the frame's wall time \
+                     (it began {} ms into the frame)",
+                    ms(chain.busy_ms),
+                    ms(chain.waiting_ms),
+                    ms(chain.length_ms()),
+                    percent(share),
+                    ms(chain.lead_in_ms)
+                ),
+                format!("  from the pass events:  {mine}"),
+            ];
+            if let Some(critical) = &chain.critical_path {
+                let theirs = critical.join(" -> ");
                 let verdict = if theirs == mine { "same" } else { "differs" };
-                writeln!(f, "  the frame graph's own: {theirs}  ({verdict})")?;
+                lines.push(format!(
+                    "  the frame graph's critical path (longest summed durations): {theirs}  \
+                     ({verdict})"
+                ));
             }
-        }
-        Ok(())
-    }
-
-    fn write_events(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if !self.counters.is_empty() {
-            writeln!(f, "\nCounters (mean of samples)")?;
-            let mut table = Table::new(["counter", "series", "samples", "mean", "min", "max"]);
-            for counter in &self.counters {
-                let v = counter.values;
-                table.row([
-                    counter.name.clone(),
-                    counter.series.clone(),
-                    v.count.to_string(),
-                    format!("{:.2}", v.mean),
-                    format!("{:.2}", v.min),
-                    format!("{:.2}", v.max),
-                ]);
-            }
-            write!(f, "{table}")?;
-        }
-        if !self.instants.is_empty() {
-            writeln!(f, "\nInstant events")?;
-            let mut table = Table::new(["event", "count", "first at ms"]);
-            for instant in &self.instants {
-                table.row([
-                    instant.name.clone(),
-                    instant.count.to_string(),
-                    ms(instant.first_ms),
-                ]);
-            }
-            write!(f, "{table}")?;
-        }
-        Ok(())
-    }
-}
+            lines
+        },
+    },
+    Section {
+        headings: |r| {
+            heading_if(!r.counters.is_empty(), || {
+                "Counters (mean of samples)".to_owned()
+            })
+        },
+        columns: &["counter", "series", "samples", "mean", "min", "max"],
+        rows: |r, _| {
+            (r.counters.iter())
+                .map(|counter| {
+                    let v = counter.values;
+                    vec![
+                        counter.name.clone(),
+                        counter.series.clone(),
+                        v.count.to_string(),
+                        format!("{:.2}", v.mean),
+                        format!("{:.2}", v.min),
+                        format!("{:.2}", v.max),
+                    ]
+                })
+                .collect()
+        },
+        lines: no_lines,
+    },
+    Section {
+        headings: |r| heading_if(!r.instants.is_empty(), || "Instant events".to_owned()),
+        columns: &["event", "count", "first at ms"],
+        rows: |r, _| {
+            (r.instants.iter())
+                .map(|instant| {
+                    vec![
+                        instant.name.clone(),
+                        instant.count.to_string(),
+                        ms(instant.first_ms),
+                    ]
+                })
+                .collect()
+        },
+        lines: no_lines,
+    },
+];
 
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -638,13 +726,19 @@ impl fmt::Display for Report {
         for note in &self.notes {
             writeln!(f, "note: {note}")?;
         }
-        writeln!(f)?;
-        self.write_utilization(f)?;
-        self.write_frames(f)?;
-        self.write_passes(f)?;
-        self.write_idle(f)?;
-        self.write_critical_paths(f)?;
-        self.write_events(f)?;
+        for section in SECTIONS {
+            for (i, heading) in (section.headings)(self).into_iter().enumerate() {
+                writeln!(f, "\n{heading}")?;
+                let mut table = Table::new(section.columns.iter().copied());
+                for row in (section.rows)(self, i) {
+                    table.row(row);
+                }
+                write!(f, "{table}")?;
+                for line in (section.lines)(self, i) {
+                    writeln!(f, "{line}")?;
+                }
+            }
+        }
         if !self.pictures.is_empty() {
             writeln!(f, "\nPictures")?;
             for picture in &self.pictures {

@@ -20,7 +20,7 @@ pub type Nanos = i64;
 /// assert_eq!(tools::time::from_micros(1234.567), 1_234_567);
 /// ```
 pub fn from_micros(us: f64) -> Nanos {
-    (us * 1_000.0).round() as Nanos
+    jobs_trace_format::nanos_from_micros(us)
 }
 
 /// Nanoseconds as milliseconds.

@@ -88,75 +88,16 @@ impl Trace {
     }
 }
 
-/// What kind of thread a lane is, from the `jobs` metadata or the thread's name.
+/// What kind of thread a lane is, from the `jobs` metadata or the thread's name: the trace
+/// format's own type.
 ///
 /// ```
 /// use tools::LaneKind;
 /// assert_eq!(LaneKind::from_thread_name("worker 3"), LaneKind::Worker);
-/// assert_eq!(LaneKind::from_thread_name("io 0"), LaneKind::Io);
+/// assert_eq!(LaneKind::parse("io"), LaneKind::Io);
 /// assert_eq!(LaneKind::from_thread_name("audio"), LaneKind::Other);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LaneKind {
-    /// One of the job system's workers.
-    Worker,
-    /// The thread that created the job system.
-    Main,
-    /// A thread that runs blocking calls.
-    Io,
-    /// Another thread that ran jobs while it waited.
-    Helper,
-    /// Anything else.
-    Other,
-}
-
-impl LaneKind {
-    /// The kind as the `jobs.lanes[].kind` field spells it (`"worker"`, `"main"`, ...).
-    ///
-    /// ```
-    /// assert_eq!(tools::LaneKind::parse("helper"), tools::LaneKind::Helper);
-    /// ```
-    pub fn parse(kind: &str) -> Self {
-        match kind {
-            "worker" => Self::Worker,
-            "main" => Self::Main,
-            "io" => Self::Io,
-            "helper" => Self::Helper,
-            _ => Self::Other,
-        }
-    }
-
-    /// The kind a thread named as the recorder names them (`"worker 0"`, `"main"`, `"io 0"`,
-    /// `"helper 0"`) has; used when the file has no `jobs` object.
-    ///
-    /// ```
-    /// assert_eq!(tools::LaneKind::from_thread_name("main"), tools::LaneKind::Main);
-    /// ```
-    pub fn from_thread_name(name: &str) -> Self {
-        let mut words = name.split_whitespace();
-        match (words.next(), words.next(), words.next()) {
-            (Some("main"), None, _) => Self::Main,
-            (Some(kind), Some(index), None) if index.parse::<u64>().is_ok() => Self::parse(kind),
-            _ => Self::Other,
-        }
-    }
-
-    /// The kind's name as the file spells it.
-    ///
-    /// ```
-    /// assert_eq!(tools::LaneKind::Io.as_str(), "io");
-    /// ```
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Worker => "worker",
-            Self::Main => "main",
-            Self::Io => "io",
-            Self::Helper => "helper",
-            Self::Other => "other",
-        }
-    }
-}
+pub use jobs_trace_format::LaneKind;
 
 /// One thread of the trace and the job spans it ran.
 ///
@@ -201,37 +142,13 @@ pub struct Span {
     pub priority: Option<Priority>,
 }
 
-/// A job's priority.
+/// A job's priority: the trace format's own type, the one the job system schedules by.
 ///
 /// ```
 /// assert_eq!(tools::Priority::parse("Low"), Some(tools::Priority::Low));
 /// assert_eq!(tools::Priority::parse("urgent"), None);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-pub enum Priority {
-    /// Runs before everything else.
-    High,
-    /// The default.
-    Normal,
-    /// Runs when nothing else is waiting.
-    Low,
-}
-
-impl Priority {
-    /// The priority as the file spells it, or `None` for an unknown name.
-    ///
-    /// ```
-    /// assert_eq!(tools::Priority::parse("Normal"), Some(tools::Priority::Normal));
-    /// ```
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "High" => Some(Self::High),
-            "Normal" => Some(Self::Normal),
-            "Low" => Some(Self::Low),
-            _ => None,
-        }
-    }
-}
+pub use jobs_trace_format::Priority;
 
 /// A frame: its number and when it began and ended (frames overlap).
 ///

@@ -135,8 +135,8 @@ pub fn utilization(trace: &Trace) -> Utilization {
         let is_worker = lane.kind == LaneKind::Worker;
         let job_system_busy_ms = job_system
             .filter(|_| is_worker)
-            .and_then(|stats| stats.busy_us.get(workers.len()))
-            .map(|us| us / 1_000.0);
+            .and_then(|stats| stats.busy_ns.get(workers.len()))
+            .map(|&ns| to_millis(ns));
         let figures = LaneUtilization {
             tid: lane.tid,
             name: lane.name.clone(),

@@ -190,18 +190,21 @@ fn agreement() {
         summary.recorded_mean.unwrap_or(0.0) * 100.0
     );
 
-    // The critical path from the pass events is the frame graph's own, for both frames shown.
+    // The completion chain from the pass events is the frame graph's critical path, for both
+    // frames shown: this graph is a chain, so nothing else can decide when a frame ends.
     let report = Report::build(&trace, &ReportOptions::default());
-    assert_eq!(report.critical_paths.len(), 2);
-    for labelled in &report.critical_paths {
-        let path = &labelled.path;
+    assert_eq!(report.completion_chains.len(), 2);
+    for labelled in &report.completion_chains {
+        let path = &labelled.chain;
         assert_eq!(
             path.passes(),
             ["integrate", "collide", "render", "present"],
             "{}",
             labelled.label
         );
-        let recorded: Vec<&str> = path.recorded.iter().flatten().map(String::as_str).collect();
+        let recorded: Vec<&str> = (path.critical_path.iter().flatten())
+            .map(String::as_str)
+            .collect();
         assert_eq!(recorded, path.passes(), "frame {}", path.frame);
         assert!(path.length_ms() <= path.frame_wall_ms + 1e-6);
     }

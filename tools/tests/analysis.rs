@@ -15,7 +15,7 @@ mod common;
 
 use common::fixture;
 use tools::busy::Busy;
-use tools::critical_path::critical_path;
+use tools::completion_chain::completion_chain;
 use tools::frames::{frame_utilization, FrameSummary};
 use tools::gaps::idle_gaps;
 use tools::passes::{pass_durations, PassOrder};
@@ -105,10 +105,10 @@ fn per_frame_utilization_counts_every_workers_spans_in_the_frames_window() {
 }
 
 #[test]
-fn critical_path_follows_the_dependency_that_ended_last() {
+fn the_completion_chain_follows_the_dependency_that_ended_last() {
     let trace = fixture("two_frames.json");
     // Frame 1: d ended last; of its dependencies b (300) and c (340), c ended last; then a.
-    let path = critical_path(&trace, trace.frame(1).unwrap()).unwrap();
+    let path = completion_chain(&trace, trace.frame(1).unwrap()).unwrap();
     assert_eq!(path.passes(), ["a", "c", "d"]);
     let steps: Vec<(f64, f64)> = path
         .steps
@@ -120,29 +120,29 @@ fn critical_path_follows_the_dependency_that_ended_last() {
     assert!(close(path.length_ms(), 0.5));
     assert_eq!((path.frame_wall_ms, path.lead_in_ms), (0.6, 0.0));
     assert_eq!(
-        path.recorded.as_deref(),
+        path.critical_path.as_deref(),
         Some(&["a".to_owned(), "c".to_owned(), "d".to_owned()][..])
     );
     assert_eq!(path.steps[2].after_previous, ["d"]);
 
     // Frame 2: b (900) beats c (700); it began 100 us after the frame.
-    let path = critical_path(&trace, trace.frame(2).unwrap()).unwrap();
+    let path = completion_chain(&trace, trace.frame(2).unwrap()).unwrap();
     assert_eq!(path.passes(), ["a", "b", "d"]);
     assert!(close(path.busy_ms, 0.48) && close(path.waiting_ms, 0.02));
     assert_eq!(path.lead_in_ms, 0.1);
 }
 
 #[test]
-fn no_critical_path_without_a_graph() {
+fn no_completion_chain_without_a_graph() {
     let mut trace = fixture("two_frames.json");
     trace.meta.as_mut().unwrap().graph.clear();
-    assert!(critical_path(&trace, &trace.frames[0]).is_none());
+    assert!(completion_chain(&trace, &trace.frames[0]).is_none());
     let report = Report::build(&trace, &ReportOptions::default());
-    assert!(report.critical_paths.is_empty());
+    assert!(report.completion_chains.is_empty());
     assert!(report
         .notes
         .iter()
-        .any(|n| n.contains("critical paths skipped")));
+        .any(|n| n.contains("completion chains skipped")));
 }
 
 #[test]
@@ -225,7 +225,7 @@ fn a_frame_range_limits_the_frame_figures_but_not_the_window() {
     assert!(close(frames.utilization.mean, 770.0 / 1200.0));
     assert!(report.passes.iter().all(|p| p.count == 1));
     assert!(close(report.utilization.overall, 0.69));
-    assert!(report.critical_paths.iter().all(|p| p.path.frame == 2));
+    assert!(report.completion_chains.iter().all(|c| c.chain.frame == 2));
 }
 
 #[test]
@@ -236,9 +236,47 @@ fn a_trace_without_frames_still_has_window_figures() {
     assert!(close(report.utilization.overall, 70.0 / 120.0));
     assert!(report.utilization.job_system.is_none());
     assert!(report.frames.is_none());
-    assert!(report.critical_paths.is_empty());
+    assert!(report.completion_chains.is_empty());
     assert_eq!(report.idle.workers[1].idle_ms, 0.03);
     let text = report.to_string();
     assert!(text.contains("no \"jobs\" object"), "{text}");
     assert!(text.contains("workers overall  58.33%"), "{text}");
+}
+
+/// The two paths through a frame are different things: the completion chain follows what ended
+/// last (waits included), the frame graph's critical path the longest summed durations. Here c
+/// waited 2 ms for a worker: it decided when the frame ended, while a -> b is the longer work.
+#[test]
+fn the_completion_chain_and_the_critical_path_are_told_apart() {
+    let trace = tools::Trace::from_json(
+        r#"{"traceEvents":[
+  {"ph":"b","pid":1,"cat":"frame","name":"frame","id":1,"ts":0.0},
+  {"ph":"b","pid":1,"cat":"pass","name":"a","id":1,"ts":0.0},
+  {"ph":"e","pid":1,"cat":"pass","name":"a","id":1,"ts":1000.0},
+  {"ph":"b","pid":1,"cat":"pass","name":"b","id":1,"ts":1000.0},
+  {"ph":"e","pid":1,"cat":"pass","name":"b","id":1,"ts":2000.0},
+  {"ph":"b","pid":1,"cat":"pass","name":"c","id":1,"ts":3000.0},
+  {"ph":"e","pid":1,"cat":"pass","name":"c","id":1,"ts":3500.0},
+  {"ph":"e","pid":1,"cat":"frame","name":"frame","id":1,"ts":3500.0}],
+ "jobs":{"format":1,"workers":1,"lanes":[],"window_us":[0.0,3500.0],
+  "graph":[{"pass":"a"},{"pass":"b","after":["a"]},{"pass":"c","after":["a"]}],
+  "frames":[{"frame":1,"start_us":0.0,"end_us":3500.0,"critical_path":["a","b"]}]}}"#,
+    )
+    .expect("a valid trace");
+    let chain = completion_chain(&trace, &trace.frames[0]).expect("a graph and passes");
+    assert_eq!(chain.passes(), ["a", "c"]);
+    assert!(close(chain.busy_ms, 1.5) && close(chain.waiting_ms, 2.0));
+    assert_eq!(
+        chain.critical_path.as_deref(),
+        Some(&["a".to_owned(), "b".to_owned()][..])
+    );
+    let text = Report::build(&trace, &ReportOptions::default()).to_string();
+    assert!(text.contains("Completion chain of the slowest frame (frame 1, wall 3.500 ms)"));
+    assert!(text.contains("  from the pass events:  a -> c\n"), "{text}");
+    assert!(
+        text.contains(
+            "  the frame graph's critical path (longest summed durations): a -> b  (differs)\n"
+        ),
+        "{text}"
+    );
 }

@@ -35,10 +35,10 @@ fn the_text_report_has_every_section_and_the_pictures_go_beside_the_trace() {
         "  b        2     0.540    0.270   0.340   0.340              2",
         "  worker 1    0.340  0.560      220.0     1-2",
         "10-100 us       4     0.190",
-        "Critical path of the slowest frame (frame 2, wall 0.600 ms)",
+        "Completion chain of the slowest frame (frame 2, wall 0.600 ms)",
         "chain 0.480 ms of passes + 0.020 ms waiting = 0.500 ms, 83.33% of the frame's wall time",
         "from the pass events:  a -> c -> d",
-        "the frame graph's own: a -> b -> d  (same)",
+        "the frame graph's critical path (longest summed durations): a -> b -> d  (same)",
         "frame over budget      1        0.600",
     ] {
         assert!(
@@ -83,7 +83,7 @@ fn json_output_with_an_out_folder_and_a_frame_range() {
     assert_eq!(report["pass_order"], "total");
     assert_eq!(report["passes"].as_array().unwrap().len(), 2);
     assert_eq!(report["idle"]["longest"].as_array().unwrap().len(), 2);
-    assert_eq!(report["critical_paths"][0]["path"]["frame"], 1);
+    assert_eq!(report["completion_chains"][0]["chain"]["frame"], 1);
     let pictures = report["pictures"].as_array().unwrap();
     assert_eq!(pictures.len(), 2);
     for (picture, name) in pictures.iter().zip(["timeline.png", "utilization.png"]) {

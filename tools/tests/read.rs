@@ -112,7 +112,10 @@ fn frames_passes_counters_and_instants_are_read() {
         ["a", "b", "c", "d"]
     );
     assert_eq!(meta.frames[1].critical_path, ["a", "b", "d"]);
-    assert_eq!(meta.job_system.as_ref().unwrap().busy_us, [730.0, 650.0]);
+    assert_eq!(
+        meta.job_system.as_ref().unwrap().busy_ns,
+        [730_000, 650_000]
+    );
 }
 
 #[test]
@@ -234,4 +237,28 @@ fn a_field_of_the_wrong_type_or_a_broken_jobs_object_is_not_a_trace() {
         err.to_string().split(" at line").next().unwrap(),
         "trace: not a trace: the \"jobs\" object: missing field `workers`"
     );
+}
+
+#[test]
+fn a_file_of_another_format_version_is_refused_with_the_versions_named() {
+    // A newer writer's file: refused before any of its fields is read (this one's `lanes` would
+    // not even parse as format 1's).
+    let newer = r#"{"traceEvents":[],"jobs":{"format":2,"lanes":"changed"}}"#;
+    let err = Trace::from_json(newer).unwrap_err();
+    assert!(matches!(
+        err.problem,
+        Problem::Version(jobs_trace_format::VersionError { found: 2 })
+    ));
+    assert_eq!(
+        err.to_string(),
+        "trace: trace format 2 is newer than this reader's (it reads formats 1 to 1): read it \
+         with a newer version of the tools"
+    );
+    let older =
+        r#"{"traceEvents":[],"jobs":{"format":0,"workers":0,"lanes":[],"window_us":[0,1]}}"#;
+    let err = Trace::from_json(older).unwrap_err();
+    assert!(err.to_string().contains("trace format 0 is older"), "{err}");
+    // No version at all is a broken `jobs` object.
+    let err = Trace::from_json(r#"{"traceEvents":[],"jobs":{"workers":0}}"#).unwrap_err();
+    assert!(err.to_string().contains("missing field `format`"), "{err}");
 }

@@ -5,7 +5,7 @@
 //! thread helping while it waits) becomes a [`Span`]: lane, label, priority, frame, start, end.
 //! [`JobSystem::stop_recording`](crate::JobSystem::stop_recording) collects them into a
 //! [`Trace`], which [`Trace::write_chrome`] writes as a Chrome trace (Perfetto and
-//! chrome://tracing open it; the format is in `trace/FORMAT.md`, and the `tools` crate turns it
+//! chrome://tracing open it; the format is defined by the `jobs-trace-format` crate, and the `tools` crate turns it
 //! into figures and pictures).
 //!
 //! ```
@@ -77,26 +77,44 @@ pub struct Span {
     pub end_ns: u64,
 }
 
-/// What kind of thread a lane is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LaneKind {
-    /// Worker `i`.
-    Worker(usize),
-    /// The thread that created the job system.
-    Main,
-    /// I/O thread `i` (blocking steps).
-    Io(usize),
-    /// Another thread that ran jobs while it waited.
-    Helper(usize),
-}
+/// What kind of thread a lane is: defined with the trace format (`jobs-trace-format`), which
+/// spells it in the file. The recorder never makes [`LaneKind::Other`].
+pub use jobs_trace_format::LaneKind;
 
 /// A lane of a trace: one thread that ran jobs.
+///
+/// ```
+/// use jobs::trace::LaneKind;
+/// let system = jobs::JobSystem::new(jobs::Config::default().workers(2).io_threads(1))?;
+/// system.start_recording()?;
+/// let trace = system.stop_recording()?;
+/// let main = &trace.lanes[2];
+/// assert_eq!((main.name.as_str(), main.kind, main.index), ("main", LaneKind::Main, 0));
+/// let io = &trace.lanes[3];
+/// assert_eq!((io.name.as_str(), io.kind, io.index), ("io 0", LaneKind::Io, 0));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LaneInfo {
-    /// Its name in the trace (`"worker 0"`, `"main"`, `"io 0"`, `"helper 0"`).
+    /// Its name in the trace (`"worker 0"`, `"main"`, `"io 0"`, `"helper 0"`:
+    /// [`LaneKind::lane_name`]).
     pub name: String,
-    /// What it is.
+    /// What kind of thread it is.
     pub kind: LaneKind,
+    /// Which one of its kind: worker `index`, I/O thread `index`, helper lane `index` (0 for
+    /// the main thread).
+    pub index: usize,
+}
+
+impl LaneInfo {
+    /// Lane `index` of `kind`, named as the format names it.
+    pub(crate) fn new(kind: LaneKind, index: usize) -> LaneInfo {
+        LaneInfo {
+            name: kind.lane_name(index),
+            kind,
+            index,
+        }
+    }
 }
 
 /// A frame, as a frame loop recorded it ([`Recorder::record_frame`]).

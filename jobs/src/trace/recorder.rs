@@ -82,22 +82,10 @@ impl Recorder {
     pub(crate) fn new(workers: usize, io_threads: usize, memory: usize) -> Recorder {
         clock::init();
         let mut info = Vec::new();
-        info.extend((0..workers).map(|i| LaneInfo {
-            name: format!("worker {i}"),
-            kind: LaneKind::Worker(i),
-        }));
-        info.push(LaneInfo {
-            name: "main".into(),
-            kind: LaneKind::Main,
-        });
-        info.extend((0..io_threads).map(|i| LaneInfo {
-            name: format!("io {i}"),
-            kind: LaneKind::Io(i),
-        }));
-        info.extend((0..HELPER_LANES).map(|i| LaneInfo {
-            name: format!("helper {i}"),
-            kind: LaneKind::Helper(i),
-        }));
+        info.extend((0..workers).map(|i| LaneInfo::new(LaneKind::Worker, i)));
+        info.push(LaneInfo::new(LaneKind::Main, 0));
+        info.extend((0..io_threads).map(|i| LaneInfo::new(LaneKind::Io, i)));
+        info.extend((0..HELPER_LANES).map(|i| LaneInfo::new(LaneKind::Helper, i)));
         let first_helper = workers + 1 + io_threads;
         Recorder {
             on: CachePadded::new(AtomicBool::new(false)),

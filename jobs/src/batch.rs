@@ -30,6 +30,36 @@ use crate::job::{Completion, Job};
 use crate::panic::{drop_payload, Payload};
 use crate::{Context, Priority};
 
+/// A pointer to the items of a `for_each_mut`, shared by its chunks.
+struct SendPtr<T>(*mut T);
+
+// SAFETY: the chunks that share it touch disjoint items (`each_mut`'s contract), and `T: Send`.
+unsafe impl<T: Send> Send for SendPtr<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for SendPtr<T> {}
+
+/// The chunk body of a `for_each_mut` over `items`: `body(i, &mut items[i])` for each `i` of a
+/// chunk.
+///
+/// # Safety
+/// The returned body is called only on ranges within `0..items.len()` that never overlap, and
+/// only while `items` stays mutably borrowed (the caller keeps the borrow until every chunk has
+/// run).
+pub(crate) unsafe fn each_mut<T, F>(items: &mut [T], body: F) -> impl Fn(Range<usize>) + Send + Sync
+where
+    T: Send,
+    F: Fn(usize, &mut T) + Send + Sync,
+{
+    let base = SendPtr(items.as_mut_ptr());
+    move |chunk: Range<usize>| {
+        let base = &base;
+        for i in chunk {
+            // SAFETY: in bounds, never handed out twice, and still borrowed (the contract).
+            body(i, unsafe { &mut *base.0.add(i) });
+        }
+    }
+}
+
 /// How many items a batch hands out at a time (the grain size, or "min range" in enkiTS).
 ///
 /// Pick a grain so that one chunk costs at least about 10 us: then the cost of claiming it (one

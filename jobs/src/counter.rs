@@ -1,48 +1,5 @@
-//! Counters: how jobs are counted, and how anything waits for them.
-//!
-//! As in the Naughty Dog engine, submitting jobs with a [`Counter`] adds their number to it, each
-//! finished job takes one off, and anything can wait for it to reach zero: a job (by returning
-//! [`Action::Wait`](crate::Action::Wait), which suspends it without blocking its worker) or a
-//! thread outside the pool ([`JobSystem::wait`](crate::JobSystem::wait), which runs jobs while it
-//! waits).
-//!
-//! ## Cost
-//! A counter is one allocation, reused for as long as it lives: when it reaches zero it can be
-//! armed again, so a frame loop keeps one per frame in flight and allocates none per frame.
-//! [`JobSystem::counter`](crate::JobSystem::counter) hands them out from a pool. Waiting
-//! allocates nothing once the waiter list has grown to its working size.
-//!
-//! Workers do not decrement the counter once per job: each worker keeps a running count of the
-//! jobs it finished for the same counter and applies it in one atomic operation when it moves to a
-//! job counted elsewhere or runs out of work. A counter therefore never reads zero before all of
-//! its jobs are done, and touches one shared cache line per run of jobs, not per job.
-//!
-//! ## Rounds, and why a waiter is never resumed for the wrong one
-//! Each time a counter leaves zero a new *round* starts. A waiter (a suspended job, or a thread)
-//! waits for the round that was in progress when it registered: if the counter reaches zero and
-//! is armed again at once, the waiters of the first round are resumed, and those that registered
-//! in the second wait for it. The word holds the count and the round modulo 2^32; the waiter
-//! list, under its lock, keeps the full 64-bit round. Every look at the word under the lock
-//! advances that full round by the (wrapping) difference. The difference is small and never
-//! ambiguous: a round can end unseen by the lock only while the thread that ended it is between
-//! its decrement and taking the lock, so fewer rounds than there are threads go by between two
-//! looks.
-//!
-//! ## Panics
-//! A panic of a counted job is recorded on the counter with its round. Every wait for that round
-//! reports it (a [`JobSystem::wait`](crate::JobSystem::wait) or an
-//! [`Action::Wait`](crate::Action::Wait) that started while the round was in progress, or that
-//! found the counter at zero right after it). If no wait reported it before the counter was
-//! armed again, the next wait reports it, whatever round it waits for: a panic is never lost to
-//! a counter reused before anyone waited. A panic no wait reported by the time the counter is
-//! dropped (or returns to its pool) is counted in
-//! [`Stats::unobserved_panics`](crate::Stats::unobserved_panics), or written to standard error
-//! for a counter outside any pool.
-//!
-//! ## Lifetime
-//! Jobs refer to their counter by raw pointer. While the value is above zero the counter holds one
-//! strong reference to itself (taken when it is armed from zero, given back when it returns to
-//! zero), so the state outlives every job it counts even if the user drops all handles.
+//! Counters: how jobs are counted, and how anything waits for them (documented on
+//! [`Counter`]).
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -56,9 +13,53 @@ use crate::system::Shared;
 
 /// An atomic count of unfinished jobs that jobs and threads can wait on.
 ///
-/// Clones are handles to the same counter. See the [module docs](crate::counter). A counter
-/// counts at most 2^32 - 1 unfinished jobs at a time (a batch of any size counts as one job per
-/// runner, see [`JobSystem::parallel_for`](crate::JobSystem::parallel_for)).
+/// Clones are handles to the same counter. A counter counts at most 2^32 - 1 unfinished jobs at
+/// a time (a batch of any size counts as one job per runner, see
+/// [`JobSystem::parallel_for`](crate::JobSystem::parallel_for)).
+///
+/// As in the Naughty Dog engine, submitting jobs with a [`Counter`] adds their number to it, each
+/// finished job takes one off, and anything can wait for it to reach zero: a job (by returning
+/// [`Action::Wait`](crate::Action::Wait), which suspends it without blocking its worker) or a
+/// thread outside the pool ([`JobSystem::wait`](crate::JobSystem::wait), which runs jobs while it
+/// waits).
+///
+/// ## Cost
+/// A counter is one allocation, reused for as long as it lives: when it reaches zero it can be
+/// armed again, so a frame loop keeps one per frame in flight and allocates none per frame.
+/// [`JobSystem::counter`](crate::JobSystem::counter) hands them out from a pool. Waiting
+/// allocates nothing once the waiter list has grown to its working size.
+///
+/// Workers do not decrement the counter once per job: each worker keeps a running count of the
+/// jobs it finished for the same counter and applies it in one atomic operation when it moves to a
+/// job counted elsewhere or runs out of work. A counter therefore never reads zero before all of
+/// its jobs are done, and touches one shared cache line per run of jobs, not per job.
+///
+/// ## Rounds, and why a waiter is never resumed for the wrong one
+/// Each time a counter leaves zero a new *round* starts. A waiter (a suspended job, or a thread)
+/// waits for the round that was in progress when it registered: if the counter reaches zero and
+/// is armed again at once, the waiters of the first round are resumed, and those that registered
+/// in the second wait for it. The word holds the count and the round modulo 2^32; the waiter
+/// list, under its lock, keeps the full 64-bit round. Every look at the word under the lock
+/// advances that full round by the (wrapping) difference. The difference is small and never
+/// ambiguous: a round can end unseen by the lock only while the thread that ended it is between
+/// its decrement and taking the lock, so fewer rounds than there are threads go by between two
+/// looks.
+///
+/// ## Panics
+/// A panic of a counted job is recorded on the counter with its round. Every wait for that round
+/// reports it (a [`JobSystem::wait`](crate::JobSystem::wait) or an
+/// [`Action::Wait`](crate::Action::Wait) that started while the round was in progress, or that
+/// found the counter at zero right after it). If no wait reported it before the counter was
+/// armed again, the next wait reports it, whatever round it waits for: a panic is never lost to
+/// a counter reused before anyone waited. A panic no wait reported by the time the counter is
+/// dropped (or returns to its pool) is counted in
+/// [`Stats::unobserved_panics`](crate::Stats::unobserved_panics), or written to standard error
+/// for a counter outside any pool.
+///
+/// ## Lifetime
+/// Jobs refer to their counter by raw pointer. While the value is above zero the counter holds one
+/// strong reference to itself (taken when it is armed from zero, given back when it returns to
+/// zero), so the state outlives every job it counts even if the user drops all handles.
 ///
 /// ```
 /// use jobs::{Counter, Job, JobSystem};

@@ -301,11 +301,34 @@ impl Block {
         }
     }
 
-    /// The bytes as plain-old-data values (as many whole `T` as fit). The block's alignment must
-    /// suit `T`: ask for it in the request.
+    /// The bytes as plain-old-data values ([`Pod`](crate::Pod): as many whole `T` as fit).
+    /// The block's alignment must suit `T`: ask for it in the request (a block of too small an
+    /// alignment panics here, as `bytemuck` does).
     pub fn cast_slice_mut<T: bytemuck::Pod>(&mut self) -> &mut [T] {
-        let whole = self.len / std::mem::size_of::<T>().max(1) * std::mem::size_of::<T>();
+        let whole = self.whole_bytes::<T>();
         bytemuck::cast_slice_mut(&mut self.as_mut_slice()[..whole])
+    }
+
+    /// The bytes as plain-old-data values, for reading (as
+    /// [`cast_slice_mut`](Self::cast_slice_mut)).
+    ///
+    /// ```
+    /// let system = jobs::JobSystem::new(jobs::Config::default().workers(1))?;
+    /// let mut block = system.heap().allocate_bytes(jobs::Tag(1), 16, 4)?;
+    /// block.cast_slice_mut::<u32>().copy_from_slice(&[1, 2, 3, 4]);
+    /// let read: &[u32] = block.cast_slice();
+    /// assert_eq!(read.iter().sum::<u32>(), 10);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cast_slice<T: bytemuck::Pod>(&self) -> &[T] {
+        let whole = self.whole_bytes::<T>();
+        bytemuck::cast_slice(&self.as_slice()[..whole])
+    }
+
+    /// The bytes that hold whole `T`s (none for a zero-sized `T`).
+    fn whole_bytes<T>(&self) -> usize {
+        let size = std::mem::size_of::<T>();
+        self.len / size.max(1) * size
     }
 }
 

@@ -82,7 +82,7 @@
 //!   actions, the spawner, waiting;
 //! - the shared queues per priority (`queue.rs`);
 //! - the sleep/wake protocol and why no wake-up is lost (`sleep/README.md`, checked by `loom`);
-//! - counters, rounds, and how they stay alive (`counter.rs`); panics (`panic.rs`).
+//! - counters, rounds, and how they stay alive ([`Counter`]); panics (`panic.rs`).
 //!
 //! ## Checking the unsafe core
 //! `cargo +nightly miri test -p jobs --test miri` runs a reduced suite under Miri;
@@ -96,7 +96,7 @@ mod batch;
 mod compile_fail;
 mod config;
 mod context;
-pub mod counter;
+mod counter;
 mod executor;
 mod heap;
 mod job;
@@ -115,6 +115,9 @@ pub mod trace;
 
 pub use action::{Action, BlockingStep, MemoryStep, SpawnStep, Step};
 pub use batch::Grain;
+/// What [`Block::cast_slice`] and [`Block::cast_slice_mut`] view a block as: plain old data
+/// (re-exported from `bytemuck`, so that users need not depend on it themselves).
+pub use bytemuck::Pod;
 pub use config::{Config, ConfigError};
 pub use context::Context;
 pub use counter::Counter;

@@ -636,15 +636,11 @@ impl JobSystem {
         T: Send,
         F: Fn(usize, &mut T) + Send + Sync,
     {
-        let base = SendPtr(items.as_mut_ptr());
-        self.parallel_for_chunks(0..items.len(), grain, move |chunk| {
-            let base = &base;
-            for i in chunk {
-                // SAFETY: `i` is in bounds, the batch hands every index out exactly once, and
-                // `items` stays mutably borrowed until every chunk has run.
-                body(i, unsafe { &mut *base.0.add(i) });
-            }
-        })
+        let len = items.len();
+        // SAFETY: the batch hands every index of `0..len` out exactly once, and `items` stays
+        // mutably borrowed until this returns, after every chunk has run.
+        let chunks = unsafe { batch::each_mut(items, body) };
+        self.parallel_for_chunks(0..len, grain, chunks)
     }
 
     /// Waits until `counter` is zero, running jobs on this thread meanwhile (jobs pinned to it
@@ -653,7 +649,7 @@ impl JobSystem {
     ///
     /// Returns the panic of a job counted in the round this wait waited for (on a counter already
     /// at zero: its last round), as every wait for that round does, or of an earlier round that
-    /// no wait has reported yet (see [`counter`](crate::counter#panics)). Inside a job, prefer
+    /// no wait has reported yet (see [`Counter`](crate::Counter#panics)). Inside a job, prefer
     /// [`Action::Wait`](crate::Action::Wait): it suspends the job and frees the worker. A wait
     /// inside a job runs other jobs on the same stack; past a nesting of
     /// [`MAX_HELPING_DEPTH`](Self::MAX_HELPING_DEPTH) jobs it stops running jobs and sleeps.
@@ -923,14 +919,6 @@ impl JobSystem {
         }
     }
 }
-
-/// A pointer to the items of [`JobSystem::for_each_mut`], shared by its chunks.
-struct SendPtr<T>(*mut T);
-
-// SAFETY: the chunks that share it touch disjoint items, and `T: Send`.
-unsafe impl<T: Send> Send for SendPtr<T> {}
-// SAFETY: as above.
-unsafe impl<T: Send> Sync for SendPtr<T> {}
 
 impl Drop for JobSystem {
     fn drop(&mut self) {

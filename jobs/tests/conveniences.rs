@@ -235,3 +235,40 @@ fn batches_run_from_inside_a_job_complete() {
         assert_eq!(sum.load(Ordering::SeqCst), 499_500);
     });
 }
+
+#[test]
+fn a_spawner_visits_every_item_of_its_capture_once() {
+    use jobs::{Action, Context, Grain, Job};
+    struct Items(Vec<u64>);
+    fn visit(items: &mut Items, _: &mut Context<'_>) -> Action<Items> {
+        Action::Spawn(
+            |items, spawner| {
+                spawner.for_each_mut(&mut items.0, Grain::Auto, |i, v| *v += i as u64);
+                // An empty slice and a grain of one item are fine too.
+                spawner.for_each_mut(&mut [] as &mut [u64], Grain::Auto, |_, _| unreachable!());
+            },
+            |items, _| {
+                assert!(items.0.iter().enumerate().all(|(i, &v)| v == i as u64 + 1));
+                Action::Done
+            },
+        )
+    }
+    let system = jobs::JobSystem::new(jobs::Config::default().workers(2).pin_workers(false))
+        .expect("valid config");
+    let done = system.counter();
+    system.submit_counted(&done, Job::new(Items(vec![1; 10_007]), visit));
+    system.wait(&done).unwrap();
+}
+
+#[test]
+fn a_block_reads_back_as_plain_old_data() {
+    let system = jobs::JobSystem::new(jobs::Config::default().workers(1).pin_workers(false))
+        .expect("valid config");
+    // 10 bytes as u32: two whole values, the rest is not viewed.
+    let mut block = system.heap().allocate_bytes(jobs::Tag(3), 10, 4).unwrap();
+    block.cast_slice_mut::<u32>().copy_from_slice(&[7, 9]);
+    assert_eq!(block.cast_slice::<u32>(), &[7, 9]);
+    assert!(block.cast_slice::<()>().is_empty());
+    fn pod<T: jobs::Pod>() {}
+    pod::<[f32; 4]>();
+}

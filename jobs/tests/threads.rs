@@ -259,7 +259,8 @@ fn run_pinned_until_runs_jobs_as_they_become_ready_then_returns_at_the_deadline(
         let main = std::thread::current().id();
         let ran = Ran::default();
         let started = Instant::now();
-        let deadline = started + Duration::from_millis(50);
+        // Far enough that the worker below reaches its spawn on a loaded machine.
+        let deadline = started + Duration::from_millis(500);
         // A worker pins a job to the main thread 10 ms into the wait.
         let r = ran.clone();
         system.submit(Job::from_fn(move |cx| {

@@ -219,3 +219,51 @@ mod two_children_mutably_borrow_capture {}
 /// }
 /// ```
 mod parallel_for_child_mutates_capture {}
+
+/// `Spawner::for_each_mut` over a local of the spawn step (dropped when it returns, before the
+/// children run).
+///
+/// ```compile_fail,E0597
+/// use jobs::{Action, Context, Grain};
+/// fn start(c: &mut Vec<u32>, _cx: &mut Context<'_>) -> Action<Vec<u32>> {
+///     Action::Spawn(
+///         |c, spawner| {
+///             let mut local = c.clone();
+///             spawner.for_each_mut(&mut local, Grain::Auto, |_, v| *v += 1);
+///         },
+///         |_, _| Action::Done,
+///     )
+/// }
+/// ```
+///
+/// `Spawner::for_each_mut` twice over the same part of the capture at once.
+///
+/// ```compile_fail,E0499
+/// use jobs::{Action, Context, Grain};
+/// fn start(c: &mut Vec<u32>, _cx: &mut Context<'_>) -> Action<Vec<u32>> {
+///     Action::Spawn(
+///         |c, spawner| {
+///             spawner.for_each_mut(&mut c[..], Grain::Auto, |_, v| *v += 1);
+///             spawner.for_each_mut(&mut c[..], Grain::Auto, |_, v| *v += 1);
+///         },
+///         |_, _| Action::Done,
+///     )
+/// }
+/// ```
+///
+/// Compiles: disjoint halves of the capture.
+///
+/// ```
+/// use jobs::{Action, Context, Grain};
+/// fn start(c: &mut Vec<u32>, _cx: &mut Context<'_>) -> Action<Vec<u32>> {
+///     Action::Spawn(
+///         |c, spawner| {
+///             let (a, b) = c.split_at_mut(1);
+///             spawner.for_each_mut(a, Grain::Auto, |_, v| *v += 1);
+///             spawner.for_each_mut(b, Grain::Auto, |_, v| *v += 1);
+///         },
+///         |_, _| Action::Done,
+///     )
+/// }
+/// ```
+mod for_each_mut_borrows {}

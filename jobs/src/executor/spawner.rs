@@ -259,6 +259,38 @@ impl<'c, 'w> Spawner<'c, 'w> {
         });
     }
 
+    /// Calls `body(i, &mut items[i])` for every item, in parallel, as children of this job:
+    /// each item is visited once, and the parent continues when all have been. `items` may be
+    /// (part of) the parent's capture.
+    ///
+    /// ```
+    /// use jobs::{Action, Context, Grain, Job};
+    /// struct Particles { speeds: Vec<f32> }
+    /// fn integrate(p: &mut Particles, _: &mut Context<'_>) -> Action<Particles> {
+    ///     Action::Spawn(
+    ///         |p, spawner| spawner.for_each_mut(&mut p.speeds, Grain::Auto, |_, v| *v *= 0.5),
+    ///         |p, _| { assert!(p.speeds.iter().all(|&v| v == 1.0)); Action::Done },
+    ///     )
+    /// }
+    /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2))?;
+    /// let done = system.counter();
+    /// system.submit_counted(&done, Job::new(Particles { speeds: vec![2.0; 10_000] }, integrate));
+    /// system.wait(&done)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn for_each_mut<T, F>(&mut self, items: &'c mut [T], grain: Grain, body: F)
+    where
+        T: Send + 'c,
+        F: Fn(usize, &mut T) + Send + Sync + 'c,
+    {
+        let len = items.len();
+        // SAFETY: the batch hands every index of `0..len` out exactly once, and `items` is
+        // borrowed for `'c`: the parent stays suspended, its capture untouched, until every
+        // child has finished.
+        let chunks = unsafe { batch::each_mut(items, body) };
+        self.parallel_for_chunks(0..len, grain, chunks);
+    }
+
     /// Counts the batch's runners as children of the parent (see `batch.rs`: when the last
     /// has finished, every item has and none holds the body), and queues them.
     fn spawn_batch(

@@ -59,8 +59,10 @@ pub struct FrameStats {
     pub completed: Duration,
     /// Each kept pass, in the graph's order.
     pub passes: Vec<PassTime>,
-    /// The longest chain of dependent passes, summing their durations: the frame's length with
-    /// unlimited workers.
+    /// The frame's **critical path**: the longest chain of dependent passes, summing their
+    /// durations (waits left out): the frame's length with unlimited workers. Not the `tools`
+    /// crate's *completion chain*, the chain that ended the frame with its waits; the
+    /// `jobs-trace-format` crate defines the two side by side ("Two paths through a frame").
     pub critical_path: Duration,
     /// The passes on that chain (indices into `passes`), first to last.
     pub critical_passes: Vec<usize>,

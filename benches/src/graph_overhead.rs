@@ -134,27 +134,32 @@ pub fn graph() -> Graph {
     );
 
     // A fan-out of 50 readers of one per-frame resource, then a fan-in.
-    let source = g.per_frame("fan_source", 0u32);
+    let source = g.scratch("fan_source", 0u32);
     g.pass("fan_root", source.write(), |_, _| {});
-    for i in 0..FAN_READERS {
-        let out = g.import(&format!("fan_out{i}"), 0u32);
-        g.pass(&format!("fan{i}"), (source.read(), out.write()), |_, _| {});
-    }
+    let fans: Vec<_> = (0..FAN_READERS)
+        .map(|i| {
+            let out = g.import(&format!("fan_out{i}"), 0u32);
+            g.pass(&format!("fan{i}"), (source.read(), out.write()), |_, _| {})
+                .id()
+        })
+        .collect();
     let mut sink = g.pass("fan_sink", (), |_, _| {}).side_effect();
-    for i in 0..FAN_READERS {
-        sink = sink.after(&format!("fan{i}"));
+    for fan in fans {
+        sink = sink.after(fan);
     }
 
     // Short chains by explicit ordering.
     let (chains, length) = SHORT_CHAINS;
     for c in 0..chains {
+        let mut previous = None;
         for i in 0..length {
-            let pass = g
+            let mut pass = g
                 .pass(&format!("short{c}_{i}"), (), |_, _| {})
                 .side_effect();
-            if i > 0 {
-                pass.after(&format!("short{c}_{}", i - 1));
+            if let Some(previous) = previous {
+                pass = pass.after(previous);
             }
+            previous = Some(pass.id());
         }
     }
 

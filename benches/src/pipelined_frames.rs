@@ -158,7 +158,7 @@ pub fn calibrate() -> u64 {
 /// The two-stage graph, each stage `iterations` of [`busy`].
 pub fn graph(iterations: u64) -> Graph {
     let mut g = GraphBuilder::new();
-    let state = g.per_frame("state", 0.0f32);
+    let state = g.scratch("state", 0.0f32);
     let image = g.import("image", 0.0f32);
     g.pass(
         "simulate",

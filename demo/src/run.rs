@@ -340,9 +340,9 @@ fn run_jobs(
     let image = Image::new(&world);
 
     let mut graph = GraphBuilder::new();
-    let state = graph.per_frame("particles", Particles::with_capacity(capacity, cells));
+    let state = graph.scratch("particles", Particles::with_capacity(capacity, cells));
     let staging = graph.import("staging", Particles::with_capacity(capacity, cells));
-    let image = graph.per_frame("image", image);
+    let image = graph.scratch("image", image);
     let world = graph.import("world", world);
     let counts = graph.transient::<u32>("alive per chunk", capacity.div_ceil(CHUNK));
     let cell_of = graph.transient::<u32>("cell per particle", capacity);
@@ -357,7 +357,7 @@ fn run_jobs(
             |(previous, counts), cx| sim::count_alive(cx, previous, DT, counts),
         )
         .stage("simulate");
-    graph
+    let integrate = graph
         .pass(
             "integrate",
             (
@@ -371,16 +371,18 @@ fn run_jobs(
                 sim::integrate(cx, world, frame, DT, previous, counts, staging)
             },
         )
-        .stage("simulate");
-    graph
+        .stage("simulate")
+        .id();
+    let collide = graph
         .pass(
             "collide",
             (world.read(), staging.write()),
             |(world, staging), cx| sim::collide(cx, world, staging),
         )
-        .after("integrate")
-        .stage("simulate");
-    graph
+        .after(integrate)
+        .stage("simulate")
+        .id();
+    let bin = graph
         .pass(
             "bin",
             (
@@ -393,9 +395,10 @@ fn run_jobs(
                 sim::bin(cx, world, staging, cell_of, histograms)
             },
         )
-        .after("collide")
-        .stage("simulate");
-    graph
+        .after(collide)
+        .stage("simulate")
+        .id();
+    let prefix = graph
         .pass(
             "prefix",
             (world.read(), histograms.write(), state.write()),
@@ -403,9 +406,10 @@ fn run_jobs(
                 sim::prefix(histograms, &mut state.cell_start, world.grid.cells())
             },
         )
-        .after("bin")
-        .stage("simulate");
-    graph
+        .after(bin)
+        .stage("simulate")
+        .id();
+    let scatter = graph
         .pass(
             "scatter",
             (
@@ -425,15 +429,16 @@ fn run_jobs(
                 unsafe { sim::scatter(cx, world, staging, cell_of, offsets, state) }
             },
         )
-        .after("prefix")
-        .stage("simulate");
+        .after(prefix)
+        .stage("simulate")
+        .id();
     graph
         .pass(
             "neighbours",
             (world.read(), state.write()),
             |(world, state), cx| sim::neighbours(cx, world, DT, state),
         )
-        .after("scatter")
+        .after(scatter)
         .stage("simulate");
     graph
         .pass(

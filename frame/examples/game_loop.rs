@@ -40,7 +40,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     // 1. Declare the resources and the passes, once.
     let mut graph = GraphBuilder::new();
-    let input = graph.per_frame("input", Input::default());
+    let input = graph.scratch("input", Input::default());
     let start: Vec<Body> = (0..BODIES)
         .map(|i| {
             let angle = i as f32 * 0.618_034 * std::f32::consts::TAU;
@@ -51,7 +51,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             }
         })
         .collect();
-    let bodies = graph.per_frame("bodies", start);
+    let bodies = graph.scratch("bodies", start);
     let forces = graph.transient::<[f32; 2]>("forces", BODIES);
     let screen = graph.import("screen", vec![0u16; WIDTH * HEIGHT]);
 

@@ -7,8 +7,9 @@ use jobs::{Priority, Step};
 use crate::access::{Access, Declared};
 use crate::compile;
 use crate::error::GraphError;
+use crate::flag::Flag;
 use crate::pass::{closure_entry, Body, ClosureState, ErasedBody, Pass, PassContext};
-use crate::resource::{Buf, Cell, Init, Kind, Res, ResourceDecl};
+use crate::resource::{clone_from, Buf, Cell, Init, Kind, Res, ResourceDecl};
 use crate::Graph;
 
 /// Declares the resources and passes of a frame graph; [`compile`](Self::compile) checks and
@@ -18,7 +19,7 @@ use crate::Graph;
 /// use frame::GraphBuilder;
 ///
 /// let mut graph = GraphBuilder::new();
-/// let positions = graph.per_frame("positions", vec![0.0f32; 1024]);
+/// let positions = graph.scratch("positions", vec![0.0f32; 1024]);
 /// let forces = graph.transient::<f32>("forces", 1024);
 /// graph.pass("forces", forces.write(), |forces, _cx| forces.fill(-9.8));
 /// graph.pass(
@@ -39,14 +40,22 @@ pub struct GraphBuilder {
     pub(crate) id: u32,
     pub(crate) resources: Vec<ResourceDecl>,
     pub(crate) passes: Vec<PassDecl>,
+    /// The names of the flags declared with [`flag`](Self::flag), in order.
+    pub(crate) flags: Vec<String>,
+    /// Whether [`order`](Self::order) was given two passes of other builders.
+    pub(crate) foreign_order: bool,
 }
 
 /// A pass as declared.
 pub(crate) struct PassDecl {
     pub(crate) name: String,
     pub(crate) accesses: Vec<Declared>,
-    pub(crate) before: Vec<String>,
-    pub(crate) after: Vec<String>,
+    pub(crate) before: Vec<PassId>,
+    pub(crate) after: Vec<PassId>,
+    /// The flags that must all be on in a frame for the pass to run in it.
+    pub(crate) run_if: Vec<Flag>,
+    /// The carried resource this pass copies forward (the pass `carried` adds), if any.
+    pub(crate) carries: Option<u32>,
     pub(crate) side_effect: bool,
     pub(crate) priority: Priority,
     pub(crate) on_main_thread: bool,
@@ -56,28 +65,135 @@ pub(crate) struct PassDecl {
     pub(crate) body: ErasedBody,
 }
 
-/// Sets the options of a pass just declared: its priority, explicit orderings, side effects.
+/// A handle to a declared pass, for ordering others against it
+/// ([`PassConfig::before`], [`PassConfig::after`]). Copy it freely; it works only with the
+/// builder that declared the pass ([`GraphError::ForeignPass`] otherwise).
+///
+/// ```
+/// let mut graph = frame::GraphBuilder::new();
+/// let log = graph.import("log", Vec::<&str>::new());
+/// let first = graph.pass("first", (), |_, _| {}).side_effect().id();
+/// graph.pass("second", log.write(), |log, _| log.push("second")).after(first);
+/// assert_eq!(graph.compile()?.order(), ["first", "second"]);
+/// # Ok::<(), frame::GraphError>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PassId {
+    /// The id of the builder that declared it (see `next_graph_id`).
+    pub(crate) graph: u32,
+    /// Its index among the builder's passes.
+    pub(crate) index: u32,
+}
+
+/// Sets the options of a pass just declared: its priority, explicit orderings, side effects,
+/// the frames it runs in.
 pub struct PassConfig<'b> {
     pass: &'b mut PassDecl,
+    id: PassId,
 }
 
 impl PassConfig<'_> {
+    /// The pass's handle, to order other passes against it.
+    ///
+    /// ```
+    /// let mut graph = frame::GraphBuilder::new();
+    /// let a = graph.pass("a", (), |_, _| {}).side_effect().id();
+    /// graph.pass("b", (), |_, _| {}).side_effect().before(a);
+    /// assert_eq!(graph.compile()?.order(), ["b", "a"]);
+    /// # Ok::<(), frame::GraphError>(())
+    /// ```
+    pub fn id(&self) -> PassId {
+        self.id
+    }
+
     /// Runs the pass's job (and, by default, what it spawns) at `priority`.
     pub fn priority(self, priority: Priority) -> Self {
         self.pass.priority = priority;
         self
     }
 
-    /// Orders this pass before the pass named `other`, whatever they access.
-    pub fn before(self, other: &str) -> Self {
-        self.pass.before.push(other.to_owned());
+    /// Orders this pass before `other`, whatever they access.
+    ///
+    /// ```
+    /// let mut graph = frame::GraphBuilder::new();
+    /// let present = graph.pass("present", (), |_, _| {}).side_effect().id();
+    /// graph.pass("draw", (), |_, _| {}).side_effect().before(present);
+    /// assert_eq!(graph.compile()?.order(), ["draw", "present"]);
+    /// # Ok::<(), frame::GraphError>(())
+    /// ```
+    pub fn before(self, other: PassId) -> Self {
+        self.pass.before.push(other);
         self
     }
 
-    /// Orders this pass after the pass named `other`, whatever they access.
-    pub fn after(self, other: &str) -> Self {
-        self.pass.after.push(other.to_owned());
+    /// Orders this pass after `other`, whatever they access.
+    ///
+    /// ```
+    /// let mut graph = frame::GraphBuilder::new();
+    /// let input = graph.pass("input", (), |_, _| {}).side_effect().id();
+    /// graph.pass("simulate", (), |_, _| {}).side_effect().after(input);
+    /// assert_eq!(graph.compile()?.dependencies("simulate"), Some(vec!["input"]));
+    /// # Ok::<(), frame::GraphError>(())
+    /// ```
+    pub fn after(self, other: PassId) -> Self {
+        self.pass.after.push(other);
         self
+    }
+
+    /// Runs the pass only in frames where `flag` is on (see [`GraphBuilder::flag`]); called
+    /// again, only where every flag given is on. In a frame where it is off the pass's body does
+    /// not run; the passes after it run all the same (they see what it would have changed
+    /// unchanged; see the [resources](crate::resource) for what a switched-off writer leaves).
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// let system = Arc::new(jobs::JobSystem::new(jobs::Config::default().workers(1))?);
+    /// let mut graph = frame::GraphBuilder::new();
+    /// let overlay = graph.flag("debug overlay");
+    /// let drawn = graph.import("drawn", 0u32);
+    /// graph.pass("overlay", drawn.write(), |drawn, _| *drawn += 1).run_if(overlay);
+    /// let mut frames = frame::Frames::new(system, graph.compile()?)?;
+    /// frames.run_frame(Duration::ZERO)?; // flags start off
+    /// let mut setup = frames.begin_frame()?;
+    /// setup.set_flag(overlay, true)?;
+    /// setup.start(Duration::ZERO)?;
+    /// assert_eq!(*frames.resource(drawn)?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn run_if(self, flag: Flag) -> Self {
+        self.pass.run_if.push(flag);
+        self
+    }
+
+    /// Puts the pass in the simulation part of a frame: it runs only in frames that simulate
+    /// (all frames unless [`FrameSetup::simulate`](crate::FrameSetup::simulate) says not; a
+    /// [`GameLoop`](crate::GameLoop) runs one such frame per fixed step). Shorthand for
+    /// `run_if(Flag::SIMULATE)`.
+    ///
+    /// ```
+    /// let mut graph = frame::GraphBuilder::new();
+    /// let state = graph.carried("state", 0u64);
+    /// graph.pass("step", state.write(), |s, _| *s += 1).simulate();
+    /// # Ok::<(), frame::GraphError>(())
+    /// ```
+    pub fn simulate(self) -> Self {
+        self.run_if(Flag::SIMULATE)
+    }
+
+    /// Puts the pass in the render part of a frame: it runs only in frames that render (all
+    /// frames unless [`FrameSetup::render`](crate::FrameSetup::render) says not; a
+    /// [`GameLoop`](crate::GameLoop) renders once a turn, in the turn's last frame) and reads
+    /// the interpolation factor in [`FrameInfo::alpha`](crate::FrameInfo::alpha). Shorthand
+    /// for `run_if(Flag::RENDER)`.
+    ///
+    /// ```
+    /// let mut graph = frame::GraphBuilder::new();
+    /// let image = graph.import("image", 0.0f32);
+    /// graph.pass("draw", image.write(), |i, cx| *i = cx.frame().alpha).render();
+    /// # Ok::<(), frame::GraphError>(())
+    /// ```
+    pub fn render(self) -> Self {
+        self.run_if(Flag::RENDER)
     }
 
     /// Marks the pass as having an effect outside the graph (writing a file, presenting an
@@ -163,6 +279,8 @@ impl GraphBuilder {
             id,
             resources: Vec::new(),
             passes: Vec::new(),
+            flags: Vec::new(),
+            foreign_order: false,
         }
     }
 
@@ -171,8 +289,49 @@ impl GraphBuilder {
             name: name.to_owned(),
             kind,
             init,
+            clone_from: None,
         });
         (self.resources.len() - 1) as u32
+    }
+
+    /// Orders pass `first` before pass `then`, whatever they access: the same as
+    /// `.before(then)` on `first` (or `.after(first)` on `then`), for passes already declared
+    /// in another order. A pass of another builder is [`GraphError::ForeignPass`] when
+    /// compiling.
+    ///
+    /// ```
+    /// let mut graph = frame::GraphBuilder::new();
+    /// let present = graph.pass("present", (), |_, _| {}).side_effect().id();
+    /// let draw = graph.pass("draw", (), |_, _| {}).side_effect().id();
+    /// graph.order(draw, present);
+    /// assert_eq!(graph.compile()?.order(), ["draw", "present"]);
+    /// # Ok::<(), frame::GraphError>(())
+    /// ```
+    pub fn order(&mut self, first: PassId, then: PassId) {
+        if first.graph == self.id {
+            self.passes[first.index as usize].before.push(then);
+        } else if then.graph == self.id {
+            self.passes[then.index as usize].after.push(first);
+        } else {
+            self.foreign_order = true;
+        }
+    }
+
+    /// A flag of the frame, off in every frame unless the frame's setup turns it on
+    /// ([`FrameSetup::set_flag`](crate::FrameSetup::set_flag)); passes may run only where it
+    /// is on ([`PassConfig::run_if`]). A graph has at most [`Flag::MAX`] flags of its own
+    /// (compiling more is [`GraphError::TooManyFlags`]), beside [`Flag::SIMULATE`] and
+    /// [`Flag::RENDER`].
+    ///
+    /// ```
+    /// let mut graph = frame::GraphBuilder::new();
+    /// let screenshot = graph.flag("screenshot");
+    /// graph.pass("save", (), |_, _| {}).side_effect().run_if(screenshot);
+    /// # Ok::<(), frame::GraphError>(())
+    /// ```
+    pub fn flag(&mut self, name: &str) -> Flag {
+        self.flags.push(name.to_owned());
+        Flag::new(self.id, Flag::FIRST_OWN + self.flags.len() as u32 - 1)
     }
 
     /// Imports a value the game owns into the graph: one copy, kept between frames. Passes that
@@ -183,16 +342,79 @@ impl GraphBuilder {
         Res::new(self.id, id)
     }
 
-    /// A resource with its own copy for each frame slot (made by cloning `initial`), so that a
-    /// frame can write its copy while an earlier frame still reads its own. A pass may read the
-    /// previous frame's copy with [`Res::read_previous`].
+    /// Per-frame state carried from frame to frame: one copy per frame slot, and each frame's
+    /// copy starts as the previous frame's (frame 0's as `initial`), so a pass may change part
+    /// of it. A pass may also read the previous frame's copy with [`Res::read_previous`].
+    ///
+    /// Cost: one `Clone::clone_from` of the value per frame, in a job of its own named
+    /// `carry <name>` (it shows in [`Graph::order`] and the statistics) that runs once the
+    /// previous frame's writers of it are done, before the frame's first pass touching it; so
+    /// with frames in flight, the passes using it follow the previous frame's writers of it.
+    /// For state rewritten whole every frame, [`scratch`](Self::scratch) copies nothing.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// let system = Arc::new(jobs::JobSystem::new(jobs::Config::default().workers(2))?);
+    /// let mut graph = frame::GraphBuilder::new();
+    /// let score = graph.carried("score", [0u32; 2]);
+    /// // Changes one half a frame: the other half is carried over.
+    /// graph.pass("score", score.write(), |score, cx| score[(cx.frame().number % 2) as usize] += 1);
+    /// let mut frames = frame::Frames::new(system, graph.compile()?)?;
+    /// for _ in 0..5 {
+    ///     frames.run_frame(Duration::ZERO)?;
+    /// }
+    /// assert_eq!(*frames.resource(score)?, [3, 2]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn carried<T: Clone + Send + Sync + 'static>(&mut self, name: &str, initial: T) -> Res<T> {
+        let res = self.copies(name, Kind::Carried, initial);
+        let carry = format!("carry {name}");
+        self.pass(
+            &carry,
+            (res.read_previous(), res.write()),
+            |(before, now), _| now.clone_from(before),
+        )
+        .priority(Priority::High);
+        self.passes.last_mut().expect("just declared").carries = Some(res.id);
+        res
+    }
+
+    /// Per-frame scratch, written whole every frame: one copy per frame slot (made by cloning
+    /// `initial`), so that a frame can write its copy while an earlier frame still reads its
+    /// own, and nothing is copied between frames. A frame's copy starts with whatever the frame
+    /// that used the slot before left in it (frames in flight + 1 earlier, or `initial`): its
+    /// writers (a pass, or the main thread with
+    /// [`FrameSetup::per_frame_mut`](crate::FrameSetup::per_frame_mut)) must write all that is
+    /// read. A pass may read the previous frame's copy with [`Res::read_previous`], which makes
+    /// double-buffered state: each frame computes its copy whole from the previous one.
+    ///
+    /// Cost: none per frame. In a frame where its writer fails or is switched off
+    /// ([`PassConfig::run_if`]), its copy is made the previous frame's (one
+    /// `Clone::clone_from`, only then), so a reader never sees an older frame's data.
     ///
     /// The copies are what `Clone` makes: a `Vec` cloned has the original's length, not the
     /// room reserved with `Vec::with_capacity`. A value that grows inside a pass should keep
     /// its room when cloned, or each copy reallocates inside the pass the first times it grows.
-    pub fn per_frame<T: Clone + Send + 'static>(&mut self, name: &str, initial: T) -> Res<T> {
+    ///
+    /// ```
+    /// let mut graph = frame::GraphBuilder::new();
+    /// let heights = graph.scratch("heights", vec![0.0f32; 256]);
+    /// graph.pass("fall", (heights.read_previous(), heights.write()), |(before, now), _| {
+    ///     for (h, h0) in now.iter_mut().zip(before) {
+    ///         *h = h0 - 0.1; // every element written, from the previous frame's
+    ///     }
+    /// });
+    /// # Ok::<(), frame::GraphError>(())
+    /// ```
+    pub fn scratch<T: Clone + Send + 'static>(&mut self, name: &str, initial: T) -> Res<T> {
+        self.copies(name, Kind::Scratch, initial)
+    }
+
+    /// A per-frame resource of `kind`, its copies cloned from `initial`.
+    fn copies<T: Clone + Send + 'static>(&mut self, name: &str, kind: Kind, initial: T) -> Res<T> {
         let make = move || Cell::new(initial.clone());
-        let id = self.resource(name, Kind::PerFrame, Init::Copies(Box::new(make)));
+        let id = self.resource(name, kind, Init::Copies(Box::new(make)));
+        self.resources[id as usize].clone_from = Some(clone_from::<T>);
         Res::new(self.id, id)
     }
 
@@ -241,6 +463,8 @@ impl GraphBuilder {
             accesses,
             before: Vec::new(),
             after: Vec::new(),
+            run_if: Vec::new(),
+            carries: None,
             side_effect: false,
             priority: Priority::Normal,
             on_main_thread: false,
@@ -251,8 +475,13 @@ impl GraphBuilder {
                 entry,
             }),
         });
+        let id = PassId {
+            graph: self.id,
+            index: self.passes.len() as u32 - 1,
+        };
         PassConfig {
             pass: self.passes.last_mut().expect("just pushed"),
+            id,
         }
     }
 

@@ -1,8 +1,10 @@
 //! Compiling a graph: from declared accesses and orderings to the order the passes run in.
 //!
-//! 1. Edges. Explicit orderings (`before`/`after`) are edges. For each resource, every pass
-//!    that reads it runs after every pass that writes it, unless the reader is explicitly
-//!    ordered before that writer (then it reads the value from before the write).
+//! 1. Edges. Explicit orderings (`before`/`after`) are edges, and so are those of a carried
+//!    resource's `carry` pass, before every other pass reading or writing that resource's
+//!    current copy. For each resource, every pass that reads it runs after every pass that
+//!    writes it, unless the reader is explicitly ordered before that writer (then it reads the
+//!    value from before the write).
 //! 2. Checks. A cycle, two writers of one resource that no path orders, or a read of a
 //!    transient resource that no earlier pass writes, is an error naming the passes and the
 //!    resource.
@@ -23,6 +25,7 @@ use std::collections::HashMap;
 use crate::access::Mode;
 use crate::builder::GraphBuilder;
 use crate::error::GraphError;
+use crate::flag::Flag;
 use crate::frames::{Deps, Plan};
 use crate::resource::Kind;
 use crate::Graph;
@@ -77,10 +80,25 @@ pub(crate) fn compile(builder: GraphBuilder) -> Result<Graph, GraphError> {
         id,
         resources,
         passes,
+        flags,
+        foreign_order,
     } = builder;
     let n = passes.len();
     let name = |p: usize| passes[p].name.clone();
     let resource_name = |r: u32| resources[r as usize].name.clone();
+    if foreign_order {
+        return Err(GraphError::ForeignPass {
+            pass: "(two passes of other builders, given to `order`)".to_owned(),
+        });
+    }
+    if flags.len() > Flag::MAX {
+        return Err(GraphError::TooManyFlags { flags: flags.len() });
+    }
+    for (p, pass) in passes.iter().enumerate() {
+        if pass.run_if.iter().any(|flag| !flag.belongs_to(id)) {
+            return Err(GraphError::ForeignFlag { pass: name(p) });
+        }
+    }
 
     // Names.
     let mut by_name = HashMap::new();
@@ -115,7 +133,7 @@ pub(crate) fn compile(builder: GraphBuilder) -> Result<Graph, GraphError> {
                 Mode::Read => readers[r].push(p),
                 Mode::Write => writers[r].push(p),
                 Mode::ReadPrevious => {
-                    if resources[r].kind != Kind::PerFrame {
+                    if !resources[r].kind.is_per_frame() {
                         return Err(GraphError::NotPerFrame {
                             pass: name(p),
                             resource: resource_name(access.id),
@@ -127,19 +145,24 @@ pub(crate) fn compile(builder: GraphBuilder) -> Result<Graph, GraphError> {
         }
     }
 
-    // Edges: explicit first, then from the resources.
+    // Edges: explicit first (and the carry passes'), then from the resources.
     let mut edges: Vec<Vec<(usize, Why)>> = vec![Vec::new(); n];
     for (p, pass) in passes.iter().enumerate() {
         for (others, forward) in [(&pass.before, true), (&pass.after, false)] {
             for other in others {
-                let Some(&q) = by_name.get(other.as_str()) else {
-                    return Err(GraphError::UnknownPass {
-                        pass: name(p),
-                        unknown: other.clone(),
-                    });
-                };
+                if other.graph != id {
+                    return Err(GraphError::ForeignPass { pass: name(p) });
+                }
+                let q = other.index as usize;
                 let (from, to) = if forward { (p, q) } else { (q, p) };
                 edges[from].push((to, Why::Explicit));
+            }
+        }
+        if let Some(r) = pass.carries {
+            for q in readers[r as usize].iter().chain(&writers[r as usize]) {
+                if *q != p {
+                    edges[p].push((*q, Why::Resource(r)));
+                }
             }
         }
     }
@@ -275,7 +298,7 @@ pub(crate) fn compile(builder: GraphBuilder) -> Result<Graph, GraphError> {
                     }
                 }
             }
-            Kind::PerFrame => {
+            Kind::Carried | Kind::Scratch => {
                 for &w in &writers[r] {
                     for &rd in &previous_readers[r] {
                         if kept.contains(w) && kept.contains(rd) {
@@ -324,6 +347,7 @@ pub(crate) fn compile(builder: GraphBuilder) -> Result<Graph, GraphError> {
             });
     Ok(Graph {
         id,
+        flags,
         resources,
         passes,
         kept: kept_order,

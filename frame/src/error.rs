@@ -11,12 +11,20 @@ pub enum GraphError {
         /// The name used twice.
         pass: String,
     },
-    /// A pass is ordered before or after a pass that does not exist.
-    UnknownPass {
+    /// A pass is ordered before or after a pass of another graph builder.
+    ForeignPass {
         /// The pass whose ordering names it.
         pass: String,
-        /// The name that matches no pass.
-        unknown: String,
+    },
+    /// A pass runs under a flag of another graph builder.
+    ForeignFlag {
+        /// The pass.
+        pass: String,
+    },
+    /// The graph declares more flags than [`Flag::MAX`](crate::Flag::MAX).
+    TooManyFlags {
+        /// How many it declares.
+        flags: usize,
     },
     /// A pass uses a resource handle from another graph builder.
     ForeignResource {
@@ -70,9 +78,18 @@ impl fmt::Display for GraphError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             GraphError::DuplicatePass { pass } => write!(f, "two passes are named `{pass}`"),
-            GraphError::UnknownPass { pass, unknown } => {
-                write!(f, "pass `{pass}` is ordered against `{unknown}`, which is no pass")
+            GraphError::ForeignPass { pass } => write!(
+                f,
+                "pass `{pass}` is ordered against a pass of another graph builder"
+            ),
+            GraphError::ForeignFlag { pass } => {
+                write!(f, "pass `{pass}` runs under a flag of another graph builder")
             }
+            GraphError::TooManyFlags { flags } => write!(
+                f,
+                "the graph declares {flags} flags (allowed: 0 to {})",
+                crate::Flag::MAX
+            ),
             GraphError::ForeignResource { pass } => write!(
                 f,
                 "pass `{pass}` uses a resource handle from another graph builder"
@@ -121,7 +138,8 @@ impl std::error::Error for GraphError {}
 #[non_exhaustive]
 pub enum FrameError {
     /// A pass (or a job it spawned) panicked. Passes after it in the same frame that needed its
-    /// output did not run; later frames run normally.
+    /// output did not run; later frames run normally. What the frame leaves in each resource:
+    /// see [the resources' docs](crate::resource#what-a-frame-that-does-not-finish-leaves).
     PassPanicked {
         /// The frame.
         frame: u64,
@@ -165,6 +183,21 @@ pub enum FrameError {
     /// `FramesConfig::history(n)` with `n` above
     /// [`FramesConfig::MAX_HISTORY`](crate::FramesConfig::MAX_HISTORY).
     HistoryTooLong(usize),
+    /// The resource was left half-written by a failed frame and cannot be put back (an imported
+    /// resource, or a per-frame one whose `clone_from` panicked): passes touching it fail and
+    /// it cannot be read until [`Frames::rewrite`](crate::Frames::rewrite) gives it a new value.
+    Poisoned {
+        /// The resource.
+        resource: String,
+        /// The frame that left it half-written.
+        frame: u64,
+        /// The pass that failed (or was skipped) writing it.
+        pass: String,
+    },
+    /// A flag of another graph.
+    ForeignFlag,
+    /// `FrameSetup::alpha(a)` with `a` outside 0 to 1 or not a number (the message names it).
+    BadAlpha(String),
 }
 
 impl fmt::Display for FrameError {
@@ -208,6 +241,19 @@ impl fmt::Display for FrameError {
                 "max_steps_per_turn({steps}): out of range (allowed: 1 to {})",
                 crate::GameLoop::MAX_STEPS_PER_TURN
             ),
+            FrameError::Poisoned {
+                resource,
+                frame,
+                pass,
+            } => write!(
+                f,
+                "resource `{resource}` is poisoned: pass `{pass}` failed writing it in frame \
+                 {frame}; give it a new value with `Frames::rewrite`"
+            ),
+            FrameError::ForeignFlag => write!(f, "the flag belongs to another graph"),
+            FrameError::BadAlpha(alpha) => {
+                write!(f, "alpha({alpha}): out of range (allowed: 0 to 1)")
+            }
             FrameError::HistoryTooLong(frames) => write!(
                 f,
                 "history({frames}): too many frames of statistics to keep (allowed: 0 to {})",

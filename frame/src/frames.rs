@@ -28,29 +28,74 @@
 
 use std::collections::VecDeque;
 use std::ptr::NonNull;
-use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jobs::{Block, Counter, JobSystem, Label, Priority, Stats, Tag};
 
-use crate::access::Binding;
+use crate::access::{Binding, Mode};
 use crate::error::FrameError;
+use crate::flag::Flag;
 use crate::pass::JobMaker;
 use crate::profile::Profile;
-use crate::resource::{Cell, Init, Kind, Res};
+use crate::resource::{Cell, CloneFrom, Init, Kind, Res};
 use crate::stats::{FrameStats, PassTime};
 use crate::Graph;
 
 /// What a pass knows about the frame it runs in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+///
+/// ```
+/// use std::{sync::Arc, time::Duration};
+/// let system = Arc::new(jobs::JobSystem::new(jobs::Config::default().workers(1))?);
+/// let mut graph = frame::GraphBuilder::new();
+/// let seen = graph.import("seen", Vec::new());
+/// graph.pass("look", seen.write(), |seen, cx| {
+///     let info = cx.frame();
+///     seen.push((info.number, info.simulates(), info.renders(), info.alpha));
+/// });
+/// let mut frames = frame::Frames::new(system, graph.compile()?)?;
+/// frames.run_frame(Duration::from_millis(10))?; // both parts, alpha 1
+/// let mut setup = frames.begin_frame()?;
+/// setup.simulate(false); // a render-only frame, halfway to the next step
+/// setup.alpha(0.5)?;
+/// setup.start(Duration::ZERO)?;
+/// assert_eq!(*frames.resource(seen)?, [(0, true, true, 1.0), (1, false, true, 0.5)]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
 pub struct FrameInfo {
     /// The frame's number, from 0.
     pub number: u64,
-    /// The simulation time step of this frame.
+    /// The simulation time step of this frame (zero in a frame that does not simulate, as a
+    /// [`GameLoop`](crate::GameLoop) makes them).
     pub dt: Duration,
     /// The simulation time at the start of this frame (the sum of the earlier frames' `dt`).
     pub time: Duration,
+    /// How far the game's real time is past the newest simulated state, in simulation steps,
+    /// from 0 to 1: for render passes to interpolate what they draw between the state before
+    /// the last step (at 0) and after it (at 1). 1 unless the frame's setup says otherwise
+    /// ([`FrameSetup::alpha`]); a [`GameLoop`](crate::GameLoop) sets it each turn.
+    pub alpha: f32,
+    /// The frame's flags (see [`Flag`](crate::Flag)).
+    pub(crate) flags: u64,
+}
+
+impl FrameInfo {
+    /// Whether the frame simulates ([`Flag::SIMULATE`](crate::Flag::SIMULATE) is on).
+    pub fn simulates(&self) -> bool {
+        self.is_on(crate::Flag::SIMULATE)
+    }
+
+    /// Whether the frame renders ([`Flag::RENDER`](crate::Flag::RENDER) is on).
+    pub fn renders(&self) -> bool {
+        self.is_on(crate::Flag::RENDER)
+    }
+
+    /// Whether `flag` is on in this frame.
+    pub fn is_on(&self, flag: crate::Flag) -> bool {
+        self.flags & flag.mask() != 0
+    }
 }
 
 /// What each kept pass waits for (positions among the kept passes).
@@ -95,12 +140,23 @@ pub(crate) struct Slot {
     /// Per pass, its unfinished dependencies (see `pass.rs`).
     pub(crate) countdowns: Vec<Countdown>,
     pub(crate) bindings: Vec<Binding>,
+    /// Per resource, whether a writer of it failed in its body in this frame ([`Slot::TORN`]),
+    /// or did not run it ([`Slot::SKIPPED`]); read by its last writer (see `pass.rs`).
+    pub(crate) unfinished_writes: Vec<AtomicU8>,
     pub(crate) records: Vec<Record>,
     pub(crate) info: FrameInfo,
     pub(crate) clock: Clock,
     /// The frame's progress through the passes' stages, for Tracy's frame sets.
     #[cfg(feature = "tracy")]
     pub(crate) stages: crate::tracy::StageFrames,
+}
+
+impl Slot {
+    /// A writer failed in its body: it may have written part of the resource.
+    pub(crate) const TORN: u8 = 1;
+    /// A writer did not run its body (switched off by the frame's flags, or skipped after a
+    /// failed input, or cancelled before it started): it wrote nothing.
+    pub(crate) const SKIPPED: u8 = 2;
 }
 
 /// One pass's countdown in one frame: how many of its dependencies have not finished, whether
@@ -164,6 +220,51 @@ pub(crate) struct Schedule {
     pub(crate) overlap: bool,
     /// Per kept pass.
     pub(crate) passes: Vec<Scheduled>,
+    /// Per resource: what the passes need to put a failed frame's copy back, or poison it.
+    pub(crate) resources: Vec<Kept>,
+}
+
+/// What a frame that does not finish needs of one resource (see [`crate::resource`]).
+pub(crate) struct Kept {
+    pub(crate) name: Arc<str>,
+    pub(crate) kind: Kind,
+    /// Puts a per-frame copy back to the previous frame's.
+    pub(crate) clone_from: Option<CloneFrom>,
+    /// Whether it is poisoned: checked by every pass that could be stopped by it.
+    poisoned: AtomicBool,
+    /// The frame and the pass (its position) that poisoned it first.
+    poisoned_by: Mutex<Option<(u64, u32)>>,
+}
+
+impl Kept {
+    /// The error for a poisoned resource, `None` if it is not. `names` are the kept passes'.
+    pub(crate) fn poison(&self, names: impl Fn(usize) -> String) -> Option<FrameError> {
+        // Acquire: pairs with the release in `poison_with` (the lock would do too; the flag
+        // keeps the lock off the path of every pass when nothing is poisoned).
+        if !self.poisoned.load(Ordering::Acquire) {
+            return None;
+        }
+        let (frame, pass) = (*self.poisoned_by.lock().unwrap_or_else(|e| e.into_inner()))?;
+        Some(FrameError::Poisoned {
+            resource: self.name.to_string(),
+            frame,
+            pass: names(pass as usize),
+        })
+    }
+
+    /// Poisons it: pass `position` failed writing it in frame `frame`. The first poisoning is
+    /// kept (later passes failing on the poison report it, not themselves).
+    pub(crate) fn poison_with(&self, frame: u64, position: u32) {
+        let mut by = self.poisoned_by.lock().unwrap_or_else(|e| e.into_inner());
+        by.get_or_insert((frame, position));
+        self.poisoned.store(true, Ordering::Release);
+    }
+
+    /// Clears the poison (the main thread, with no frame in flight).
+    fn cure(&self) {
+        *self.poisoned_by.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.poisoned.store(false, Ordering::Relaxed);
+    }
 }
 
 /// One kept pass in the [`Schedule`].
@@ -180,6 +281,18 @@ pub(crate) struct Scheduled {
     priority: Priority,
     label: Label,
     on_main_thread: bool,
+    /// The flags that must all be on in a frame for the pass to run its body.
+    pub(crate) condition: u64,
+    /// The imported and per-frame resources it writes.
+    pub(crate) writes: Vec<u32>,
+    /// The resources it is the last writer of in a frame: it puts them back (or poisons them)
+    /// when a writer of the frame did not finish.
+    pub(crate) last_writer_of: Vec<u32>,
+    /// The resources whose poison stops it: imported ones it touches, per-frame ones whose
+    /// previous copy it reads.
+    pub(crate) checks: Vec<u32>,
+    /// The pass's name, for errors.
+    pub(crate) name: Arc<str>,
 }
 
 impl Scheduled {
@@ -202,6 +315,14 @@ impl Schedule {
         profile: &Profile,
     ) -> Schedule {
         let plan = &graph.plan;
+        let mut last_writer = vec![None; graph.resources.len()];
+        for (position, &p) in graph.kept.iter().enumerate() {
+            for access in &graph.passes[p].accesses {
+                if access.mode == Mode::Write {
+                    last_writer[access.id as usize] = Some(position);
+                }
+            }
+        }
         let mut passes: Vec<Scheduled> = graph
             .kept
             .iter()
@@ -209,7 +330,34 @@ impl Schedule {
             .enumerate()
             .map(|(position, (&p, deps))| {
                 let pass = &graph.passes[p];
+                let kind = |r: u32| graph.resources[r as usize].kind;
+                let lasting = |r: &u32| kind(*r) != Kind::Transient;
+                let writes: Vec<u32> = pass
+                    .accesses
+                    .iter()
+                    .filter(|a| a.mode == Mode::Write)
+                    .map(|a| a.id)
+                    .filter(lasting)
+                    .collect();
                 Scheduled {
+                    condition: pass.run_if.iter().fold(0, |mask, flag| mask | flag.mask()),
+                    last_writer_of: writes
+                        .iter()
+                        .copied()
+                        .filter(|&r| last_writer[r as usize] == Some(position))
+                        .collect(),
+                    writes,
+                    checks: pass
+                        .accesses
+                        .iter()
+                        .filter(|a| match kind(a.id) {
+                            Kind::Imported => true,
+                            Kind::Carried | Kind::Scratch => a.mode == Mode::ReadPrevious,
+                            Kind::Transient => false,
+                        })
+                        .map(|a| a.id)
+                        .collect(),
+                    name: Arc::from(pass.name.as_str()),
                     dependencies: deps.before.len() as u32,
                     dependencies_previous_frame: deps.previous_frame.len() as u32,
                     then: Vec::new(),
@@ -231,11 +379,23 @@ impl Schedule {
                     .push(position as u32);
             }
         }
+        let resources = graph
+            .resources
+            .iter()
+            .map(|resource| Kept {
+                name: Arc::from(resource.name.as_str()),
+                kind: resource.kind,
+                clone_from: resource.clone_from,
+                poisoned: AtomicBool::new(false),
+                poisoned_by: Mutex::new(None),
+            })
+            .collect();
         Schedule {
             system,
             slots,
             overlap,
             passes,
+            resources,
         }
     }
 
@@ -390,7 +550,7 @@ impl FramesConfig {
 ///
 /// let system = Arc::new(jobs::JobSystem::new(jobs::Config::default().workers(2))?);
 /// let mut graph = GraphBuilder::new();
-/// let state = graph.per_frame("state", 0u64);
+/// let state = graph.scratch("state", 0u64);
 /// let total = graph.import("total", 0u64);
 /// graph.pass("simulate", (state.read_previous(), state.write()), |(before, now), _| {
 ///     *now = *before + 1;
@@ -419,6 +579,11 @@ pub struct Frames {
     in_flight: VecDeque<u64>,
     max_in_flight: usize,
     next_frame: u64,
+    /// The newest frame seen complete, if any.
+    completed: Option<u64>,
+    /// The next frame's flags and alpha, as its setup leaves them.
+    next_flags: u64,
+    next_alpha: f32,
     time: Duration,
     clock: Clock,
     tag_base: u64,
@@ -486,6 +651,7 @@ impl Frames {
                     done: (0..passes).map(|_| system.counter()).collect(),
                     countdowns: (0..passes).map(|_| Countdown::default()).collect(),
                     bindings,
+                    unfinished_writes: cells.iter().map(|_| AtomicU8::new(0)).collect(),
                     records: (0..passes).map(|_| Record::default()).collect(),
                     info: FrameInfo::default(),
                     clock,
@@ -519,6 +685,9 @@ impl Frames {
             in_flight: VecDeque::with_capacity(config.in_flight),
             max_in_flight: config.in_flight,
             next_frame: 0,
+            completed: None,
+            next_flags: Flag::DEFAULT_BITS,
+            next_alpha: 1.0,
             time: Duration::ZERO,
             clock,
             tag_base: TAGS.fetch_add(1, Ordering::Relaxed) << 40,
@@ -583,6 +752,8 @@ impl Frames {
         while self.in_flight.len() >= self.max_in_flight {
             self.complete_oldest()?;
         }
+        self.next_flags = Flag::DEFAULT_BITS;
+        self.next_alpha = 1.0;
         Ok(FrameSetup { frames: self })
     }
 
@@ -600,26 +771,146 @@ impl Frames {
     }
 
     /// An imported or per-frame resource, after every frame in flight has completed: the
-    /// imported value, or the newest frame's copy. Errors of those frames are returned first.
+    /// imported value, or the newest frame's copy. Errors of those frames are returned first,
+    /// then [`FrameError::Poisoned`] if a failed frame left the resource half-written. To read
+    /// without waiting, see [`last_completed`](Self::last_completed).
     pub fn resource<T: 'static>(&mut self, resource: Res<T>) -> Result<&T, FrameError> {
         self.resource_mut(resource).map(|r| &*r)
     }
 
     /// Like [`resource`](Self::resource), for changing it: the next frame sees the change (for
-    /// a per-frame resource, as its previous frame's copy).
+    /// a per-frame resource, as its previous frame's copy; a carried one starts from it).
     pub fn resource_mut<T: 'static>(&mut self, resource: Res<T>) -> Result<&mut T, FrameError> {
+        self.check_graph(resource)?;
+        self.finish()?;
+        if let Some(poisoned) = self.poison_of(resource.id) {
+            return Err(poisoned);
+        }
+        // SAFETY: no frame is in flight, and `&mut self` is held.
+        Ok(unsafe { self.newest_copy(resource) })
+    }
+
+    /// Gives an imported or per-frame resource a whole new value, after every frame in flight
+    /// has completed, and clears its poison (see [`FrameError::Poisoned`]): the way back for a
+    /// resource a failed frame left half-written. Errors of those frames are returned first.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// let system = Arc::new(jobs::JobSystem::new(jobs::Config::default().workers(1))?);
+    /// let mut graph = frame::GraphBuilder::new();
+    /// let pair = graph.import("pair", [0u32; 2]);
+    /// graph.pass("count", pair.write(), |pair, cx| {
+    ///     pair[0] += 1;
+    ///     assert!(cx.frame().number != 1, "fails in frame 1 halfway");
+    ///     pair[1] += 1;
+    /// });
+    /// let mut frames = frame::Frames::new(system, graph.compile()?)?;
+    /// frames.run_frame(Duration::ZERO)?;
+    /// frames.run_frame(Duration::ZERO)?;
+    /// assert!(frames.finish().is_err()); // frame 1 failed: `pair` is [2, 1]
+    /// let poisoned = frames.resource(pair).unwrap_err();
+    /// assert!(matches!(poisoned, frame::FrameError::Poisoned { frame: 1, .. }), "{poisoned}");
+    /// frames.rewrite(pair, [1, 1])?;
+    /// frames.run_frame(Duration::ZERO)?;
+    /// assert_eq!(*frames.resource(pair)?, [2, 2]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn rewrite<T: 'static>(&mut self, resource: Res<T>, value: T) -> Result<(), FrameError> {
+        self.check_graph(resource)?;
+        self.finish()?;
+        // SAFETY: no frame is in flight, and `&mut self` is held.
+        *unsafe { self.newest_copy(resource) } = value;
+        self.schedule().resources[resource.id as usize].cure();
+        Ok(())
+    }
+
+    /// A per-frame resource as the newest completed frame left it (see
+    /// [`last_completed_frame`](Self::last_completed_frame); before any, its initial value),
+    /// without waiting for the frames in flight: for the UI, networking or audio to read the
+    /// game's state while the next frames run. Frames complete when [`run_frame`](Self::run_frame)
+    /// (or [`begin_frame`](Self::begin_frame)) needs room for the next, or on
+    /// [`finish`](Self::finish); so with K frames in flight, right after `run_frame` returned
+    /// frame N, this is frame N - K + 1 at the latest.
+    ///
+    /// A failed frame's copy is the last good state (see
+    /// [`resource`](crate::resource#what-a-frame-that-does-not-finish-leaves)). An imported
+    /// resource is shared with the frames in flight: it is [`FrameError::WrongKind`] here (read
+    /// it with [`resource`](Self::resource), which waits for them).
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// let system = Arc::new(jobs::JobSystem::new(jobs::Config::default().workers(2))?);
+    /// let mut graph = frame::GraphBuilder::new();
+    /// let score = graph.carried("score", 0u64);
+    /// graph.pass("score", score.write(), |score, _| *score += 10);
+    /// let mut frames = frame::Frames::new(system, graph.compile()?)?; // 2 in flight
+    /// assert_eq!((frames.last_completed_frame(), *frames.last_completed(score)?), (None, 0));
+    /// for _ in 0..5 {
+    ///     frames.run_frame(Duration::ZERO)?;
+    ///     let shown = *frames.last_completed(score)?; // no wait
+    ///     let frame = frames.last_completed_frame();
+    ///     assert_eq!(shown, frame.map_or(0, |n| 10 * (n + 1)));
+    /// }
+    /// assert_eq!(frames.frames_in_flight(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn last_completed<T: 'static>(&self, resource: Res<T>) -> Result<&T, FrameError> {
         if resource.graph != self.graph.id {
             return Err(FrameError::ForeignResource);
         }
-        self.finish()?;
+        let declared = &self.graph.resources[resource.id as usize];
+        if !declared.kind.is_per_frame() {
+            return Err(FrameError::WrongKind {
+                resource: declared.name.clone(),
+                expected: "per-frame (carried or scratch)",
+            });
+        }
+        if let Some(poisoned) = self.poison_of(resource.id) {
+            return Err(poisoned);
+        }
+        let copies = &self.cells[resource.id as usize];
+        let n = copies.len() as u64;
+        // Frame 0's previous copy (the initial value) until a frame has completed.
+        let frame = self.completed.map_or(n - 1, |frame| frame % n);
+        // SAFETY: the cell holds a `T` (typed handle, same graph). The copy is the newest
+        // completed frame's: the frames in flight only read it (as their previous copy), and
+        // the frame that will reuse it cannot start while `&self` is borrowed.
+        Ok(unsafe { &*copies[frame as usize].ptr().cast::<T>() })
+    }
+
+    /// The newest frame seen complete (what [`last_completed`](Self::last_completed) reads),
+    /// `None` before the first.
+    pub fn last_completed_frame(&self) -> Option<u64> {
+        self.completed
+    }
+
+    /// An error if `resource` is not of this graph.
+    fn check_graph<T>(&self, resource: Res<T>) -> Result<(), FrameError> {
+        if resource.graph != self.graph.id {
+            return Err(FrameError::ForeignResource);
+        }
+        Ok(())
+    }
+
+    /// The poison of resource `id`, as an error.
+    fn poison_of(&self, id: u32) -> Option<FrameError> {
+        self.schedule().resources[id as usize].poison(|p| self.names[p].to_string())
+    }
+
+    /// The imported value, or the newest frame's copy.
+    ///
+    /// # Safety
+    /// No frame is in flight, and the caller holds `&mut self` for the reference's life.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn newest_copy<T: 'static>(&self, resource: Res<T>) -> &mut T {
         let copies = &self.cells[resource.id as usize];
         let cell = match copies.len() {
             1 => &copies[0],
             n => &copies[((self.next_frame + n as u64 - 1) % n as u64) as usize],
         };
         // SAFETY: the cell holds a `T` (handles are typed by the builder that made them, and
-        // the graph id matched); no frame is in flight, and `&mut self` is held.
-        Ok(unsafe { &mut *cell.ptr().cast::<T>() })
+        // the graph id matched); the rest is the caller's promise.
+        unsafe { &mut *cell.ptr().cast::<T>() }
     }
 
     /// Statistics of the last completed frames, oldest first.
@@ -683,6 +974,8 @@ impl Frames {
             number: frame,
             dt,
             time: self.time,
+            alpha: self.next_alpha,
+            flags: self.next_flags,
         };
         let index = self.slot_index(frame);
         let meta = &mut self.meta[index];
@@ -716,6 +1009,9 @@ impl Frames {
             }
             for (countdown, scheduled) in slot.countdowns.iter().zip(&schedule.passes) {
                 countdown.reset(scheduled.dependencies(overlap));
+            }
+            for unfinished in &slot.unfinished_writes {
+                unfinished.store(0, Ordering::Relaxed);
             }
             slot.info = info;
             meta.started = self.clock.now();
@@ -786,6 +1082,7 @@ impl Frames {
             failed = Some((skipped.remove(0), "cancelled".to_owned()));
         }
         self.record(frame, failed.is_some());
+        self.completed = Some(frame);
         let index = self.slot_index(frame);
         self.meta[index].blocks.clear();
         self.system.heap().release(self.tag(frame));
@@ -887,15 +1184,16 @@ impl Drop for Frames {
     }
 }
 
-/// A frame about to start: set its per-frame inputs, then [`start`](Self::start) it.
+/// A frame about to start: set its inputs, its flags and its interpolation factor, read the
+/// newest completed frame's state, then [`start`](Self::start) it. Dropping it starts nothing.
 ///
 /// ```
 /// use std::sync::Arc;
 /// use std::time::Duration;
 /// let system = Arc::new(jobs::JobSystem::new(jobs::Config::default().workers(2))?);
 /// let mut graph = frame::GraphBuilder::new();
-/// let input = graph.per_frame("input", [0.0f32; 2]); // written by the main thread
-/// let player = graph.import("player", [0.0f32; 2]);
+/// let input = graph.scratch("input", [0.0f32; 2]); // written whole by the main thread
+/// let player = graph.carried("player", [0.0f32; 2]);
 /// graph.pass("move", (input.read(), player.write()), |(input, player), _| {
 ///     player[0] += input[0];
 ///     player[1] += input[1];
@@ -903,6 +1201,7 @@ impl Drop for Frames {
 /// let mut frames = frame::Frames::new(system, graph.compile()?)?;
 /// for _ in 0..10 {
 ///     let mut setup = frames.begin_frame()?;
+///     let _shown = *setup.last_completed(player)?; // e.g. for the UI, without waiting
 ///     *setup.per_frame_mut(input)? = [1.0, 0.5]; // this frame's copy: no pass uses it yet
 ///     setup.start(Duration::from_millis(16))?;
 /// }
@@ -919,18 +1218,21 @@ impl FrameSetup<'_> {
         self.frames.next_frame
     }
 
-    /// This frame's copy of a per-frame resource, to fill before the frame starts. It holds
-    /// what the frame `K + 1` frames earlier left in it.
+    /// This frame's copy of a scratch resource, to fill whole before the frame starts: a
+    /// frame's input. It holds what the frame `K + 1` frames earlier left in it (K frames in
+    /// flight). A carried resource is [`FrameError::WrongKind`]: its copy is made from the
+    /// previous frame's once the frame runs, over anything written here (change it with
+    /// [`resource_mut`](Self::resource_mut), or through a scratch input its passes read).
     pub fn per_frame_mut<T: 'static>(&mut self, resource: Res<T>) -> Result<&mut T, FrameError> {
         if resource.graph != self.frames.graph.id {
             return Err(FrameError::ForeignResource);
         }
-        if self.frames.graph.kind(resource.id) != Kind::PerFrame {
+        if self.frames.graph.kind(resource.id) != Kind::Scratch {
             return Err(FrameError::WrongKind {
                 resource: self.frames.graph.resources[resource.id as usize]
                     .name
                     .clone(),
-                expected: "per-frame",
+                expected: "scratch",
             });
         }
         let copies = &self.frames.cells[resource.id as usize];
@@ -939,6 +1241,89 @@ impl FrameSetup<'_> {
         // this copy (`K + 1` frames ago, or the one after it reading it as previous) has
         // completed, since fewer than K frames are in flight.
         Ok(unsafe { &mut *cell.ptr().cast::<T>() })
+    }
+
+    /// An imported or per-frame resource to change before this frame starts, like
+    /// [`Frames::resource_mut`]: it first waits for every frame in flight (their passes may
+    /// use it), so the frames do not overlap across this call. Per-frame inputs
+    /// ([`per_frame_mut`](Self::per_frame_mut)) cost no wait.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// let system = Arc::new(jobs::JobSystem::new(jobs::Config::default().workers(1))?);
+    /// let mut graph = frame::GraphBuilder::new();
+    /// let gravity = graph.import("gravity", -9.8f32);
+    /// let speed = graph.carried("speed", 0.0f32);
+    /// graph.pass("fall", (gravity.read(), speed.write()), |(g, v), _| *v += g);
+    /// let mut frames = frame::Frames::new(system, graph.compile()?)?;
+    /// let mut setup = frames.begin_frame()?;
+    /// *setup.resource_mut(gravity)? = -1.0; // a level with less gravity
+    /// setup.start(Duration::ZERO)?;
+    /// assert_eq!(*frames.resource(speed)?, -1.0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn resource_mut<T: 'static>(&mut self, resource: Res<T>) -> Result<&mut T, FrameError> {
+        self.frames.resource_mut(resource)
+    }
+
+    /// A per-frame resource as the newest completed frame left it: see
+    /// [`Frames::last_completed`].
+    pub fn last_completed<T: 'static>(&self, resource: Res<T>) -> Result<&T, FrameError> {
+        self.frames.last_completed(resource)
+    }
+
+    /// The newest frame seen complete: see [`Frames::last_completed_frame`].
+    pub fn last_completed_frame(&self) -> Option<u64> {
+        self.frames.completed
+    }
+
+    /// Turns `flag` on or off in this frame (the graph's own flags start off in every frame).
+    /// See [`PassConfig::run_if`](crate::PassConfig::run_if).
+    pub fn set_flag(&mut self, flag: Flag, on: bool) -> Result<(), FrameError> {
+        if !flag.belongs_to(self.frames.graph.id) {
+            return Err(FrameError::ForeignFlag);
+        }
+        if on {
+            self.frames.next_flags |= flag.mask();
+        } else {
+            self.frames.next_flags &= !flag.mask();
+        }
+        Ok(())
+    }
+
+    /// Whether this frame simulates (default: yes): the passes of the simulation part
+    /// ([`PassConfig::simulate`](crate::PassConfig::simulate)) run only if so.
+    pub fn simulate(&mut self, on: bool) {
+        let _ = self.set_flag(Flag::SIMULATE, on);
+    }
+
+    /// Whether this frame renders (default: yes): the passes of the render part
+    /// ([`PassConfig::render`](crate::PassConfig::render)) run only if so.
+    pub fn render(&mut self, on: bool) {
+        let _ = self.set_flag(Flag::RENDER, on);
+    }
+
+    /// The frame's interpolation factor, [`FrameInfo::alpha`], 0 to 1 (default 1); anything
+    /// else (NaN included) is [`FrameError::BadAlpha`].
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// let system = Arc::new(jobs::JobSystem::new(jobs::Config::default().workers(1))?);
+    /// let mut graph = frame::GraphBuilder::new();
+    /// graph.pass("p", (), |_, _| {}).side_effect();
+    /// let mut frames = frame::Frames::new(system, graph.compile()?)?;
+    /// let mut setup = frames.begin_frame()?;
+    /// assert!(setup.alpha(0.0).is_ok() && setup.alpha(1.0).is_ok());
+    /// assert!(setup.alpha(1.5).unwrap_err().to_string().contains("1.5"));
+    /// assert!(setup.alpha(f32::NAN).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn alpha(&mut self, alpha: f32) -> Result<(), FrameError> {
+        if !(0.0..=1.0).contains(&alpha) {
+            return Err(FrameError::BadAlpha(format!("{alpha:?}")));
+        }
+        self.frames.next_alpha = alpha;
+        Ok(())
     }
 
     /// Starts the frame with time step `dt`; returns its number.

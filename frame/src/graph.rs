@@ -11,6 +11,9 @@ use crate::resource::{Kind, ResourceDecl};
 /// [`Frames`](crate::Frames). Made by [`GraphBuilder::compile`](crate::GraphBuilder::compile).
 pub struct Graph {
     pub(crate) id: u32,
+    /// The names of the graph's own flags.
+    #[allow(dead_code)]
+    pub(crate) flags: Vec<String>,
     pub(crate) resources: Vec<ResourceDecl>,
     /// Every declared pass, in declaration order.
     pub(crate) passes: Vec<PassDecl>,

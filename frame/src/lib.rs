@@ -14,7 +14,7 @@
 //! // Resources: the game's settings (imported), the particles (one copy per frame in flight),
 //! // and a scratch buffer for one frame (from the frame's tagged heap).
 //! let gravity = graph.import("gravity", -9.8f32);
-//! let particles = graph.per_frame("particles", vec![10.0f32; 4096]);
+//! let particles = graph.scratch("particles", vec![10.0f32; 4096]);
 //! let heights = graph.transient::<f32>("heights", 4096);
 //! let image = graph.import("image", Vec::<u8>::new());
 //!
@@ -68,6 +68,7 @@ mod compile;
 #[cfg(doctest)]
 mod compile_fail;
 mod error;
+pub mod flag;
 mod frames;
 mod game_loop;
 mod graph;
@@ -79,8 +80,9 @@ mod stats;
 mod tracy;
 
 pub use access::{Access, Read, ReadBuf, ReadPrevious, Write, WriteBuf};
-pub use builder::{GraphBuilder, PassConfig};
+pub use builder::{GraphBuilder, PassConfig, PassId};
 pub use error::{FrameError, GraphError};
+pub use flag::Flag;
 pub use frames::{FrameInfo, FrameSetup, Frames, FramesConfig};
 pub use game_loop::{GameLoop, LoopSummary, Turn};
 pub use graph::Graph;

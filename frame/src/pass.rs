@@ -44,6 +44,7 @@
 
 use std::ops::Deref;
 use std::ops::DerefMut;
+use std::panic::AssertUnwindSafe;
 use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 
@@ -51,6 +52,7 @@ use jobs::{Action, Block, Context, Job, MemoryError, MemoryStep, Spawner, Step};
 
 use crate::access::Access;
 use crate::frames::{Countdown, FrameInfo, Schedule, Slot};
+use crate::resource::Kind;
 
 /// The capture of a pass's job for one frame: the pass's state, its resources, the frame.
 ///
@@ -94,6 +96,8 @@ pub struct Pass<S, A: Access> {
     started: bool,
     /// Whether the passes after this one have been counted down (see `finished`).
     counted_down: bool,
+    /// Whether the frame's flags switched the pass off.
+    switched_off: bool,
     info: FrameInfo,
     /// The pass's own step to run next (its entry step first), run by `run`.
     next: Step<Pass<S, A>>,
@@ -162,6 +166,24 @@ impl<S, A: Access> Pass<S, A> {
             record.end.store(slot.clock.now(), Ordering::Relaxed);
         }
         let scheduled = &schedule.passes[position];
+        // A pass that failed in its body may have written part of what it writes; one that
+        // never started its body (an input failed, a flag was off) wrote nothing.
+        let unfinished = match (failed, self.started, self.switched_off) {
+            (true, true, _) => Slot::TORN,
+            (true, false, _) | (false, _, true) => Slot::SKIPPED,
+            (false, _, false) => 0,
+        };
+        if unfinished != 0 {
+            for &r in &scheduled.writes {
+                // Relaxed: read by the resource's last writer, which this pass's count-down
+                // (a release) reaches, or which is this pass.
+                slot.unfinished_writes[r as usize].fetch_or(unfinished, Ordering::Relaxed);
+            }
+        }
+        for &r in &scheduled.last_writer_of {
+            let unfinished = slot.unfinished_writes[r as usize].load(Ordering::Relaxed);
+            self.put_back(r, unfinished);
+        }
         for &after in &scheduled.then {
             let countdown = &slot.countdowns[after as usize];
             if failed {
@@ -193,6 +215,43 @@ impl<S, A: Access> Pass<S, A> {
                     }
                 }
             }
+        }
+    }
+}
+
+impl<S, A: Access> Pass<S, A> {
+    /// What this frame leaves of resource `r`, of which this pass is the last writer, given how
+    /// its writers did not finish (`unfinished`, see [`Slot::TORN`]): see the module docs.
+    fn put_back(&self, r: u32, unfinished: u8) {
+        let schedule = self.schedule();
+        let kept = &schedule.resources[r as usize];
+        let back = match kept.kind {
+            Kind::Imported => {
+                if unfinished & Slot::TORN != 0 {
+                    kept.poison_with(self.info.number, self.position);
+                }
+                return;
+            }
+            Kind::Carried => unfinished & Slot::TORN != 0,
+            Kind::Scratch => unfinished != 0,
+            Kind::Transient => false,
+        };
+        let Some(clone_from) = kept.clone_from.filter(|_| back) else {
+            return;
+        };
+        let binding = self.slot().bindings[r as usize];
+        // SAFETY: the binding's copies hold the resource's type (`clone_from` is its own). Every
+        // other writer of the resource in this frame has ended (they come before this pass,
+        // the last), and its readers in this frame either have ended or wait for this pass;
+        // in the next frame, only passes that wait for this one read this copy. The previous
+        // copy is only read until this frame has completed.
+        let restored = std::panic::catch_unwind(AssertUnwindSafe(|| unsafe {
+            clone_from(binding.current, binding.previous)
+        }));
+        if restored.is_err() {
+            // The payload is the user's: dropping it may unwind too.
+            let _ = std::panic::catch_unwind(AssertUnwindSafe(move || drop(restored)));
+            kept.poison_with(self.info.number, self.position);
         }
     }
 }
@@ -302,6 +361,7 @@ unsafe fn make_job<S: Send + 'static, A: Access>(body: NonNull<()>, seed: Seed) 
         position: seed.position,
         started: false,
         counted_down: false,
+        switched_off: false,
         info: seed.info,
         next: entry,
         next_memory: None,
@@ -327,6 +387,26 @@ fn start<S, A: Access>(p: &mut Pass<S, A>, cx: &mut Context<'_>) -> Action<Pass<
         // The input's counter holds its panic: waiting on it cancels this pass with it (the
         // frame reports this pass as skipped).
         return Action::Wait(p.slot().done[failed as usize].clone(), begin);
+    }
+    let schedule = p.schedule();
+    let scheduled = &schedule.passes[p.position as usize];
+    for &r in &scheduled.checks {
+        let kept = &schedule.resources[r as usize];
+        if let Some(poisoned) = kept.poison(|q| schedule.passes[q].name.to_string()) {
+            // It fails (it counts as having run, so the frame reports this message): the
+            // payload is a `String`, and `resume_unwind` leaves the panic hook out of it.
+            let slot = p.slot();
+            slot.records[p.position as usize]
+                .start
+                .store(slot.clock.now(), Ordering::Relaxed);
+            std::panic::resume_unwind(Box::new(poisoned.to_string()));
+        }
+    }
+    if scheduled.condition & !p.info.flags != 0 {
+        // A flag it runs under is off in this frame.
+        p.switched_off = true;
+        p.finished(false, Some(cx));
+        return Action::Done;
     }
     begin(p, cx)
 }

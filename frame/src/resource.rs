@@ -1,17 +1,63 @@
 //! Resources: what passes read and write, named by typed handles.
 //!
-//! Three kinds, told apart when they are declared on the [`GraphBuilder`](crate::GraphBuilder):
+//! Four kinds, told apart when they are declared on the [`GraphBuilder`](crate::GraphBuilder):
 //! - **imported**: a value the game hands to the graph, one copy, kept between frames
-//!   ([`import`](crate::GraphBuilder::import));
-//! - **per-frame**: a value with one copy per frame slot, so that frames in flight do not share it:
-//!   the particle state that rendering reads while the next frame simulates
-//!   ([`per_frame`](crate::GraphBuilder::per_frame)). A pass may read the previous frame's copy;
+//!   ([`import`](crate::GraphBuilder::import)). Frames in flight share it, so a pass of frame
+//!   N + 1 touching it waits for the passes of frame N that touch it (when either writes).
+//! - **per-frame**: a value with one copy per frame slot (frames in flight + 1), so that frames
+//!   in flight do not share it: the particle state that rendering reads while the next frame
+//!   simulates. A pass may read the previous frame's copy ([`Res::read_previous`]). Two uses,
+//!   chosen at declaration:
+//!   - **carried** ([`carried`](crate::GraphBuilder::carried)): state carried from frame to
+//!     frame. Each frame's copy starts as the previous frame's copy (a `Clone::clone_from` per
+//!     frame, in a job of its own that runs once the previous frame's writers are done and
+//!     before this frame's first use), so a pass may change part of it.
+//!   - **scratch** ([`scratch`](crate::GraphBuilder::scratch)): written whole every frame (by
+//!     a pass, or by the main thread through
+//!     [`FrameSetup::per_frame_mut`](crate::FrameSetup::per_frame_mut)). Nothing is copied: a
+//!     frame's copy starts with what an earlier frame (frames in flight + 1 before) left in it,
+//!     so every writer must write all of what is read.
 //! - **transient**: a buffer of plain data that lives for one frame, allocated from that frame's
 //!   tag in the tagged heap and released when the frame has completed
 //!   ([`transient`](crate::GraphBuilder::transient)).
 //!
-//! A handle ([`Res`], [`Buf`]) names a resource; it gives no access by itself. Access comes
-//! from declaring it on a pass (`res.read()`, `res.write()`), see [`Access`](crate::Access).
+//! ## What a frame that does not finish leaves
+//! A frame fails when a pass (or a job it spawned) panics; the passes after it in the frame are
+//! skipped (they do not run their bodies). What it leaves, per resource:
+//! - a per-frame resource that a pass failed while writing (its body, or a job it spawned,
+//!   panicked) is, after the frame, the previous frame's copy again (one `Clone::clone_from`,
+//!   only then): the next frame starts from the last good state. So is a scratch resource whose
+//!   writer did not run (skipped, or switched off by the frame's flags), so that its readers
+//!   never see an older frame's data. A carried resource whose writer did not run keeps what
+//!   the carry and the other writers made of it; one whose writers all finished keeps the
+//!   frame's value, even if another pass of the frame failed.
+//! - an imported resource that a pass failed while writing is **poisoned**: there is no earlier
+//!   copy to go back to. Every later pass that touches it fails at its start without running
+//!   (the frame's error carries [`FrameError::Poisoned`](crate::FrameError::Poisoned)'s
+//!   message), and [`Frames::resource`](crate::Frames::resource) returns that error, until the
+//!   game gives it a whole new value with [`Frames::rewrite`](crate::Frames::rewrite). A
+//!   per-frame resource whose `Clone::clone_from` panicked while going back is poisoned the
+//!   same way (passes reading its previous copy fail). An imported resource whose writer did
+//!   not run is as the frame before left it.
+//!
+//! ```
+//! use std::{sync::Arc, time::Duration};
+//! let system = Arc::new(jobs::JobSystem::new(jobs::Config::default().workers(2))?);
+//! let mut graph = frame::GraphBuilder::new();
+//! let halves = graph.carried("halves", [0u32; 2]);
+//! graph.pass("add", halves.write(), |halves, cx| {
+//!     halves[0] += 1;
+//!     assert!(cx.frame().number != 2, "frame 2 fails halfway");
+//!     halves[1] += 1;
+//! });
+//! let mut frames = frame::Frames::new(system, graph.compile()?)?;
+//! while frames.next_frame() < 5 {
+//!     let _ = frames.run_frame(Duration::ZERO); // frame 2's error comes back once
+//! }
+//! let _ = frames.finish();
+//! assert_eq!(*frames.resource(halves)?, [4, 4]); // never [5, 4]
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::any::type_name;
 use std::fmt;
@@ -103,14 +149,28 @@ handle_impls!(Res);
 handle_impls!(Buf);
 
 /// The kind of a resource: see the [module docs](self).
+///
+/// ```
+/// assert!(frame::Kind::Carried.is_per_frame());
+/// assert!(!frame::Kind::Imported.is_per_frame());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
     /// One copy, owned by the graph, kept between frames.
     Imported,
-    /// One copy per frame slot.
-    PerFrame,
+    /// One copy per frame slot; each frame starts from the previous frame's copy.
+    Carried,
+    /// One copy per frame slot, written whole every frame.
+    Scratch,
     /// A buffer for one frame, from the frame's tag in the tagged heap.
     Transient,
+}
+
+impl Kind {
+    /// Whether the resource has one copy per frame slot (carried or scratch).
+    pub fn is_per_frame(self) -> bool {
+        matches!(self, Kind::Carried | Kind::Scratch)
+    }
 }
 
 /// A type-erased owned value (a `Box<T>`).
@@ -149,6 +209,18 @@ impl Drop for Cell {
     }
 }
 
+/// Makes the value at `dst` a copy of the value at `src` (`Clone::clone_from`), both `T`s.
+pub(crate) type CloneFrom = unsafe fn(dst: *mut u8, src: *const u8);
+
+/// The [`CloneFrom`] of `T`.
+///
+/// # Safety
+/// `dst` and `src` point to live `T`s, `dst` not aliased, `src` not written meanwhile.
+pub(crate) unsafe fn clone_from<T: Clone>(dst: *mut u8, src: *const u8) {
+    // SAFETY: see the function's contract.
+    unsafe { (*dst.cast::<T>()).clone_from(&*src.cast::<T>()) }
+}
+
 /// How a resource's storage comes to be.
 pub(crate) enum Init {
     /// The imported value.
@@ -170,4 +242,6 @@ pub(crate) struct ResourceDecl {
     pub(crate) name: String,
     pub(crate) kind: Kind,
     pub(crate) init: Init,
+    /// Puts a failed frame's copy back to the previous frame's (per-frame resources).
+    pub(crate) clone_from: Option<CloneFrom>,
 }

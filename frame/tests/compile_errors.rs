@@ -46,10 +46,10 @@ fn assert_cycle(passes: &[String], expected: &[&str]) {
 #[test]
 fn explicit_cycle_names_its_passes_and_no_resource() {
     let mut graph = GraphBuilder::new();
-    empty(&mut graph, "a").before("b").side_effect();
-    empty(&mut graph, "b").before("c").side_effect();
-    empty(&mut graph, "c").before("a").side_effect();
-    empty(&mut graph, "outside").after("a").side_effect();
+    let a = empty(&mut graph, "a").side_effect().id();
+    let b = empty(&mut graph, "b").after(a).side_effect().id();
+    empty(&mut graph, "c").after(b).before(a).side_effect();
+    empty(&mut graph, "outside").after(a).side_effect();
     let error = compile_error(graph);
     let GraphError::Cycle { passes, resource } = &error else {
         panic!("expected a cycle, got {error:?}");
@@ -63,8 +63,8 @@ fn explicit_cycle_names_its_passes_and_no_resource() {
 #[test]
 fn two_pass_cycle_from_before_and_after() {
     let mut graph = GraphBuilder::new();
-    empty(&mut graph, "first").after("second");
-    empty(&mut graph, "second").after("first");
+    let first = empty(&mut graph, "first").id();
+    empty(&mut graph, "second").after(first).before(first);
     let error = compile_error(graph);
     let GraphError::Cycle { passes, resource } = &error else {
         panic!("expected a cycle, got {error:?}");
@@ -80,10 +80,10 @@ fn cycle_through_a_resource_and_explicit_orderings_names_the_resource() {
     // "w1": w1 -> r1 -> w2 -> r2 -> w1.
     let mut graph = GraphBuilder::new();
     let x = graph.import("x", 0u32);
-    graph.pass("w1", x.write(), |_, _| {});
-    graph.pass("r1", x.read(), |_, _| {}).before("w2");
-    graph.pass("w2", x.write(), |_, _| {});
-    graph.pass("r2", x.read(), |_, _| {}).before("w1");
+    let w1 = graph.pass("w1", x.write(), |_, _| {}).id();
+    let w2 = graph.pass("w2", x.write(), |_, _| {}).id();
+    graph.pass("r1", x.read(), |_, _| {}).before(w2);
+    graph.pass("r2", x.read(), |_, _| {}).before(w1);
     let error = compile_error(graph);
     let GraphError::Cycle { passes, resource } = &error else {
         panic!("expected a cycle, got {error:?}");
@@ -104,11 +104,9 @@ fn cycle_through_two_resources_and_an_explicit_ordering() {
     let x = graph.import("x", 0u32);
     let y = graph.import("y", 0u32);
     let z = graph.import("z", 0u32);
-    graph.pass("a", x.write(), |_, _| {});
+    let a = graph.pass("a", x.write(), |_, _| {}).id();
     graph.pass("b", (x.read(), y.write()), |_, _| {});
-    graph
-        .pass("c", (y.read(), z.write()), |_, _| {})
-        .before("a");
+    graph.pass("c", (y.read(), z.write()), |_, _| {}).before(a);
     let error = compile_error(graph);
     let GraphError::Cycle { passes, resource } = &error else {
         panic!("expected a cycle, got {error:?}");
@@ -163,7 +161,7 @@ fn unordered_writers_name_both_passes_and_the_resource() {
 #[test]
 fn unordered_writers_of_a_per_frame_and_a_transient_resource() {
     let mut graph = GraphBuilder::new();
-    let state = graph.per_frame("state", 0u32);
+    let state = graph.scratch("state", 0u32);
     graph.pass("a", state.write(), |_, _| {});
     graph.pass("b", state.write(), |_, _| {});
     assert!(matches!(
@@ -188,13 +186,11 @@ fn writers_ordered_explicitly_or_through_another_resource_compile() {
     let mut graph = GraphBuilder::new();
     let x = graph.import("x", 0u32);
     let y = graph.import("y", 0u32);
-    graph.pass("a", x.write(), |_, _| {}).before("b");
-    graph.pass("b", x.write(), |_, _| {});
+    let a = graph.pass("a", x.write(), |_, _| {}).id();
+    let b = graph.pass("b", x.write(), |_, _| {}).after(a).id();
     // c and d both write x; c writes y, which d reads: c -> d.
-    graph.pass("d", (y.read(), x.write()), |_, _| {}).after("b");
-    graph
-        .pass("c", (x.write(), y.write()), |_, _| {})
-        .after("b");
+    graph.pass("d", (y.read(), x.write()), |_, _| {}).after(b);
+    graph.pass("c", (x.write(), y.write()), |_, _| {}).after(b);
     let graph = graph.compile().expect("every pair of writers is ordered");
     assert_eq!(graph.order(), ["a", "b", "c", "d"]);
 }
@@ -221,12 +217,13 @@ fn reading_a_transient_before_its_writer() {
     // The only writer is explicitly after the reader: nothing before the reader writes it.
     let mut graph = GraphBuilder::new();
     let scratch = graph.transient::<u8>("scratch", 64);
-    graph
+    let early = graph
         .pass("early reader", scratch.read(), |_, _| {})
-        .side_effect();
+        .side_effect()
+        .id();
     graph
         .pass("late writer", scratch.write(), |_, _| {})
-        .after("early reader");
+        .after(early);
     assert_eq!(
         compile_error(graph),
         GraphError::ReadWithoutWriter {
@@ -240,7 +237,7 @@ fn reading_a_transient_before_its_writer() {
 fn reading_an_imported_or_per_frame_resource_nothing_writes_is_fine() {
     let mut graph = GraphBuilder::new();
     let settings = graph.import("settings", 1u32);
-    let input = graph.per_frame("input", 0u32);
+    let input = graph.scratch("input", 0u32);
     graph
         .pass("use", (settings.read(), input.read()), |_, _| {})
         .side_effect();
@@ -264,29 +261,41 @@ fn duplicate_pass_name() {
 }
 
 #[test]
-fn unknown_pass_in_before_or_after() {
+fn pass_or_flag_from_another_builder() {
+    let mut other = GraphBuilder::new();
+    let foreign = empty(&mut other, "a").side_effect().id();
+    let foreign_flag = other.flag("other's");
     let mut graph = GraphBuilder::new();
     empty(&mut graph, "a").side_effect();
-    empty(&mut graph, "b").before("nowhere").side_effect();
+    empty(&mut graph, "b").before(foreign).side_effect();
     let error = compile_error(graph);
-    assert_eq!(
-        error,
-        GraphError::UnknownPass {
-            pass: "b".into(),
-            unknown: "nowhere".into(),
-        }
-    );
-    assert_message_names(&error, &["b", "nowhere"]);
+    assert_eq!(error, GraphError::ForeignPass { pass: "b".into() });
+    assert_message_names(&error, &["b"]);
 
     let mut graph = GraphBuilder::new();
-    empty(&mut graph, "a").after("A").side_effect();
+    empty(&mut graph, "a").after(foreign).side_effect();
     assert_eq!(
         compile_error(graph),
-        GraphError::UnknownPass {
-            pass: "a".into(),
-            unknown: "A".into(),
-        }
+        GraphError::ForeignPass { pass: "a".into() }
     );
+
+    let mut graph = GraphBuilder::new();
+    empty(&mut graph, "a").side_effect().run_if(foreign_flag);
+    let error = compile_error(graph);
+    assert_eq!(error, GraphError::ForeignFlag { pass: "a".into() });
+    assert_message_names(&error, &["a"]);
+}
+
+#[test]
+fn a_pass_ordered_against_itself_is_a_cycle() {
+    let mut graph = GraphBuilder::new();
+    let config = empty(&mut graph, "alone").side_effect();
+    let alone = config.id();
+    config.after(alone);
+    let GraphError::Cycle { passes, .. } = compile_error(graph) else {
+        panic!("expected a cycle");
+    };
+    assert_eq!(passes, ["alone", "alone"]);
 }
 
 #[test]
@@ -327,7 +336,7 @@ fn resource_handle_from_another_builder() {
 fn same_resource_declared_twice_in_one_pass() {
     fn duplicate(declare: impl FnOnce(&mut GraphBuilder, frame::Res<u32>)) {
         let mut graph = GraphBuilder::new();
-        let x = graph.per_frame("x", 0u32);
+        let x = graph.scratch("x", 0u32);
         declare(&mut graph, x);
         let error = compile_error(graph);
         assert_eq!(
@@ -373,7 +382,7 @@ fn same_resource_declared_twice_in_one_pass() {
 #[test]
 fn read_previous_with_write_or_read_of_one_per_frame_resource_is_allowed() {
     let mut graph = GraphBuilder::new();
-    let x = graph.per_frame("x", 0u32);
+    let x = graph.scratch("x", 0u32);
     graph.pass(
         "step",
         (x.read_previous(), x.write()),

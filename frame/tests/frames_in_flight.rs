@@ -14,7 +14,7 @@ use frame::{FrameError, Frames, FramesConfig, GraphBuilder};
 /// `work`.
 fn two_stages(timeline: &Timeline, work: Duration) -> GraphBuilder {
     let mut graph = GraphBuilder::new();
-    let state = graph.per_frame("state", 0u64);
+    let state = graph.scratch("state", 0u64);
     let t = timeline.clone();
     graph.pass(
         "simulate",
@@ -138,8 +138,8 @@ fn frames_never_overlap_on_an_imported_resource_they_write() {
             let work = Duration::from_micros(200);
             let mut graph = GraphBuilder::new();
             let world = graph.import("world", World::default());
-            let input = graph.per_frame("input", 0u64);
-            let image = graph.per_frame("image", 0u64);
+            let input = graph.scratch("input", 0u64);
+            let image = graph.scratch("image", 0u64);
             // "prepare" touches only its frame's copy: free to overlap anything.
             let t = timeline.clone();
             graph.pass("prepare", input.write(), move |input, cx| {
@@ -150,18 +150,20 @@ fn frames_never_overlap_on_an_imported_resource_they_write() {
             });
             // "update" and "fix up" write the world, "render" reads it.
             let (t, c) = (timeline.clone(), conflicts.clone());
-            graph.pass(
-                "update",
-                (input.read(), world.write()),
-                move |(input, world), cx| {
-                    t.record(cx.frame().number, "update", || {
-                        world.guard.write("update", &c);
-                        world.version = *input;
-                        spin(work);
-                        world.guard.end_write();
-                    })
-                },
-            );
+            let update = graph
+                .pass(
+                    "update",
+                    (input.read(), world.write()),
+                    move |(input, world), cx| {
+                        t.record(cx.frame().number, "update", || {
+                            world.guard.write("update", &c);
+                            world.version = *input;
+                            spin(work);
+                            world.guard.end_write();
+                        })
+                    },
+                )
+                .id();
             let (t, c) = (timeline.clone(), conflicts.clone());
             graph
                 .pass("fix up", world.write(), move |world, cx| {
@@ -171,7 +173,7 @@ fn frames_never_overlap_on_an_imported_resource_they_write() {
                         world.guard.end_write();
                     })
                 })
-                .after("update");
+                .after(update);
             let (t, c) = (timeline.clone(), conflicts.clone());
             graph.pass(
                 "render",
@@ -235,7 +237,7 @@ fn frames_in_flight_never_exceed_the_setting() {
             let running = std::sync::Arc::new(AtomicU64::new(0));
             let most = std::sync::Arc::new(AtomicU64::new(0));
             let mut graph = GraphBuilder::new();
-            let state = graph.per_frame("state", 0u64);
+            let state = graph.scratch("state", 0u64);
             let (r, m) = (running.clone(), most.clone());
             // One pass per frame that takes a while, touching only its frame's copy: only the
             // setting limits how many run at once.

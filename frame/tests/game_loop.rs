@@ -1,6 +1,8 @@
 //! The game loop: rejects bad rates, stops when the main thread's work says so, starts one frame
-//! per simulation step, paces turns to the target rate (checked only from below: a noisy
-//! machine may be slower, never faster), and passes a failed frame on.
+//! per simulation step and renders once a turn (a render-only frame when no step is due), hands
+//! every frame's setup to the main thread's work (inputs per step), paces turns to the target
+//! rate (checked only from below: a noisy machine may be slower, never faster), caps the steps
+//! of a turn, and passes a failed frame on.
 
 mod common;
 
@@ -9,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{system, watchdog};
-use frame::{FrameError, Frames, GameLoop, GraphBuilder, Res};
+use frame::{FrameError, Frames, GameLoop, GraphBuilder, Res, Turn};
 
 /// A graph of one pass counting its frames, and the frames it runs in.
 fn ticking() -> (Frames, Res<u64>) {
@@ -25,12 +27,14 @@ fn ticking() -> (Frames, Res<u64>) {
     )
 }
 
-fn stop_after(turns: u64) -> impl FnMut(&frame::Turn) -> ControlFlow<()> {
+type Flow = Result<ControlFlow<()>, FrameError>;
+
+fn stop_after(turns: u64) -> impl FnMut(&mut Turn<'_>) -> Flow {
     move |turn| {
         if turn.turn >= turns {
-            ControlFlow::Break(())
+            Ok(ControlFlow::Break(()))
         } else {
-            ControlFlow::Continue(())
+            Ok(ControlFlow::Continue(()))
         }
     }
 }
@@ -61,13 +65,15 @@ fn the_loop_stops_when_the_main_thread_breaks_and_frames_match_the_count() {
         let summary = GameLoop::new(1000.0)
             .unwrap()
             .run(&mut frames, move |turn| {
-                s.lock()
-                    .unwrap()
-                    .push((turn.turn, turn.frames, turn.elapsed));
+                if turn.first() {
+                    s.lock()
+                        .unwrap()
+                        .push((turn.turn, turn.frames, turn.elapsed));
+                }
                 if turn.turn >= 25 {
-                    ControlFlow::Break(())
+                    Ok(ControlFlow::Break(()))
                 } else {
-                    ControlFlow::Continue(())
+                    Ok(ControlFlow::Continue(()))
                 }
             })
             .unwrap();
@@ -102,7 +108,7 @@ fn breaking_on_the_first_turn_runs_no_frame() {
         let (mut frames, ticks) = ticking();
         let summary = GameLoop::new(60.0)
             .unwrap()
-            .run(&mut frames, |_| ControlFlow::Break(()))
+            .run(&mut frames, |_| Ok(ControlFlow::Break(())))
             .unwrap();
         assert_eq!(summary.turns, 0);
         assert_eq!(summary.frames, 0);
@@ -143,13 +149,13 @@ fn steps_beyond_the_per_turn_limit_are_dropped() {
             .unwrap();
         let summary = game_loop.run(&mut frames, stop_after(10)).unwrap();
         assert_eq!(summary.turns, 10);
-        assert!(summary.frames <= 10, "{summary:?}");
+        assert!(summary.steps <= 10, "{summary:?}");
         assert!(summary.dropped_steps > 0, "{summary:?}");
         // Every step of elapsed time was either run or dropped (but for the unspent rest, and
         // the first frame, which runs at once).
         let steps = summary.elapsed.as_secs_f64() / game_loop.timestep().as_secs_f64();
         assert!(
-            (summary.frames + summary.dropped_steps) as f64 <= steps + 1.0,
+            (summary.steps + summary.dropped_steps) as f64 <= steps + 1.0,
             "{summary:?}"
         );
         assert_eq!(*frames.resource(ticks).unwrap(), summary.frames);
@@ -163,18 +169,21 @@ fn frames_carry_the_fixed_timestep_and_the_simulation_time() {
         let mut graph = GraphBuilder::new();
         let x = graph.import("x", 0u64);
         let i = Arc::clone(&infos);
-        graph.pass("note", x.write(), move |_, cx| {
-            i.lock().unwrap().push(cx.frame())
-        });
+        graph
+            .pass("note", x.write(), move |_, cx| {
+                i.lock().unwrap().push(cx.frame())
+            })
+            .simulate();
         let mut frames = Frames::new(system(2), graph.compile().unwrap()).unwrap();
         let game_loop = GameLoop::new(250.0).unwrap();
         let summary = game_loop.run(&mut frames, stop_after(15)).unwrap();
         let mut infos = infos.lock().unwrap().clone();
         infos.sort_by_key(|f| f.number);
-        assert_eq!(infos.len() as u64, summary.frames);
+        assert_eq!(infos.len() as u64, summary.steps);
         for (n, info) in infos.iter().enumerate() {
-            assert_eq!(info.number, n as u64);
+            assert!(info.simulates());
             assert_eq!(info.dt, game_loop.timestep());
+            // Frames that only render come between, with no simulation time.
             assert_eq!(info.time, game_loop.timestep() * n as u32);
         }
     });
@@ -191,9 +200,9 @@ fn alpha_is_between_zero_and_one() {
             .run(&mut frames, move |turn| {
                 a.lock().unwrap().push(turn.alpha);
                 if turn.turn >= 10 {
-                    ControlFlow::Break(())
+                    Ok(ControlFlow::Break(()))
                 } else {
-                    ControlFlow::Continue(())
+                    Ok(ControlFlow::Continue(()))
                 }
             })
             .unwrap();
@@ -219,16 +228,25 @@ fn a_failed_frame_stops_the_loop_with_its_error() {
         let mut frames = Frames::new(system(2), graph.compile().unwrap()).unwrap();
         let error = GameLoop::new(1000.0)
             .unwrap()
-            .run(&mut frames, |_| ControlFlow::Continue(()))
+            .run(&mut frames, |_| Ok(ControlFlow::Continue(())))
             .expect_err("frame 3 fails, the loop never breaks on its own");
         assert!(
             matches!(&error, FrameError::PassPanicked { frame: 3, pass, message, .. }
                 if pass == "fragile" && message == "fragile broke"),
             "{error:?}"
         );
-        // The frames in flight complete normally afterwards.
-        frames.finish().unwrap();
-        assert!(*frames.resource(x).unwrap() >= 3);
+        // The frames in flight complete (the one after the failure fails too: `x`, imported,
+        // was left half-written, so it is poisoned until rewritten).
+        let _ = frames.finish();
+        let poisoned = frames.resource(x).expect_err("poisoned");
+        assert!(
+            matches!(&poisoned, FrameError::Poisoned { frame: 3, pass, resource }
+                if pass == "fragile" && resource == "x"),
+            "{poisoned:?}"
+        );
+        frames.rewrite(x, 100).unwrap();
+        frames.run_frame(std::time::Duration::ZERO).unwrap();
+        assert_eq!(*frames.resource(x).unwrap(), 101);
     });
 }
 
@@ -245,12 +263,253 @@ fn a_failed_frame_leaves_no_frame_in_flight() {
         let mut frames = Frames::new(system(2), graph.compile().unwrap()).unwrap();
         let result = GameLoop::new(1000.0)
             .unwrap()
-            .run(&mut frames, |_| ControlFlow::Continue(()));
+            .run(&mut frames, |_| Ok(ControlFlow::Continue(())));
         assert!(result.is_err());
         assert_eq!(
             frames.frames_in_flight(),
             0,
             "the loop waits for its frames"
         );
+    });
+}
+
+/// What went wrong inside the passes.
+type Wrong = Arc<Mutex<Vec<String>>>;
+
+/// What each kind of pass saw: (frame number, dt, alpha, simulates, renders).
+type Seen = Arc<Mutex<Vec<(u64, Duration, f32, bool, bool)>>>;
+
+/// A graph with a simulation pass, a render pass and a pass in both parts, each noting the
+/// frames it ran in; the simulation pass checks that its input is its own frame's.
+fn parts() -> (Frames, Res<u64>, [Seen; 3], Wrong) {
+    let seen: [Seen; 3] = Default::default();
+    let wrong = Arc::new(Mutex::new(Vec::new()));
+    let mut graph = GraphBuilder::new();
+    let input = graph.scratch("input", u64::MAX);
+    let state = graph.carried("state", 0u64);
+    let note = |seen: &Seen, cx: &frame::PassContext<'_, '_, '_>| {
+        let f = cx.frame();
+        seen.lock()
+            .unwrap()
+            .push((f.number, f.dt, f.alpha, f.simulates(), f.renders()));
+    };
+    let (s, w) = (Arc::clone(&seen[0]), Arc::clone(&wrong));
+    graph
+        .pass(
+            "simulate",
+            (input.read(), state.write()),
+            move |(input, state), cx| {
+                note(&s, cx);
+                if *input != cx.frame().number {
+                    w.lock()
+                        .unwrap()
+                        .push(format!("frame {} got input {input}", cx.frame().number));
+                }
+                *state += 1;
+            },
+        )
+        .simulate();
+    let s = Arc::clone(&seen[1]);
+    graph
+        .pass("render", state.read(), move |_, cx| note(&s, cx))
+        .render()
+        .side_effect();
+    let s = Arc::clone(&seen[2]);
+    graph
+        .pass("always", (), move |_, cx| note(&s, cx))
+        .side_effect();
+    let frames = Frames::new(system(2), graph.compile().unwrap()).unwrap();
+    (frames, input, seen, wrong)
+}
+
+#[test]
+fn inputs_are_filled_for_every_frame_and_simulation_runs_per_step_render_once_per_turn() {
+    watchdog(60, || {
+        let (mut frames, input, seen, wrong) = parts();
+        let game_loop = GameLoop::new(1000.0).unwrap().target_rate(200.0).unwrap();
+        let turns = Arc::new(Mutex::new(Vec::new()));
+        let t = Arc::clone(&turns);
+        let summary = game_loop
+            .run(&mut frames, move |turn| {
+                if turn.first() && turn.turn >= 20 {
+                    return Ok(ControlFlow::Break(()));
+                }
+                // The frame about to start is frame `turn.frames`: its input says so.
+                assert_eq!(turn.number(), turn.frames);
+                *turn.per_frame_mut(input)? = turn.number();
+                t.lock().unwrap().push((
+                    turn.turn,
+                    turn.step,
+                    turn.steps,
+                    turn.simulates(),
+                    turn.renders(),
+                ));
+                Ok(ControlFlow::Continue(()))
+            })
+            .unwrap();
+        assert!(
+            wrong.lock().unwrap().is_empty(),
+            "{:?}",
+            wrong.lock().unwrap()
+        );
+        let [simulate, render, always] = seen.map(|s| s.lock().unwrap().clone());
+        assert_eq!(summary.turns, 20);
+        assert_eq!(simulate.len() as u64, summary.steps, "{summary:?}");
+        assert_eq!(render.len() as u64, summary.turns, "one render a turn");
+        assert_eq!(always.len() as u64, summary.frames);
+        assert!(summary.steps >= 20, "5 ms turns of 1 ms steps: {summary:?}");
+        for &(_, dt, _, simulates, renders) in &simulate {
+            assert!(simulates);
+            assert_eq!(dt, game_loop.timestep());
+            let _ = renders;
+        }
+        for &(_, dt, alpha, simulates, renders) in &render {
+            assert!(renders && (0.0..=1.0).contains(&alpha), "alpha {alpha}");
+            assert_eq!(
+                dt.is_zero(),
+                !simulates,
+                "a render-only frame simulates no time"
+            );
+        }
+        // Each turn: its steps first, the last frame rendering (a lone render-only frame when
+        // no step is due).
+        let turns = turns.lock().unwrap();
+        for turn in 0..20 {
+            let frames: Vec<_> = turns.iter().filter(|t| t.0 == turn).collect();
+            let steps = frames[0].2;
+            assert_eq!(frames.len() as u32, steps.max(1), "turn {turn}: {frames:?}");
+            for (i, &&(_, step, _, simulates, renders)) in frames.iter().enumerate() {
+                assert_eq!(step, i as u32);
+                assert_eq!(simulates, step < steps);
+                assert_eq!(renders, i + 1 == frames.len());
+            }
+        }
+    });
+}
+
+#[test]
+fn with_no_step_due_a_turn_only_renders() {
+    watchdog(30, || {
+        let (mut frames, input, seen, _) = parts();
+        // One step an hour: the first turn runs one, the others none.
+        let game_loop = GameLoop::new(GameLoop::MIN_RATE)
+            .unwrap()
+            .target_rate(1000.0)
+            .unwrap();
+        let summary = game_loop
+            .run(&mut frames, |turn| {
+                *turn.per_frame_mut(input)? = turn.number();
+                stop_after(10)(turn)
+            })
+            .unwrap();
+        assert_eq!(summary.steps, 1);
+        assert_eq!(summary.frames, 10, "one frame a turn");
+        let [simulate, render, _] = seen.map(|s| s.lock().unwrap().clone());
+        assert_eq!(simulate.len(), 1);
+        assert_eq!(render.len(), 10);
+        let mut render = render;
+        render.sort_by_key(|r| r.0);
+        for &(number, dt, alpha, simulates, _) in &render[1..] {
+            assert!(!simulates && dt.is_zero(), "frame {number}");
+            // A millisecond or so into an hour-long step.
+            assert!(
+                (0.0..0.01).contains(&alpha),
+                "frame {number}: alpha {alpha}"
+            );
+        }
+    });
+}
+
+#[test]
+fn a_turn_runs_at_most_max_steps_and_drops_the_rest() {
+    watchdog(60, || {
+        let (mut frames, input, seen, _) = parts();
+        // A million steps a second, at most 1000 a turn; the main thread stalls 20 ms once:
+        // 20 000 steps due, 1000 run.
+        let game_loop = GameLoop::new(GameLoop::MAX_RATE)
+            .unwrap()
+            .max_steps_per_turn(GameLoop::MAX_STEPS_PER_TURN)
+            .unwrap();
+        let steps = Arc::new(Mutex::new(Vec::new()));
+        let s = Arc::clone(&steps);
+        let summary = game_loop
+            .run(&mut frames, move |turn| {
+                if turn.first() {
+                    s.lock().unwrap().push(turn.steps);
+                    if turn.turn == 1 {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                }
+                *turn.per_frame_mut(input)? = turn.number();
+                stop_after(4)(turn)
+            })
+            .unwrap();
+        let steps = steps.lock().unwrap();
+        assert!(
+            steps.iter().all(|&n| n <= GameLoop::MAX_STEPS_PER_TURN),
+            "{steps:?}"
+        );
+        assert_eq!(steps[2], GameLoop::MAX_STEPS_PER_TURN, "{steps:?}");
+        assert!(summary.dropped_steps >= 15_000, "{summary:?}");
+        assert_eq!(
+            seen[0].lock().unwrap().len() as u64,
+            summary.steps,
+            "every step ran its simulation"
+        );
+    });
+}
+
+#[test]
+fn an_error_or_a_panic_of_the_main_threads_work_leaves_no_frame_in_flight() {
+    watchdog(30, || {
+        let (mut frames, ticks) = ticking();
+        let error = GameLoop::new(1000.0)
+            .unwrap()
+            .run(&mut frames, |turn| {
+                if turn.turn == 3 {
+                    return Err(FrameError::BadRate("the game's own".into()));
+                }
+                Ok(ControlFlow::Continue(()))
+            })
+            .expect_err("the closure's error");
+        assert_eq!(error, FrameError::BadRate("the game's own".into()));
+        assert_eq!(frames.frames_in_flight(), 0);
+        let started = frames.next_frame();
+        assert_eq!(*frames.resource(ticks).unwrap(), started);
+
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            GameLoop::new(1000.0).unwrap().run(&mut frames, |turn| {
+                assert!(turn.turn < 2, "the main thread's work panics");
+                Ok(ControlFlow::Continue(()))
+            })
+        }));
+        assert!(panicked.is_err());
+        // The frames it started still complete.
+        frames.finish().unwrap();
+        let started = frames.next_frame();
+        assert_eq!(*frames.resource(ticks).unwrap(), started);
+    });
+}
+
+#[test]
+fn a_frame_failing_every_time_stops_the_loop_at_the_first() {
+    watchdog(30, || {
+        let mut graph = GraphBuilder::new();
+        let x = graph.carried("x", 0u64);
+        graph.pass("broken", x.write(), |_, _| panic!("always"));
+        let mut frames = Frames::new(system(2), graph.compile().unwrap()).unwrap();
+        for round in 0..3 {
+            let error = GameLoop::new(1000.0)
+                .unwrap()
+                .run(&mut frames, |_| Ok(ControlFlow::Continue(())))
+                .expect_err("fails");
+            assert!(
+                matches!(&error, FrameError::PassPanicked { pass, .. } if pass == "broken"),
+                "round {round}: {error:?}"
+            );
+            assert_eq!(frames.frames_in_flight(), 0);
+            // A carried resource is put back: never half-written, never poisoned.
+            assert_eq!(*frames.resource(x).unwrap(), 0);
+        }
     });
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{spin, system, watchdog, DT};
-use frame::{FrameInfo, Frames, FramesConfig, GraphBuilder};
+use frame::{Frames, FramesConfig, GraphBuilder};
 
 #[test]
 fn each_frame_is_told_its_number_step_and_time() {
@@ -17,7 +17,7 @@ fn each_frame_is_told_its_number_step_and_time() {
         for in_flight in 1..=3 {
             let infos = Arc::new(Mutex::new(Vec::new()));
             let mut graph = GraphBuilder::new();
-            let x = graph.per_frame("x", 0u64);
+            let x = graph.scratch("x", 0u64);
             let i = Arc::clone(&infos);
             graph.pass("note", x.write(), move |_, cx| {
                 i.lock().unwrap().push(cx.frame())
@@ -33,16 +33,16 @@ fn each_frame_is_told_its_number_step_and_time() {
             frames.finish().unwrap();
             let mut infos = infos.lock().unwrap().clone();
             infos.sort_by_key(|f| f.number);
-            let expected: Vec<FrameInfo> = steps
+            let got: Vec<(u64, Duration, Duration, f32, bool, bool)> = infos
+                .iter()
+                .map(|f| (f.number, f.dt, f.time, f.alpha, f.simulates(), f.renders()))
+                .collect();
+            let expected: Vec<(u64, Duration, Duration, f32, bool, bool)> = steps
                 .iter()
                 .enumerate()
-                .map(|(n, &dt)| FrameInfo {
-                    number: n as u64,
-                    dt,
-                    time: steps[..n].iter().sum(),
-                })
+                .map(|(n, &dt)| (n as u64, dt, steps[..n].iter().sum(), 1.0, true, true))
                 .collect();
-            assert_eq!(infos, expected);
+            assert_eq!(got, expected);
         }
     });
 }
@@ -53,8 +53,8 @@ fn dropping_the_frames_waits_for_the_frames_in_flight() {
         for in_flight in 1..=3 {
             let ended = Arc::new(AtomicUsize::new(0));
             let mut graph = GraphBuilder::new();
-            let x = graph.per_frame("x", 0u64);
-            let y = graph.per_frame("y", 0u64);
+            let x = graph.scratch("x", 0u64);
+            let y = graph.scratch("y", 0u64);
             let e = Arc::clone(&ended);
             graph.pass("slow", x.write(), move |_, cx| {
                 let e = Arc::clone(&e);
@@ -145,7 +145,7 @@ fn two_frame_loops_share_one_job_system() {
         let make = |seed: u64| {
             let mut graph = GraphBuilder::new();
             let scratch = graph.transient::<u64>("scratch", 512);
-            let out = graph.per_frame("out", 0u64);
+            let out = graph.scratch("out", 0u64);
             graph.pass("fill", scratch.write(), move |s, cx| {
                 s.fill(seed + cx.frame().number);
                 spin(Duration::from_micros(100));

@@ -32,7 +32,7 @@ fn every_kind_of_resource_over_overlapping_frames() {
     for in_flight in 1..=3 {
         let mut graph = GraphBuilder::new();
         let step = graph.import("step", 2u64);
-        let state = graph.per_frame("state", vec![0u64; 8]);
+        let state = graph.scratch("state", vec![0u64; 8]);
         let scratch = graph.transient::<u64>("scratch", 8);
         let log = graph.import("log", Vec::<u64>::new());
         graph.pass(
@@ -93,8 +93,10 @@ fn count(_: &mut Counting, _cx: &mut Context<'_>) -> Action<Counting> {
 #[test]
 fn a_step_pass_and_a_panicking_pass() {
     let mut graph = GraphBuilder::new();
-    let n = graph.per_frame("n", 0u32);
-    let out = graph.import("out", 0u32);
+    let n = graph.scratch("n", 0u32);
+    // Carried: the failed frame's copy goes back to the previous frame's (an imported `out`
+    // would be poisoned by the panic).
+    let out = graph.carried("out", 0u32);
     graph.step_pass("count", (n.read_previous(), n.write()), 0, count);
     graph.pass("check", (n.read(), out.write()), |(n, out), _| {
         if *n == 2 {

@@ -89,11 +89,11 @@ fn explicit_orderings_order_unrelated_passes() {
     let mut graph = GraphBuilder::new();
     let x = graph.import("x", 0u32);
     let y = graph.import("y", 0u32);
-    graph.pass("late", x.write(), |_, _| {}).after("early");
-    graph.pass("early", y.write(), |_, _| {});
+    let late = graph.pass("late", x.write(), |_, _| {}).id();
+    let early = graph.pass("early", y.write(), |_, _| {}).before(late).id();
     graph
         .pass("first", (), |(), _| {})
-        .before("early")
+        .before(early)
         .side_effect();
     let graph = graph.compile().expect("no cycle");
     assert_eq!(graph.order(), ["first", "early", "late"]);
@@ -109,7 +109,7 @@ fn culling() {
     let unread = graph.transient::<u32>("unread", 8);
     let chain1 = graph.transient::<u32>("chain1", 8);
     let chain2 = graph.transient::<u32>("chain2", 8);
-    let state = graph.per_frame("state", 0u32);
+    let state = graph.scratch("state", 0u32);
     // Kept: writes an imported resource, and what it reads from a transient.
     graph.pass("make used", used.write(), |_, _| {});
     graph.pass("consume", (used.read(), world.write()), |_, _| {});
@@ -147,12 +147,12 @@ fn an_ordering_through_a_culled_pass_still_orders_the_kept_ones() {
     let mut graph = GraphBuilder::new();
     let x = graph.import("x", 0u32);
     let y = graph.import("y", 0u32);
-    graph.pass("first", x.write(), |_, _| {});
-    graph
+    let first = graph.pass("first", x.write(), |_, _| {}).id();
+    let middle = graph
         .pass("culled middle", (), |(), _| {})
-        .after("first")
-        .before("last");
-    graph.pass("last", y.write(), |_, _| {});
+        .after(first)
+        .id();
+    graph.pass("last", y.write(), |_, _| {}).after(middle);
     let graph = graph.compile().expect("compiles");
     assert_eq!(graph.order(), ["first", "last"]);
     assert_eq!(graph.culled(), ["culled middle"]);
@@ -207,8 +207,8 @@ fn culled_passes_never_run() {
 fn previous_frame_dependencies() {
     let mut graph = GraphBuilder::new();
     let world = graph.import("world", 0u32);
-    let state = graph.per_frame("state", 0u32);
-    let out = graph.per_frame("out", 0u32);
+    let state = graph.scratch("state", 0u32);
+    let out = graph.scratch("out", 0u32);
     // "simulate" reads its previous state and writes the new one; "render" reads the new
     // state; "stats" only touches its own per-frame output; "edit" writes the imported world,
     // "view" reads it.
@@ -258,13 +258,15 @@ fn a_reader_ordered_before_a_writer_reads_the_value_before_the_write() {
             let mut graph = GraphBuilder::new();
             let x = graph.import("x", 0u64);
             let log = Arc::clone(&seen);
-            graph
+            let read_old = graph
                 .pass("read old", x.read(), move |x, cx| {
                     log.lock().unwrap().push((cx.frame().number, *x));
                 })
-                .before("write")
-                .side_effect();
-            graph.pass("write", x.write(), |x, cx| *x = cx.frame().number + 1);
+                .side_effect()
+                .id();
+            graph
+                .pass("write", x.write(), |x, cx| *x = cx.frame().number + 1)
+                .after(read_old);
             let log = Arc::clone(&seen);
             graph
                 .pass("read new", x.read(), move |x, cx| {

@@ -48,8 +48,8 @@ struct Runs {
 /// `fail_at`, directly or in a child job.
 fn chain(runs: &Arc<Runs>, fail_at: u64, in_child: bool) -> (GraphBuilder, frame::Res<u64>) {
     let mut graph = GraphBuilder::new();
-    let x = graph.per_frame("x", 0u64);
-    let y = graph.per_frame("y", 0u64);
+    let x = graph.scratch("x", 0u64);
+    let y = graph.scratch("y", 0u64);
     let total = graph.import("total", 0u64);
     let r = Arc::clone(runs);
     graph.pass("a", x.write(), move |x, cx| {
@@ -196,7 +196,8 @@ fn step_again(p: &mut Stepper, _: &mut Context<'_>) -> Action<Stepper> {
 fn a_panic_in_a_later_step_of_a_step_pass_reports_the_pass() {
     watchdog(60, || {
         let mut graph = GraphBuilder::new();
-        let out = graph.import("out", 0u64);
+        // Carried: a failed frame's copy goes back (an imported one would be poisoned).
+        let out = graph.carried("out", 0u64);
         let seen = graph.import("seen", 0u64);
         graph.step_pass("stepper", out.write(), 0u32, step_start);
         graph.pass("after", (out.read(), seen.write()), |(out, seen), _| {
@@ -284,7 +285,7 @@ fn workers_survive_panicking_passes() {
     watchdog(60, || {
         let runs = Arc::new(Runs::default());
         let mut graph = GraphBuilder::new();
-        let x = graph.import("x", 0u64);
+        let x = graph.carried("x", 0u64);
         let r = Arc::clone(&runs);
         graph.pass("flaky", x.write(), move |x, cx| {
             r.a.fetch_add(1, Ordering::SeqCst);
@@ -368,7 +369,7 @@ fn children_of_a_panicking_pass_end_before_the_next_frames_writer_starts() {
             let active = Arc::new(AtomicUsize::new(0));
             let overlapped = Arc::new(AtomicUsize::new(0));
             let mut graph = GraphBuilder::new();
-            let data = graph.import("data", vec![0u64; 4 * 64]);
+            let data = graph.carried("data", vec![0u64; 4 * 64]);
             let (a, o) = (Arc::clone(&active), Arc::clone(&overlapped));
             graph.pass("writer", data.write(), move |data, cx| {
                 if a.load(Ordering::SeqCst) != 0 {

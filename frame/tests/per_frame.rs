@@ -1,5 +1,6 @@
 //! Per-frame resources: each frame in flight has its own copy, `read_previous` sees exactly the
-//! previous frame's, and inputs set in `FrameSetup` reach that frame only.
+//! previous frame's, inputs set in `FrameSetup` reach that frame only, a carried copy starts
+//! from the previous frame's, and the newest completed frame's copy is read without waiting.
 
 mod common;
 
@@ -11,8 +12,12 @@ use common::{spin, system, watchdog, DT};
 use frame::{FrameError, Frames, FramesConfig, GraphBuilder};
 
 fn frames_with(graph: GraphBuilder, in_flight: usize) -> Frames {
+    frames_with_graph(graph.compile().expect("compiles"), in_flight)
+}
+
+fn frames_with_graph(graph: frame::Graph, in_flight: usize) -> Frames {
     let config = FramesConfig::default().in_flight(in_flight);
-    Frames::with_config(system(2), graph.compile().expect("compiles"), config).unwrap()
+    Frames::with_config(system(2), graph, config).unwrap()
 }
 
 #[test]
@@ -21,7 +26,7 @@ fn each_frame_sees_its_own_copy() {
         for in_flight in 1..=3 {
             let wrong = Arc::new(AtomicUsize::new(0));
             let mut graph = GraphBuilder::new();
-            let state = graph.per_frame("state", u64::MAX);
+            let state = graph.scratch("state", u64::MAX);
             graph.pass("stamp", state.write(), |state, cx| {
                 *state = cx.frame().number;
                 spin(Duration::from_micros(100));
@@ -51,7 +56,7 @@ fn read_previous_sees_exactly_the_previous_frame() {
         for in_flight in 1..=3 {
             let seen = Arc::new(Mutex::new(Vec::new()));
             let mut graph = GraphBuilder::new();
-            let counter = graph.per_frame("counter", 0u64);
+            let counter = graph.scratch("counter", 0u64);
             let s = Arc::clone(&seen);
             graph.pass(
                 "count",
@@ -97,7 +102,7 @@ fn resource_mut_changes_what_the_next_frame_sees_as_previous() {
     watchdog(30, || {
         for in_flight in 1..=3 {
             let mut graph = GraphBuilder::new();
-            let counter = graph.per_frame("counter", 0u64);
+            let counter = graph.scratch("counter", 0u64);
             graph.pass(
                 "count",
                 (counter.read_previous(), counter.write()),
@@ -127,7 +132,7 @@ fn setup_inputs_reach_their_frame_only() {
         for in_flight in 1..=3 {
             let seen = Arc::new(Mutex::new(Vec::new()));
             let mut graph = GraphBuilder::new();
-            let input = graph.per_frame("input", 0u64);
+            let input = graph.scratch("input", 0u64);
             let total = graph.import("total", 0u64);
             let s = Arc::clone(&seen);
             graph.pass(
@@ -170,12 +175,17 @@ fn setup_inputs_reach_their_frame_only() {
 fn per_frame_mut_wants_a_per_frame_resource_of_this_graph() {
     watchdog(30, || {
         let mut other = GraphBuilder::new();
-        let foreign = other.per_frame("foreign", 0u32);
+        let foreign = other.scratch("foreign", 0u32);
         let mut graph = GraphBuilder::new();
         let settings = graph.import("settings", 0u32);
-        let input = graph.per_frame("input", 0u32);
+        let input = graph.scratch("input", 0u32);
+        let state = graph.carried("state", 0u32);
         graph
-            .pass("use", (settings.read(), input.read()), |_, _| {})
+            .pass(
+                "use",
+                (settings.read(), input.read(), state.read()),
+                |_, _| {},
+            )
             .side_effect();
         let mut frames = frames_with(graph, 2);
         let mut setup = frames.begin_frame().unwrap();
@@ -184,10 +194,18 @@ fn per_frame_mut_wants_a_per_frame_resource_of_this_graph() {
             error,
             FrameError::WrongKind {
                 resource: "settings".into(),
-                expected: "per-frame",
+                expected: "scratch",
             }
         );
         assert!(error.to_string().contains("settings"), "{error}");
+        // A carried copy is made from the previous frame's once the frame runs.
+        assert_eq!(
+            setup.per_frame_mut(state).err(),
+            Some(FrameError::WrongKind {
+                resource: "state".into(),
+                expected: "scratch",
+            })
+        );
         assert_eq!(
             setup.per_frame_mut(foreign).err(),
             Some(FrameError::ForeignResource)
@@ -226,7 +244,7 @@ fn copies_are_made_from_the_initial_value_and_dropped() {
         for in_flight in 1..=3 {
             let counts = Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
             let mut graph = GraphBuilder::new();
-            let value = graph.per_frame("value", Counted(Arc::clone(&counts), 5));
+            let value = graph.scratch("value", Counted(Arc::clone(&counts), 5));
             let imported = graph.import("imported", Counted(Arc::clone(&counts), 9));
             let seen = Arc::new(Mutex::new(Vec::new()));
             let s = Arc::clone(&seen);
@@ -254,6 +272,107 @@ fn copies_are_made_from_the_initial_value_and_dropped() {
             drop(frames);
             // Every value made is dropped once: the copies, the initial value, the imported.
             assert_eq!(counts[1].load(Ordering::SeqCst), clones + 2);
+        }
+    });
+}
+
+#[test]
+fn a_carried_copy_starts_from_the_previous_frames() {
+    watchdog(60, || {
+        for in_flight in 1..=3 {
+            let mut graph = GraphBuilder::new();
+            let halves = graph.carried("halves", [0u64; 2]);
+            // Each frame changes one half only, and slowly: the other is carried over.
+            graph.pass("one half", halves.write(), |halves, cx| {
+                spin(Duration::from_micros(50));
+                halves[(cx.frame().number % 2) as usize] += 1;
+            });
+            let seen = Arc::new(Mutex::new(Vec::new()));
+            let s = Arc::clone(&seen);
+            graph
+                .pass("look", halves.read(), move |halves, cx| {
+                    s.lock().unwrap().push((cx.frame().number, *halves));
+                })
+                .side_effect();
+            let graph = graph.compile().expect("compiles");
+            assert_eq!(graph.order(), ["carry halves", "one half", "look"]);
+            assert_eq!(graph.dependencies("one half"), Some(vec!["carry halves"]));
+            let mut frames = frames_with_graph(graph, in_flight);
+            for _ in 0..101 {
+                frames.run_frame(DT).unwrap();
+            }
+            assert_eq!(*frames.resource(halves).unwrap(), [51, 50]);
+            let mut seen = seen.lock().unwrap().clone();
+            seen.sort_unstable();
+            for (n, halves) in seen {
+                assert_eq!(
+                    halves,
+                    [n / 2 + 1, n.div_ceil(2)],
+                    "frame {n}, {in_flight} in flight"
+                );
+            }
+        }
+    });
+}
+
+#[test]
+fn last_completed_reads_the_newest_completed_frame_without_waiting() {
+    watchdog(60, || {
+        for in_flight in 1..=3 {
+            let mut graph = GraphBuilder::new();
+            let carried = graph.carried("carried", 0u64);
+            let scratch = graph.scratch("scratch", u64::MAX);
+            let settings = graph.import("settings", 0u64);
+            graph.pass(
+                "stamp",
+                (carried.write(), scratch.write()),
+                |(carried, scratch), cx| {
+                    spin(Duration::from_micros(200));
+                    *carried += 1;
+                    *scratch = cx.frame().number;
+                },
+            );
+            graph
+                .pass("settle", settings.read(), |_, _| {})
+                .side_effect();
+            let mut frames = frames_with(graph, in_flight);
+            // Before any frame: the initial values.
+            assert_eq!(frames.last_completed_frame(), None);
+            assert_eq!(*frames.last_completed(carried).unwrap(), 0);
+            assert_eq!(*frames.last_completed(scratch).unwrap(), u64::MAX);
+            for n in 0..50u64 {
+                frames.run_frame(DT).unwrap();
+                let in_flight_now = frames.frames_in_flight();
+                let newest = frames.last_completed_frame();
+                // Room was made for frame n: at most `in_flight` frames remain in flight.
+                assert!(in_flight_now >= 1 && in_flight_now <= in_flight);
+                assert_eq!(newest, (n + 1).checked_sub(in_flight_now as u64 + 1));
+                if let Some(m) = newest {
+                    assert_eq!(*frames.last_completed(scratch).unwrap(), m);
+                    assert_eq!(*frames.last_completed(carried).unwrap(), m + 1);
+                }
+                assert_eq!(
+                    frames.frames_in_flight(),
+                    in_flight_now,
+                    "no frame waited for"
+                );
+            }
+            assert_eq!(
+                frames.last_completed(settings).err(),
+                Some(FrameError::WrongKind {
+                    resource: "settings".into(),
+                    expected: "per-frame (carried or scratch)",
+                })
+            );
+            let mut other = GraphBuilder::new();
+            let foreign = other.carried("foreign", 0u64);
+            assert_eq!(
+                frames.last_completed(foreign).err(),
+                Some(FrameError::ForeignResource)
+            );
+            frames.finish().unwrap();
+            assert_eq!(frames.last_completed_frame(), Some(49));
+            assert_eq!(*frames.last_completed(carried).unwrap(), 50);
         }
     });
 }

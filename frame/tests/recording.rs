@@ -17,7 +17,7 @@ fn the_jobs_of_a_pass_carry_its_name_and_frame_into_the_trace() {
     watchdog(60, || {
         let system = system(2);
         let mut graph = GraphBuilder::new();
-        let a = graph.per_frame("a", vec![0u64; 256]);
+        let a = graph.scratch("a", vec![0u64; 256]);
         let b = graph.import("b", 0u64);
         graph.pass("rec-fill", a.write(), |a, cx| {
             // Jobs the pass spawns inherit its label and frame.

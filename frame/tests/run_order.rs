@@ -20,10 +20,10 @@ const PASSES: [&str; 7] = [
 fn game_frame(timeline: &Timeline) -> GraphBuilder {
     let mut graph = GraphBuilder::new();
     let input = graph.import("input", 0u64);
-    let state = graph.per_frame("state", 0u64);
+    let state = graph.scratch("state", 0u64);
     let poses = graph.transient::<u64>("poses", 64);
     let visible = graph.transient::<u64>("visible", 64);
-    let commands = graph.per_frame("commands", 0u64);
+    let commands = graph.scratch("commands", 0u64);
     let screen = graph.import("screen", 0u64);
     let work = Duration::from_micros(30);
     let t = timeline.clone();
@@ -56,16 +56,18 @@ fn game_frame(timeline: &Timeline) -> GraphBuilder {
         },
     );
     let t = timeline.clone();
-    graph.pass(
-        "cull",
-        (state.read(), visible.write()),
-        move |(s, v), cx| {
-            t.record(cx.frame().number, "cull", || {
-                v.fill(*s + 1);
-                spin(work);
-            })
-        },
-    );
+    let cull = graph
+        .pass(
+            "cull",
+            (state.read(), visible.write()),
+            move |(s, v), cx| {
+                t.record(cx.frame().number, "cull", || {
+                    v.fill(*s + 1);
+                    spin(work);
+                })
+            },
+        )
+        .id();
     let t = timeline.clone();
     graph.pass(
         "draw",
@@ -82,7 +84,7 @@ fn game_frame(timeline: &Timeline) -> GraphBuilder {
         .pass("audio", state.read(), move |_, cx| {
             t.record(cx.frame().number, "audio", || spin(work))
         })
-        .after("cull")
+        .after(cull)
         .side_effect();
     let t = timeline.clone();
     graph.pass(
@@ -188,8 +190,8 @@ fn fill_and_check(per_frame: bool, in_flight: usize, frames_to_run: u64) {
     let mut graph = GraphBuilder::new();
     let (plain, atomic) = if per_frame {
         (
-            graph.per_frame("plain", vec![u64::MAX; LEN]),
-            graph.per_frame("atomic", Atomics::new(u64::MAX)),
+            graph.scratch("plain", vec![u64::MAX; LEN]),
+            graph.scratch("atomic", Atomics::new(u64::MAX)),
         )
     } else {
         (

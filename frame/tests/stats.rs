@@ -15,10 +15,10 @@ const WORK: Duration = Duration::from_micros(200);
 /// A diamond with a tail, and a culled pass: every kept pass spins for `WORK`.
 fn diamond() -> Graph {
     let mut graph = GraphBuilder::new();
-    let source = graph.per_frame("source", 0u64);
+    let source = graph.scratch("source", 0u64);
     let left = graph.transient::<u64>("left", 8);
     let right = graph.transient::<u64>("right", 8);
-    let joined = graph.per_frame("joined", 0u64);
+    let joined = graph.scratch("joined", 0u64);
     let unused = graph.transient::<u64>("unused", 8);
     graph.pass("source", source.write(), |s, cx| {
         *s = cx.frame().number;

@@ -156,10 +156,10 @@ fn every_action_completes_and_later_passes_see_the_writes() {
         for in_flight in 1..=3 {
             let checked = Arc::new(AtomicUsize::new(0));
             let mut graph = GraphBuilder::new();
-            let waited = graph.per_frame("waited", 0u64);
-            let yielded = graph.per_frame("yielded", 0u64);
-            let memory = graph.per_frame("memory", 0u64);
-            let blocked = graph.per_frame("blocked", 0u64);
+            let waited = graph.scratch("waited", 0u64);
+            let yielded = graph.scratch("yielded", 0u64);
+            let memory = graph.scratch("memory", 0u64);
+            let blocked = graph.scratch("blocked", 0u64);
             let spawned = graph.import("spawned", vec![0u64; 1000]);
             let state = Waiting {
                 counter: Counter::new(),

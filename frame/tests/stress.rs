@@ -8,12 +8,13 @@
 
 mod common;
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{spin, system, watchdog, AddressGuards, Conflicts, Guard, Rng, DT};
-use frame::{Access, Buf, Frames, FramesConfig, GraphBuilder, GraphError, Res};
+use frame::{Access, Buf, Frames, FramesConfig, GraphBuilder, GraphError, PassId, Res};
 
 const IMPORTED: usize = 2;
 const PER_FRAME: usize = 2;
@@ -291,14 +292,20 @@ macro_rules! with_access {
 
 // A pass's accesses are a type; the random ones are built one level at a time (a bounded
 // depth, so that the compiler instantiates a finite number of them).
-fn declare(graph: &mut GraphBuilder, h: &Handles, spec: &PassSpec, env: &Env) {
+fn declare(graph: &mut GraphBuilder, h: &Handles, spec: &PassSpec, env: &Env) -> PassId {
     match spec.accesses.first() {
         None => finish(graph, spec, (), env),
         Some(&acc) => with_access!(h, acc, |a| declare1(graph, h, spec, ((), a), env)),
     }
 }
 
-fn declare1<A>(graph: &mut GraphBuilder, h: &Handles, spec: &PassSpec, access: A, env: &Env)
+fn declare1<A>(
+    graph: &mut GraphBuilder,
+    h: &Handles,
+    spec: &PassSpec,
+    access: A,
+    env: &Env,
+) -> PassId
 where
     A: Access,
     for<'c> A::Item<'c>: Touch,
@@ -309,7 +316,13 @@ where
     }
 }
 
-fn declare2<A>(graph: &mut GraphBuilder, h: &Handles, spec: &PassSpec, access: A, env: &Env)
+fn declare2<A>(
+    graph: &mut GraphBuilder,
+    h: &Handles,
+    spec: &PassSpec,
+    access: A,
+    env: &Env,
+) -> PassId
 where
     A: Access,
     for<'c> A::Item<'c>: Touch,
@@ -320,7 +333,7 @@ where
     }
 }
 
-fn finish<A>(graph: &mut GraphBuilder, spec: &PassSpec, access: A, env: &Env)
+fn finish<A>(graph: &mut GraphBuilder, spec: &PassSpec, access: A, env: &Env) -> PassId
 where
     A: Access,
     for<'c> A::Item<'c>: Touch,
@@ -341,15 +354,10 @@ where
         spin(Duration::from_micros(5 + (frame % 4) * 10));
         items.leave(&visit);
     });
-    for other in &spec.before {
-        config = config.before(other);
-    }
-    for other in &spec.after {
-        config = config.after(other);
-    }
     if spec.side_effect {
-        config.side_effect();
+        config = config.side_effect();
     }
+    config.id()
 }
 
 /// Checks that a compile error is one the declarations can cause, naming what it should.
@@ -437,7 +445,7 @@ fn run_graph(rng: &mut Rng, specs: &[PassSpec], tally: &mut Tally) {
                 if r < IMPORTED {
                     graph.import(&res_name(r), Tracked::default())
                 } else {
-                    graph.per_frame(&res_name(r), Tracked::default())
+                    graph.scratch(&res_name(r), Tracked::default())
                 }
             })
             .collect(),
@@ -445,8 +453,22 @@ fn run_graph(rng: &mut Rng, specs: &[PassSpec], tally: &mut Tally) {
             .map(|b| graph.transient::<u32>(&buf_name(b), TRANSIENT_LEN))
             .collect(),
     };
+    let ids: HashMap<&str, PassId> = specs
+        .iter()
+        .map(|spec| {
+            (
+                spec.name.as_str(),
+                declare(&mut graph, &handles, spec, &env),
+            )
+        })
+        .collect();
     for spec in specs {
-        declare(&mut graph, &handles, spec, &env);
+        for other in &spec.before {
+            graph.order(ids[spec.name.as_str()], ids[other.as_str()]);
+        }
+        for other in &spec.after {
+            graph.order(ids[other.as_str()], ids[spec.name.as_str()]);
+        }
     }
     tally.graphs += 1;
     let graph = match graph.compile() {

@@ -105,7 +105,7 @@ fn main_thread_passes_run_every_step_on_the_main_thread() {
             let closure_runs = Arc::new(AtomicUsize::new(0));
             let mut graph = GraphBuilder::new();
             let steps = graph.import("steps", 0u64);
-            let other = graph.per_frame("other", 0u64);
+            let other = graph.scratch("other", 0u64);
             let state = Pinned {
                 main,
                 misplaced: misplaced.clone(),

@@ -43,11 +43,11 @@ fn load(_: &mut LoadPass, _: &mut Context<'_>) -> Action<LoadPass> {
 fn frames(ran: &Arc<AtomicU64>) -> Frames {
     let mut graph = GraphBuilder::new();
     let input = graph.import("input", 0u64);
-    let state = graph.per_frame("state", vec![0u64; 64]);
+    let state = graph.scratch("state", vec![0u64; 64]);
     let image = graph.import("image", 0u64);
     let exploded = graph.import("exploded", 0u64);
     graph.step_pass("load", input.write(), (), load);
-    graph
+    let integrate = graph
         .pass(
             "integrate",
             (input.read(), state.read_previous(), state.write()),
@@ -63,10 +63,11 @@ fn frames(ran: &Arc<AtomicU64>) -> Frames {
                 }
             },
         )
-        .stage("simulate");
+        .stage("simulate")
+        .id();
     graph
         .pass("collide", state.write(), |state, _| state[0] += 1)
-        .after("integrate")
+        .after(integrate)
         .stage("simulate");
     let r = Arc::clone(ran);
     graph

@@ -23,7 +23,7 @@ fn transient_memory_is_reused_across_frames() {
             let mut graph = GraphBuilder::new();
             let scratch = graph.transient::<u64>("scratch", 1000);
             let other = graph.transient::<[u8; 3]>("other", 10);
-            let out = graph.per_frame("out", 0u64);
+            let out = graph.scratch("out", 0u64);
             let a = Arc::clone(&addresses);
             graph.pass(
                 "fill",
@@ -91,7 +91,7 @@ fn transient_memory_is_never_shared_by_frames_in_flight() {
             let addresses = Arc::new(Mutex::new(Vec::new()));
             let mut graph = GraphBuilder::new();
             let scratch = graph.transient::<u64>("scratch", 4096);
-            let done = graph.per_frame("done", 0u64);
+            let done = graph.scratch("done", 0u64);
             let (t, a) = (timeline.clone(), Arc::clone(&addresses));
             graph.pass("fill", scratch.write(), move |s, cx| {
                 let n = cx.frame().number;

@@ -52,9 +52,9 @@ fn record(path: std::path::PathBuf) {
     );
     let chunk = Grain::Fixed(NonZeroUsize::new(8).expect("not zero"));
     let mut graph = GraphBuilder::new();
-    let particles = graph.per_frame("particles", vec![1.0f32; 256]);
-    let contacts = graph.per_frame("contacts", vec![0u32; 256]);
-    let image = graph.per_frame("image", vec![0u8; 256]);
+    let particles = graph.scratch("particles", vec![1.0f32; 256]);
+    let contacts = graph.scratch("contacts", vec![0u32; 256]);
+    let image = graph.scratch("image", vec![0u8; 256]);
     let total = graph.import("total", 0u64);
     graph.pass("integrate", particles.write(), |p, cx| {
         // One job per chunk, each borrowing its part of the particles.

@@ -22,7 +22,8 @@
 //! - [`bodies`]: pass bodies and step-pass states are `'static`; children of a pass borrow the
 //!   resources and nothing of the body's own stack; a step of a step pass is a `fn` pointer.
 //! - [`main_thread`]: what [`Frames`](crate::Frames) lends the main thread (a resource, a
-//!   frame's per-frame input) is given back before the next frame starts.
+//!   frame's per-frame input, the newest completed frame's state, what a
+//!   [`GameLoop`](crate::GameLoop)'s turn lends) is given back before the next frame starts.
 //! - [`handles`]: a handle ([`Res`](crate::Res)) is typed, and gives no access by itself.
 
 mod aliasing;

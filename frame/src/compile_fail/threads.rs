@@ -26,7 +26,7 @@ mod read_not_sync {}
 /// ```compile_fail,E0277
 /// use std::cell::Cell;
 /// let mut graph = frame::GraphBuilder::new();
-/// let x = graph.per_frame("x", Cell::new(0u32));
+/// let x = graph.scratch("x", Cell::new(0u32));
 /// graph.pass("peek", x.read_previous(), |x, _| assert_eq!(x.get(), 0));
 /// ```
 ///
@@ -35,7 +35,7 @@ mod read_not_sync {}
 /// ```
 /// use std::sync::atomic::{AtomicU32, Ordering};
 /// let mut graph = frame::GraphBuilder::new();
-/// let x = graph.per_frame("x", 0u32);
+/// let x = graph.scratch("x", 0u32);
 /// graph.pass("peek", x.read_previous(), |x, _| assert_eq!(*x, 0));
 /// let y = graph.import("y", AtomicU32::new(0));
 /// graph.pass("peek_y", y.read(), |y, _| assert_eq!(y.load(Ordering::Relaxed), 0));
@@ -86,14 +86,14 @@ mod import_not_send {}
 ///
 /// ```compile_fail,E0277
 /// let mut graph = frame::GraphBuilder::new();
-/// let x = graph.per_frame("x", std::rc::Rc::new(0u32));
+/// let x = graph.scratch("x", std::rc::Rc::new(0u32));
 /// ```
 ///
 /// Compiles: an `Arc`.
 ///
 /// ```
 /// let mut graph = frame::GraphBuilder::new();
-/// let x = graph.per_frame("x", std::sync::Arc::new(0u32));
+/// let x = graph.scratch("x", std::sync::Arc::new(0u32));
 /// ```
 mod per_frame_not_send {}
 

@@ -72,14 +72,18 @@ pub struct SpanArgs {
 }
 
 impl fmt::Display for SpanArgs {
+    /// Written piece by piece, without format strings: a trace writes one per span.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("{")?;
         if let Some(frame) = self.frame {
-            write!(f, r#""frame":{frame}"#)?;
+            f.write_str(r#""frame":"#)?;
+            fmt::Display::fmt(&frame, f)?;
         }
         if let Some(priority) = self.priority {
-            let comma = if self.frame.is_some() { "," } else { "" };
-            write!(f, r#"{comma}"priority":"{priority}""#)?;
+            f.write_str(if self.frame.is_some() { "," } else { "" })?;
+            f.write_str(r#""priority":""#)?;
+            f.write_str(priority.as_str())?;
+            f.write_str("\"")?;
         }
         f.write_str("}")
     }
@@ -182,17 +186,22 @@ pub struct SpanEvent<'a> {
 }
 
 impl fmt::Display for SpanEvent<'_> {
+    /// Written piece by piece, without format strings: the bulk of a trace is spans.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            r#"{{"ph":"X","pid":1,"tid":{},"ts":{},"dur":{},"name":{},"cat":"{}","args":{}}}"#,
-            self.tid,
-            Micros::from_nanos(self.start_ns),
-            Micros::from_nanos(self.end_ns.saturating_sub(self.start_ns)),
-            JsonStr(self.name),
-            names::JOB_CATEGORY,
-            self.args,
-        )
+        use fmt::Display;
+        f.write_str(r#"{"ph":"X","pid":1,"tid":"#)?;
+        self.tid.fmt(f)?;
+        f.write_str(r#","ts":"#)?;
+        Micros::from_nanos(self.start_ns).fmt(f)?;
+        f.write_str(r#","dur":"#)?;
+        Micros::from_nanos(self.end_ns.saturating_sub(self.start_ns)).fmt(f)?;
+        f.write_str(r#","name":"#)?;
+        JsonStr(self.name).fmt(f)?;
+        f.write_str(r#","cat":""#)?;
+        f.write_str(names::JOB_CATEGORY)?;
+        f.write_str(r#"","args":"#)?;
+        self.args.fmt(f)?;
+        f.write_str("}")
     }
 }
 

@@ -12,21 +12,33 @@ use std::fmt;
 pub struct JsonStr<'a>(pub &'a str);
 
 impl fmt::Display for JsonStr<'_> {
+    /// Runs of characters that need no escape are written in one piece (a trace writes one
+    /// string per span).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use fmt::Write as _;
-        f.write_char('"')?;
-        for c in self.0.chars() {
-            match c {
-                '"' => f.write_str("\\\"")?,
-                '\\' => f.write_str("\\\\")?,
-                '\n' => f.write_str("\\n")?,
-                '\r' => f.write_str("\\r")?,
-                '\t' => f.write_str("\\t")?,
-                c if u32::from(c) < 0x20 => write!(f, "\\u{:04x}", u32::from(c))?,
-                c => f.write_char(c)?,
+        f.write_str("\"")?;
+        let text = self.0;
+        let mut plain = 0; // start of the run not written yet
+        for (at, byte) in text.bytes().enumerate() {
+            let escape = match byte {
+                b'"' => "\\\"",
+                b'\\' => "\\\\",
+                b'\n' => "\\n",
+                b'\r' => "\\r",
+                b'\t' => "\\t",
+                0..0x20 => "",
+                _ => continue,
+            };
+            // Every byte escaped is ASCII, so `at` is on a character boundary.
+            f.write_str(&text[plain..at])?;
+            if escape.is_empty() {
+                write!(f, "\\u{byte:04x}")?;
+            } else {
+                f.write_str(escape)?;
             }
+            plain = at + 1;
         }
-        f.write_char('"')
+        f.write_str(&text[plain..])?;
+        f.write_str("\"")
     }
 }
 
@@ -52,5 +64,25 @@ where
             write!(f, "{item}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JsonStr;
+
+    /// Escapes between, before and after runs of plain text, multi-byte characters kept whole.
+    #[test]
+    fn strings_are_escaped_around_plain_runs() {
+        let cases = [
+            ("", r#""""#),
+            ("plain", r#""plain""#),
+            ("\"", r#""\"""#),
+            ("é\u{1f}x\\", r#""é\u001fx\\""#),
+            ("a\tb\r\nc→\"", r#""a\tb\r\nc→\"""#),
+        ];
+        for (text, json) in cases {
+            assert_eq!(JsonStr(text).to_string(), json, "{text:?}");
+        }
     }
 }

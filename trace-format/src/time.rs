@@ -31,10 +31,23 @@ impl Micros {
 }
 
 impl fmt::Display for Micros {
+    /// Written piece by piece, without format strings: a trace writes two per span.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let sign = if self.0 < 0 { "-" } else { "" };
+        if self.0 < 0 {
+            f.write_str("-")?;
+        }
         let ns = self.0.unsigned_abs();
-        write!(f, "{sign}{}.{:03}", ns / 1000, ns % 1000)
+        fmt::Display::fmt(&(ns / 1000), f)?;
+        let fraction = ns % 1000;
+        let digit = |d: u64| b'0' + (d % 10) as u8;
+        let digits = [
+            b'.',
+            digit(fraction / 100),
+            digit(fraction / 10),
+            digit(fraction),
+        ];
+        // The four bytes are ASCII: a '.' and three digits.
+        f.write_str(std::str::from_utf8(&digits).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -93,5 +106,41 @@ pub(crate) mod serde_micros {
         pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<i64>, D::Error> {
             <Vec<f64>>::deserialize(d).map(|us| us.into_iter().map(nanos_from_micros).collect())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{nanos_from_micros, Micros};
+
+    /// Every fraction is three digits, and reading the text back gives the nanoseconds.
+    #[test]
+    fn micros_round_trip() {
+        for ns in [
+            0,
+            1,
+            9,
+            10,
+            99,
+            100,
+            999,
+            1_000,
+            1_001,
+            123_456_789_012,
+            i64::MAX,
+            -1,
+            -1_999,
+        ] {
+            let text = Micros(ns).to_string();
+            assert_eq!(text.split('.').nth(1).map(str::len), Some(3), "{text}");
+            if ns.unsigned_abs() < 1 << 50 {
+                assert_eq!(
+                    nanos_from_micros(text.parse().expect("a number")),
+                    ns,
+                    "{text}"
+                );
+            }
+        }
+        assert_eq!(Micros(i64::MIN).to_string(), "-9223372036854775.808");
     }
 }

@@ -188,19 +188,22 @@ pub struct SpanEvent<'a> {
 impl fmt::Display for SpanEvent<'_> {
     /// Written piece by piece, without format strings: the bulk of a trace is spans.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use fmt::Display;
+        use fmt::Display as D;
         f.write_str(r#"{"ph":"X","pid":1,"tid":"#)?;
-        self.tid.fmt(f)?;
+        D::fmt(&self.tid, f)?;
         f.write_str(r#","ts":"#)?;
-        Micros::from_nanos(self.start_ns).fmt(f)?;
+        D::fmt(&Micros::from_nanos(self.start_ns), f)?;
         f.write_str(r#","dur":"#)?;
-        Micros::from_nanos(self.end_ns.saturating_sub(self.start_ns)).fmt(f)?;
+        D::fmt(
+            &Micros::from_nanos(self.end_ns.saturating_sub(self.start_ns)),
+            f,
+        )?;
         f.write_str(r#","name":"#)?;
-        JsonStr(self.name).fmt(f)?;
+        D::fmt(&JsonStr(self.name), f)?;
         f.write_str(r#","cat":""#)?;
         f.write_str(names::JOB_CATEGORY)?;
         f.write_str(r#"","args":"#)?;
-        self.args.fmt(f)?;
+        D::fmt(&self.args, f)?;
         f.write_str("}")
     }
 }

@@ -1,15 +1,26 @@
-//! A frame graph inside a plain game loop, written the way a game would use it.
+//! A frame graph inside a game loop, written the way a game would use it.
 //!
-//! Run with `cargo run --release -p frame --example game_loop` (add `-- --frames 600` to run
-//! longer). Bodies orbit an attractor that the "input" moves; each frame computes forces in
-//! parallel, integrates, draws into a small text screen, and shows it from the main thread
-//! twice a second. Frames overlap: frame N+1 computes forces while frame N draws.
+//! Run with `cargo run --release -p frame --example game_loop` (add `-- --turns 600` to run
+//! longer). Bodies orbit an attractor that the "input" moves. The simulation runs at a fixed
+//! 60 steps a second (forces in parallel, then integration); the screen is drawn 90 times a
+//! second, between two simulation states by the interpolation factor, and shown from the main
+//! thread twice a second. Frames overlap: the next step computes forces while a frame draws.
+//!
+//! What the loop shows:
+//! - input per step: the closure fills each frame's input (a scratch resource) before it starts;
+//! - fixed step, variable render: `simulate()` passes run once per step (0 to 4 a turn),
+//!   `render()` passes once a turn and read `alpha`;
+//! - read-back: the main thread reads the newest completed frame's state for its status line,
+//!   without waiting for the frames in flight;
+//! - carried state (the bodies: each frame starts from the previous one's) and scratch (the
+//!   input and the screen, written whole every frame).
 
 use std::error::Error;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use frame::{Frames, FramesConfig, GraphBuilder};
+use frame::{Frames, FramesConfig, GameLoop, GraphBuilder};
 use jobs::{Config, JobSystem};
 
 const BODIES: usize = 20_000;
@@ -22,20 +33,21 @@ struct Input {
     attractor: [f32; 2],
 }
 
-/// A body: position and velocity.
+/// A body: where it was before the last step, where it is, and its velocity.
 #[derive(Clone, Copy, Default)]
 struct Body {
+    before: [f32; 2],
     position: [f32; 2],
     velocity: [f32; 2],
 }
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let frames_to_run: u64 = match std::env::args().skip_while(|a| a != "--frames").nth(1) {
+    let turns: u64 = match std::env::args().skip_while(|a| a != "--turns").nth(1) {
         Some(n) => n.parse()?,
         None => 300,
     };
 
-    // One worker per core, pinned; the main thread helps when it waits.
+    // One worker per core but one, pinned; the main thread helps when it waits.
     let system = Arc::new(JobSystem::new(Config::default())?);
 
     // 1. Declare the resources and the passes, once.
@@ -45,61 +57,73 @@ fn main() -> Result<(), Box<dyn Error>> {
         .map(|i| {
             let angle = i as f32 * 0.618_034 * std::f32::consts::TAU;
             let radius = 0.2 + 0.6 * (i as f32 / BODIES as f32);
+            let position = [radius * angle.cos(), radius * angle.sin()];
             Body {
-                position: [radius * angle.cos(), radius * angle.sin()],
+                before: position,
+                position,
                 velocity: [-angle.sin() * 0.5, angle.cos() * 0.5],
             }
         })
         .collect();
-    let bodies = graph.scratch("bodies", start);
+    let bodies = graph.carried("bodies", start);
     let forces = graph.transient::<[f32; 2]>("forces", BODIES);
-    let screen = graph.import("screen", vec![0u16; WIDTH * HEIGHT]);
+    let screen = graph.scratch("screen", vec![0u16; WIDTH * HEIGHT]);
 
-    // Forces: many jobs, each a chunk of bodies, reading last frame's positions. Each job
-    // borrows its own part of `forces` until the pass ends.
-    graph.pass(
-        "forces",
-        (input.read(), bodies.read_previous(), forces.write()),
-        |(input, before, forces), cx| {
-            let [ax, ay] = input.attractor;
-            for (out, old) in forces.chunks_mut(1024).zip(before.chunks(1024)) {
-                cx.spawn_fn(move |_| {
-                    for (f, body) in out.iter_mut().zip(old) {
-                        let [x, y] = body.position;
-                        let (dx, dy) = (ax - x, ay - y);
-                        let d2 = dx * dx + dy * dy + 0.05;
-                        let k = 0.3 / (d2 * d2.sqrt());
-                        *f = [dx * k, dy * k];
-                    }
-                });
-            }
-        },
-    );
-    // Integrate: this frame's positions from last frame's and the forces.
-    graph.pass(
-        "integrate",
-        (forces.read(), bodies.read_previous(), bodies.write()),
-        |(forces, before, after), cx| {
-            let dt = cx.frame().dt.as_secs_f32();
-            for ((now, old), f) in after.iter_mut().zip(before.iter()).zip(forces.iter()) {
-                let v = [old.velocity[0] + f[0] * dt, old.velocity[1] + f[1] * dt];
-                *now = Body {
-                    velocity: v,
-                    position: [old.position[0] + v[0] * dt, old.position[1] + v[1] * dt],
-                };
-            }
-        },
-    );
-    // Draw: count bodies per character cell, at Low priority (it can wait behind simulation).
+    // Forces (simulation): many jobs, each a chunk of bodies. Each job borrows its own part of
+    // `forces` until the pass ends.
+    let forces_pass = graph
+        .pass(
+            "forces",
+            (input.read(), bodies.read(), forces.write()),
+            |(input, bodies, forces), cx| {
+                let [ax, ay] = input.attractor;
+                for (out, bodies) in forces.chunks_mut(1024).zip(bodies.chunks(1024)) {
+                    cx.spawn_fn(move |_| {
+                        for (f, body) in out.iter_mut().zip(bodies) {
+                            let [x, y] = body.position;
+                            let (dx, dy) = (ax - x, ay - y);
+                            let d2 = dx * dx + dy * dy + 0.05;
+                            let k = 0.3 / (d2 * d2.sqrt());
+                            *f = [dx * k, dy * k];
+                        }
+                    });
+                }
+            },
+        )
+        .simulate()
+        .id();
+    // Integrate (simulation): this step's positions from the forces, in place in the carried
+    // copy; ordered after `forces`, which reads the bodies before they move.
+    graph
+        .pass(
+            "integrate",
+            (forces.read(), bodies.write()),
+            |(forces, bodies), cx| {
+                let dt = cx.frame().dt.as_secs_f32();
+                for (body, f) in bodies.iter_mut().zip(forces.iter()) {
+                    let v = [body.velocity[0] + f[0] * dt, body.velocity[1] + f[1] * dt];
+                    body.before = body.position;
+                    body.velocity = v;
+                    body.position = [body.position[0] + v[0] * dt, body.position[1] + v[1] * dt];
+                }
+            },
+        )
+        .after(forces_pass)
+        .simulate();
+    // Draw (render, once a turn): count bodies per character cell, each body between its last
+    // two states by `alpha`; at Low priority (it can wait behind the simulation).
     graph
         .pass(
             "draw",
             (bodies.read(), screen.write()),
-            |(bodies, screen), _| {
+            |(bodies, screen), cx| {
+                let alpha = cx.frame().alpha;
                 screen.fill(0);
                 for body in bodies.iter() {
-                    let col = (body.position[0] + 1.0) * 0.5 * WIDTH as f32;
-                    let row = (body.position[1] + 1.0) * 0.5 * HEIGHT as f32;
+                    let x = body.before[0] + (body.position[0] - body.before[0]) * alpha;
+                    let y = body.before[1] + (body.position[1] - body.before[1]) * alpha;
+                    let col = (x + 1.0) * 0.5 * WIDTH as f32;
+                    let row = (y + 1.0) * 0.5 * HEIGHT as f32;
                     if (0.0..WIDTH as f32).contains(&col) && (0.0..HEIGHT as f32).contains(&row) {
                         let cell = &mut screen[row as usize * WIDTH + col as usize];
                         *cell = cell.saturating_add(1);
@@ -107,15 +131,19 @@ fn main() -> Result<(), Box<dyn Error>> {
                 }
             },
         )
+        .render()
         .priority(jobs::Priority::Low);
-    // Present: on the main thread (where a window would be), a side effect: kept though
-    // nothing reads what it does.
+    // Present (render): on the main thread (where a window would be), a side effect: kept
+    // though nothing reads what it does.
+    let mut presented = 0u64;
     graph
-        .pass("present", screen.read(), |screen, cx| {
-            if cx.frame().number % 30 == 0 {
+        .pass("present", screen.read(), move |screen, cx| {
+            if presented % 45 == 0 {
                 print!("{}", render(cx.frame().number, screen));
             }
+            presented += 1;
         })
+        .render()
         .on_main_thread()
         .side_effect();
 
@@ -125,27 +153,38 @@ fn main() -> Result<(), Box<dyn Error>> {
     let dot_path = std::env::temp_dir().join("frame_graph.dot");
     std::fs::write(&dot_path, graph.to_dot())?;
 
-    // 3. The game's own loop: events, start a frame, main-thread work, pace.
+    // 3. The game loop: 60 simulation steps a second, 90 turns (renders) a second.
     let mut frames = Frames::with_config(system, graph, FramesConfig::default().in_flight(2))?;
-    let dt = Duration::from_secs_f64(1.0 / 60.0);
+    let game_loop = GameLoop::new(60.0)?.target_rate(90.0)?;
     let began = Instant::now();
-    let mut next_frame_at = Instant::now();
-    for frame in 0..frames_to_run {
-        // Events would be polled here; the "input" moves the attractor in a circle.
-        let t = frame as f32 * dt.as_secs_f32();
-        let mut setup = frames.begin_frame()?; // waits only if 2 frames are still in flight
-        setup.per_frame_mut(input)?.attractor = [0.3 * t.cos(), 0.3 * t.sin()];
-        setup.start(dt)?;
-        // Main-thread passes run here, or while `begin_frame` waits: "present" of the frame
-        // before, whose drawing has finished by now.
-        frames.system().run_pinned()?;
-        // Pace to 60 frames per second: sleep, do not spin.
-        next_frame_at += dt;
-        if let Some(wait) = next_frame_at.checked_duration_since(Instant::now()) {
-            std::thread::sleep(wait);
+    let summary = game_loop.run(&mut frames, |turn| {
+        if turn.first() {
+            // Events would be polled here, once a turn.
+            if turn.turn >= turns {
+                return Ok(ControlFlow::Break(()));
+            }
+            if turn.turn % 90 == 0 {
+                // The status line reads the newest completed frame: no wait for the frames in
+                // flight.
+                let done = turn.last_completed_frame();
+                let bodies = turn.last_completed(bodies)?;
+                let speed = bodies
+                    .iter()
+                    .map(|b| b.velocity[0].hypot(b.velocity[1]))
+                    .sum::<f32>()
+                    / BODIES as f32;
+                println!(
+                    "turn {}: frame {done:?} completed, mean speed {speed:.3}",
+                    turn.turn
+                );
+            }
         }
-    }
-    frames.finish()?;
+        // Every frame's input, each simulation step's included: the attractor moves in a
+        // circle with the simulation time.
+        let t = turn.elapsed.as_secs_f32();
+        turn.per_frame_mut(input)?.attractor = [0.3 * t.cos(), 0.3 * t.sin()];
+        Ok(ControlFlow::Continue(()))
+    })?;
     let elapsed = began.elapsed();
 
     // 4. What the frames did, from the graph's own statistics.
@@ -153,8 +192,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     let n = history.len() as u32;
     let mean = |f: fn(&frame::FrameStats) -> Duration| history.iter().map(f).sum::<Duration>() / n;
     println!(
-        "{} frames in {:.2} s; last {} frames: wall {:.2} ms, critical path {:.2} ms, {:.0} jobs, {:.0}% busy",
-        frames_to_run,
+        "{} turns, {} simulation steps ({} dropped), {} frames in {:.2} s; last {} frames: \
+         wall {:.2} ms, critical path {:.2} ms, {:.0} jobs, {:.0}% busy",
+        summary.turns,
+        summary.steps,
+        summary.dropped_steps,
+        summary.frames,
         elapsed.as_secs_f64(),
         n,
         mean(|f| f.wall).as_secs_f64() * 1e3,

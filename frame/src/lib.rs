@@ -50,16 +50,21 @@
 //! ```
 //!
 //! ## The model
-//! - [Resources](resource): imported (the game's), per-frame (one copy per frame in flight),
-//!   transient (one frame, from the tagged heap), named by typed handles.
+//! - [Resources](resource): imported (the game's), per-frame (one copy per frame in flight:
+//!   carried from frame to frame, or scratch written whole each frame), transient (one frame,
+//!   from the tagged heap), named by typed handles; and what a failed frame leaves in each.
 //! - [Access](access): what a pass declares is exactly what its body gets: `&T` for a read,
 //!   `&mut T` for a write, nothing else.
 //! - Compiling (`compile.rs`): edges from accesses and explicit orderings, the errors, culling,
 //!   and what frames in flight must wait for.
 //! - [Passes](Pass) run as jobs: a closure ([`GraphBuilder::pass`]) or steps returning
 //!   [`jobs::Action`]s ([`GraphBuilder::step_pass`]).
+//! - [Flags](flag): passes that run only in some frames, and the two parts of a frame
+//!   (simulate, render).
 //! - [`Frames`]: slots, counters per frame, transient memory per frame, statistics
-//!   ([`FrameStats`]), a DOT dump with timings. [`GameLoop`]: fixed timestep and pacing.
+//!   ([`FrameStats`]), a DOT dump with timings, the newest completed frame's state
+//!   ([`Frames::last_completed`]). [`GameLoop`]: fixed simulation steps, one render a turn
+//!   with the interpolation factor, each frame's inputs from the main thread, pacing.
 
 pub mod access;
 mod builder;

@@ -308,9 +308,12 @@ impl GraphBuilder {
     /// # Ok::<(), frame::GraphError>(())
     /// ```
     pub fn order(&mut self, first: PassId, then: PassId) {
-        if first.graph == self.id {
+        // `get_mut`: builders made after the graph ids ran out share an id (and cannot
+        // compile), so a handle of one may name no pass of another.
+        let ours = |id: PassId| id.graph == self.id && (id.index as usize) < self.passes.len();
+        if ours(first) {
             self.passes[first.index as usize].before.push(then);
-        } else if then.graph == self.id {
+        } else if ours(then) {
             self.passes[then.index as usize].after.push(first);
         } else {
             self.foreign_order = true;

@@ -150,7 +150,7 @@ pub(crate) fn compile(builder: GraphBuilder) -> Result<Graph, GraphError> {
     for (p, pass) in passes.iter().enumerate() {
         for (others, forward) in [(&pass.before, true), (&pass.after, false)] {
             for other in others {
-                if other.graph != id {
+                if other.graph != id || other.index as usize >= n {
                     return Err(GraphError::ForeignPass { pass: name(p) });
                 }
                 let q = other.index as usize;

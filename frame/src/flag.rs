@@ -64,8 +64,9 @@ impl Flag {
     /// ```
     pub const MAX: usize = 62;
 
-    /// The graph id of the built-in flags (no builder has it: ids start at 1).
-    pub(crate) const ANY_GRAPH: u32 = 0;
+    /// The graph id of the built-in flags: no builder has it (ids go from 1 to `u32::MAX - 1`,
+    /// and 0 once they have run out; see `builder::next_graph_id`).
+    pub(crate) const ANY_GRAPH: u32 = u32::MAX;
     /// The bit of a graph's first own flag.
     pub(crate) const FIRST_OWN: u32 = 2;
     /// The flags every frame starts with: both parts on, the graph's own off.

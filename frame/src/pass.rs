@@ -240,11 +240,14 @@ impl<S, A: Access> Pass<S, A> {
             return;
         };
         let binding = self.slot().bindings[r as usize];
-        // SAFETY: the binding's copies hold the resource's type (`clone_from` is its own). Every
-        // other writer of the resource in this frame has ended (they come before this pass,
-        // the last), and its readers in this frame either have ended or wait for this pass;
-        // in the next frame, only passes that wait for this one read this copy. The previous
-        // copy is only read until this frame has completed.
+        // SAFETY: the binding's copies hold the resource's type (`clone_from` is its own).
+        // This frame's copy: every other writer of the resource in this frame has ended (they
+        // come before this pass, the last), its readers in this frame either have ended or wait
+        // for this pass, and in the next frame only passes that wait for this one read it. The
+        // previous frame's copy is only read here: its writers in that frame have all ended,
+        // since this pass waits for its own run in the previous frame (directly or through a
+        // path), which is their last writer and ends after them; and it is not reused before
+        // this frame has completed.
         let restored = std::panic::catch_unwind(AssertUnwindSafe(|| unsafe {
             clone_from(binding.current, binding.previous)
         }));

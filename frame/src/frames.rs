@@ -830,7 +830,7 @@ impl Frames {
     /// game's state while the next frames run. Frames complete when [`run_frame`](Self::run_frame)
     /// (or [`begin_frame`](Self::begin_frame)) needs room for the next, or on
     /// [`finish`](Self::finish); so with K frames in flight, right after `run_frame` returned
-    /// frame N, this is frame N - K + 1 at the latest.
+    /// frame N, this is frame N - K (frames N - K + 1 to N are in flight).
     ///
     /// A failed frame's copy is the last good state (see
     /// [`resource`](crate::resource#what-a-frame-that-does-not-finish-leaves)). An imported

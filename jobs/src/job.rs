@@ -187,7 +187,7 @@ impl<'a> Job<'a> {
         let label = self.label.unwrap_or(inherit.label);
         let frame = self.frame.or(inherit.frame);
         let mut flags = match self.pinned {
-            Some(thread) => Header::PINNED | (thread.slot_in(system()) << Header::SLOT_SHIFT),
+            Some(thread) => pinned_flags(thread, system),
             None => 0,
         };
         if frame.is_some() {
@@ -205,6 +205,12 @@ impl<'a> Job<'a> {
         }
         JobRef { ptr }
     }
+}
+
+/// The header flags of a job pinned to `thread`, submitted to the system `system` gives.
+#[cold]
+fn pinned_flags(thread: PinnedThread, system: impl FnOnce() -> u64) -> u8 {
+    Header::PINNED | (thread.slot_in(system()) << Header::SLOT_SHIFT)
 }
 
 impl Drop for Job<'_> {
@@ -388,14 +394,20 @@ pub(crate) struct HeapJob<C> {
 }
 
 /// What a suspended job does when it next runs.
+///
+/// Sixteen bytes: the rare variants are boxed, so that a job with a capture of up to 8 bytes
+/// (a closure of one reference, or none) fits one 64-byte cache line with its header
+/// (`slab.rs`'s smallest class): a job stolen by another core moves one line, not two.
 pub(crate) enum Next<C> {
     Step(Step<C>),
-    /// Boxed: rare, and it would double the size of every job.
-    Memory(MemoryStep<C>, Box<Result<Block, MemoryError>>),
-    Blocking(BlockingStep<C>, Step<C>),
+    Memory(Box<(MemoryStep<C>, Result<Block, MemoryError>)>),
+    Blocking(Box<(BlockingStep<C>, Step<C>)>),
     /// Between taking a step out and putting the continuation back.
     Spent,
 }
+
+const _: () = assert!(mem::size_of::<Next<()>>() == 16);
+const _: () = assert!(mem::size_of::<HeapJob<usize>>() == 64);
 
 impl<C> HeapJob<C> {
     const VTABLE: &'static VTable = &VTable {
@@ -572,9 +584,10 @@ unsafe fn run_blocking<C>(job: NonNull<Header>) -> Result<(), Payload> {
     let ptr = job.cast::<HeapJob<C>>().as_ptr();
     // SAFETY: the I/O thread owns the job; nothing else touches `next` or the capture.
     unsafe {
-        let Next::Blocking(call, then) = mem::replace(&mut (*ptr).next, Next::Spent) else {
+        let Next::Blocking(steps) = mem::replace(&mut (*ptr).next, Next::Spent) else {
             unreachable!("a job reached an I/O thread without a blocking step");
         };
+        let (call, then) = *steps;
         (*ptr).next = Next::Step(then);
         let capture = &mut (*ptr).capture;
         catch_unwind(AssertUnwindSafe(|| call(capture)))

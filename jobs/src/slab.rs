@@ -15,11 +15,12 @@
 //! Blocks are whole cache lines, aligned to one, so a job never shares a line with another job.
 //! Magazines hand blocks out in the order they were freed, so neighbouring blocks belong to
 //! unrelated jobs, often running on other cores; with 16-byte alignment they would write to each
-//! other's lines. The smallest job (the 40-byte header, an empty capture, the 24-byte next step)
-//! takes 72 bytes, hence the smallest class, 128 bytes: up to 64 bytes of capture.
+//! other's lines. The smallest job (the 40-byte header, the 16-byte next step) takes 56 bytes,
+//! hence the smallest class, one 64-byte line: up to 8 bytes of capture (a closure of one
+//! reference); the next class, two lines, holds up to 72.
 //!
 //! ## Magazines
-//! A magazine is a bounded stack of free blocks of one class ([`MAGAZINE_BYTES`] worth: 256
+//! A magazine is a bounded stack of free blocks of one class ([`MAGAZINE_BYTES`] worth: 512
 //! blocks of the smallest class). Each thread has, per class, two: `loaded` and `previous`, in a
 //! `thread_local!`, reached without locks or atomics. Allocation pops from `loaded`; free pushes
 //! onto it. When `loaded` is empty (on allocation) or full (on free) and `previous` can serve,
@@ -69,24 +70,24 @@ use std::sync::Mutex;
 use crate::sync::lock;
 
 /// The number of classes.
-const CLASSES: usize = 4;
+const CLASSES: usize = 5;
 
 /// Block sizes of the classes, smallest first: multiples of [`ALIGN`].
-const CLASS_SIZES: [usize; CLASSES] = [128, 192, 256, 512];
+const CLASS_SIZES: [usize; CLASSES] = [64, 128, 192, 256, 512];
 
 /// The alignment of every block, and the largest a job may need to get one: a cache line.
 const ALIGN: usize = 64;
 
-/// The bytes of blocks a magazine holds: 256 blocks of the smallest class, 64 of the largest.
+/// The bytes of blocks a magazine holds: 512 blocks of the smallest class, 64 of the largest.
 /// A thread goes to the depot once per magazine, so larger magazines mean fewer trips (and fewer
 /// cache lines moving between threads), at the price of more memory idle in each thread: up to
 /// two magazines per class. 32 KiB measured faster than 8 KiB on the `empty_spawn` benchmark.
 ///
-/// Under Miri, 1 KiB (8 blocks of the smallest class), so that its short tests go through the
+/// Under Miri, 1 KiB (16 blocks of the smallest class), so that its short tests go through the
 /// depot and its bound.
 const MAGAZINE_BYTES: usize = if cfg!(miri) { 1 << 10 } else { 32 << 10 };
 
-/// The most memory a class's depot keeps in free blocks: 2 MiB, 16,384 jobs of the smallest
+/// The most memory a class's depot keeps in free blocks: 2 MiB, 32,768 jobs of the smallest
 /// class (a frame's worth, several times over). Full magazines beyond it go back to the global
 /// allocator. Under Miri, 8 magazines.
 const DEPOT_BYTES: usize = if cfg!(miri) { 8 << 10 } else { 2 << 20 };

@@ -201,6 +201,12 @@ pub(crate) struct Local {
     /// [`WaitOptions::lowest_priority`](crate::WaitOptions::lowest_priority)): a job handed
     /// over of a lower one is queued instead, and a child of a lower one never runs inline.
     lowest: Priority,
+    /// The number of priorities this thread may run now (`lowest`'s index plus one): the bound
+    /// of the loops over priorities.
+    runs: usize,
+    /// Whether any of the above limits this thread, or it has a pinned inbox to look at first:
+    /// a worker outside a limited wait skips those checks with one test.
+    limited: bool,
 }
 
 /// A span being recorded: its start and what the job was.
@@ -239,6 +245,8 @@ impl Local {
             last_end: None,
             pinned_only: false,
             lowest: Priority::Low,
+            runs: Priority::ALL.len(),
+            limited: inbox.is_some(),
             inbox,
             victim: slot.map_or(0, |i| i + 1),
             slot,
@@ -309,7 +317,7 @@ impl Local {
                 if !header.pinned()
                     && !self.pinned_only
                     && self.depth < INLINE_DEPTH
-                    && p <= self.lowest.index() =>
+                    && p < self.runs =>
             {
                 match deques.try_push(p, job) {
                     Ok(was_empty) => self.pushed(p, was_empty),
@@ -387,7 +395,7 @@ impl Local {
                 return Some(job);
             }
         }
-        for p in 0..=self.lowest.index() {
+        for p in 0..self.runs {
             if p == LOWEST && self.low_work_waits() {
                 // About to take a Low job (background work, often long). First report what
                 // this thread finished: that may resume the next pass of a frame (a parent into
@@ -424,7 +432,7 @@ impl Local {
 
     /// A job stolen from another worker's deque, highest priority first.
     fn steal_work(&mut self) -> Option<JobRef> {
-        (0..=self.lowest.index()).find_map(|p| self.steal_from_workers(p))
+        (0..self.runs).find_map(|p| self.steal_from_workers(p))
     }
 
     /// Takes a bundle of jobs of priority `p` from the shared queue: a worker keeps them in its
@@ -556,23 +564,31 @@ impl Local {
     /// higher priority is waiting, or jobs pinned to this thread, which it takes first (a chain
     /// of hand-overs must not starve either); or this thread runs only pinned jobs now and it
     /// is not one, or only jobs of a higher priority.
+    #[inline]
     fn must_queue(&self, next: &JobRef) -> bool {
         let header = next.header();
-        (self.pinned_only && !header.pinned())
-            || header.priority() > self.lowest
-            || self
-                .inbox
-                .is_some_and(|slot| self.shared.pinned_waiting(slot))
-            || self.higher_priority_waiting(header.priority())
+        if self.limited
+            && ((self.pinned_only && !header.pinned())
+                || header.priority() > self.lowest
+                || self
+                    .inbox
+                    .is_some_and(|slot| self.shared.pinned_waiting(slot)))
+        {
+            return true;
+        }
+        self.higher_priority_waiting(header.priority())
     }
 
     /// Sets what this thread may run now: only jobs pinned to it, and the lowest priority (see
     /// the fields); returns the previous settings, for the caller to restore.
     pub(crate) fn set_limits(&mut self, pinned_only: bool, lowest: Priority) -> (bool, Priority) {
-        (
+        let outer = (
             mem::replace(&mut self.pinned_only, pinned_only),
             mem::replace(&mut self.lowest, lowest),
-        )
+        );
+        self.runs = lowest.index() + 1;
+        self.limited = pinned_only || lowest != Priority::Low || self.inbox.is_some();
+        outer
     }
 
     /// The lowest priority this thread may run now.

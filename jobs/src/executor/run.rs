@@ -42,7 +42,10 @@ pub(crate) unsafe fn run_steps<C>(mut job: JobRef, local: LocalPtr) -> Option<Jo
             let mut cx = Context::new(local, inherit);
             match next {
                 Next::Step(step) => step(capture, &mut cx),
-                Next::Memory(then, memory) => then(capture, &mut cx, *memory),
+                Next::Memory(resume) => {
+                    let (then, memory) = *resume;
+                    then(capture, &mut cx, memory)
+                }
                 Next::Blocking(..) | Next::Spent => unreachable!("a job resumed without a step"),
             }
         }));
@@ -137,11 +140,11 @@ pub(crate) unsafe fn run_steps<C>(mut job: JobRef, local: LocalPtr) -> Option<Jo
             Action::Memory(request, then) => {
                 let memory = local_ref().shared.heap().allocate(request);
                 // SAFETY: we own the job (see the comment at the top of the loop).
-                unsafe { (*ptr).next = Next::Memory(then, Box::new(memory)) };
+                unsafe { (*ptr).next = Next::Memory(Box::new((then, memory))) };
             }
             Action::Blocking(call, then) => {
                 // SAFETY: we own the job (see the comment at the top of the loop).
-                unsafe { (*ptr).next = Next::Blocking(call, then) };
+                unsafe { (*ptr).next = Next::Blocking(Box::new((call, then))) };
                 local_ref().shared.submit_blocking(job);
                 return None;
             }

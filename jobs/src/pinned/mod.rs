@@ -27,6 +27,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::marker::PhantomData;
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::thread::{self, Thread};
@@ -73,26 +74,52 @@ const _: () = assert!(SLOTS <= INVALID as usize);
 /// });
 /// # Ok::<(), jobs::ConfigError>(())
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct PinnedThread {
-    /// The system it belongs to; `None` for the main thread of whichever system runs the job.
-    system: Option<u64>,
-    slot: u8,
-}
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PinnedThread(
+    /// One word, so that a `Job` stays small: the slot in the low six bits, bit 7 set (never
+    /// zero), and above them the id of the system it belongs to (0: the main thread of
+    /// whichever system runs the job).
+    NonZeroU64,
+);
+
+const PINNED_BIT: u64 = 1 << 7;
 
 impl PinnedThread {
     /// The main thread of whichever system the job is submitted to.
-    pub(crate) const MAIN: PinnedThread = PinnedThread {
-        system: None,
-        slot: MAIN,
-    };
+    pub(crate) const MAIN: PinnedThread = PinnedThread::new(0, MAIN);
+
+    const fn new(system: u64, slot: u8) -> PinnedThread {
+        let word = system << 8 | PINNED_BIT | slot as u64;
+        match NonZeroU64::new(word) {
+            Some(word) => PinnedThread(word),
+            None => panic!("bit 7 is set"),
+        }
+    }
+
+    fn system(self) -> u64 {
+        self.0.get() >> 8
+    }
+
+    fn slot(self) -> u8 {
+        (self.0.get() & 0x3f) as u8
+    }
 
     /// The slot of a job pinned here, submitted to the system with `id`.
     pub(crate) fn slot_in(self, id: u64) -> u8 {
-        match self.system {
-            Some(system) if system != id => INVALID,
-            _ => self.slot,
+        match self.system() {
+            0 => self.slot(),
+            system if system == id => self.slot(),
+            _ => INVALID,
         }
+    }
+}
+
+impl fmt::Debug for PinnedThread {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PinnedThread")
+            .field("system", &self.system())
+            .field("slot", &self.slot())
+            .finish()
     }
 }
 
@@ -163,10 +190,7 @@ pub struct ThreadRegistration {
 impl ThreadRegistration {
     /// The thread to pin jobs to ([`Job::pinned_to`](crate::Job::pinned_to)).
     pub fn thread(&self) -> PinnedThread {
-        PinnedThread {
-            system: Some(self.shared.inboxes.id),
-            slot: self.slot,
-        }
+        PinnedThread::new(self.shared.inboxes.id, self.slot)
     }
 }
 
@@ -205,6 +229,8 @@ impl Inboxes {
         let slots: Box<[Inbox<JobRef, Thread>]> = (0..SLOTS)
             .map(|slot| Inbox::new((slot == usize::from(MAIN)).then(|| main.clone())))
             .collect();
+        // Ids start at 1 (0 means any system) and stay below 2^56 (`PinnedThread`): a million
+        // systems a second would take two thousand years to get there.
         Inboxes {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             slots,

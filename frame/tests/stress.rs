@@ -37,6 +37,17 @@ impl Clone for Tracked {
             writes: self.writes,
         }
     }
+
+    /// A carried copy made from the previous frame's, by the `carry` pass: nothing else may
+    /// hold this frame's copy meanwhile (the guard is kept, not replaced).
+    fn clone_from(&mut self, source: &Self) {
+        assert_eq!(
+            self.guard.held(),
+            0,
+            "a pass held a carried copy while the carry pass made it"
+        );
+        self.writes = source.writes;
+    }
 }
 
 /// One declared access: to `Res` number `r` (imported first, then per-frame) or `Buf` number `b`.
@@ -444,6 +455,9 @@ fn run_graph(rng: &mut Rng, specs: &[PassSpec], tally: &mut Tally) {
             .map(|r| {
                 if r < IMPORTED {
                     graph.import(&res_name(r), Tracked::default())
+                } else if rng.chance(50) {
+                    // Carried: a `carry` pass of its own, ordered before every other use.
+                    graph.carried(&res_name(r), Tracked::default())
                 } else {
                     graph.scratch(&res_name(r), Tracked::default())
                 }

@@ -14,7 +14,7 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::batch::{self, Grain};
 use crate::config::{Config, ConfigError};
 use crate::counter::{Counter, CounterPool};
-use crate::executor::{self, with_local, Local, Stealers, WaitOptions, WaitStop};
+use crate::executor::{self, with_local, Stealers, WaitOptions, WaitStop};
 use crate::heap::TaggedHeap;
 use crate::job::{Completion, Job, JobRef};
 use crate::meta::Inherit;
@@ -757,10 +757,13 @@ impl JobSystem {
     }
 
     /// Runs the jobs pinned to this thread (the main thread, or one
-    /// [registered](Self::register_thread)) that are queued now, and those they hand over to
-    /// run next; returns how many ran. An error on a thread that takes no pinned jobs. Call it
-    /// once a frame from the game loop (waiting does it too), or use
-    /// [`run_pinned_until`](Self::run_pinned_until) to run them while pacing.
+    /// [registered](Self::register_thread)) that are queued when it is called, and what they
+    /// hand over to run next; returns how many ran. A job they queue here meanwhile (one that
+    /// yields, or pins a successor to this thread) is left for the next call, so that it always
+    /// returns. Their completions are reported before it returns. An error on a thread that
+    /// takes no pinned jobs. Call it once a frame from the game loop (waiting does it too), or
+    /// use [`run_pinned_until`](Self::run_pinned_until) to run them while pacing. Called from a
+    /// job nested [`MAX_HELPING_DEPTH`](Self::MAX_HELPING_DEPTH) deep, it runs nothing.
     ///
     /// ```
     /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2))?;
@@ -774,15 +777,7 @@ impl JobSystem {
     pub fn run_pinned(&self) -> Result<usize, NotRegistered> {
         let slot = pinned::slot_here(&self.shared).ok_or(NotRegistered)?;
         Ok(with_local(&self.shared, |local| {
-            // Only pinned jobs, also among those the pinned ones hand over to run next.
-            let _limits = executor::RestoreLimits::set(local, true, Priority::Low);
-            let mut ran = 0;
-            while let Some(job) = self.shared.pop_pinned(slot, Priority::Low) {
-                // SAFETY: `local` is this thread's state, not borrowed; we own `job`.
-                unsafe { Local::run(local, job) };
-                ran += 1;
-            }
-            ran
+            executor::run_pinned(&self.shared, local, slot, None)
         }))
     }
 
@@ -790,8 +785,11 @@ impl JobSystem {
     /// and is woken by the next one pinned here. Returns how many ran. This is how a game loop
     /// paces its frames without delaying its main-thread work: instead of sleeping until the
     /// next frame is due, it runs what becomes ready for the main thread (a present, an upload)
-    /// within the wake-up time of a parked thread. It may return later than `deadline` by the
-    /// length of the job it was running.
+    /// within the wake-up time of a parked thread. It looks at the clock between jobs: it may
+    /// return later than `deadline` by the length of the job it was running, however many jobs
+    /// keep coming. It reports the completions of the jobs it ran before each sleep. Called from
+    /// a job nested [`MAX_HELPING_DEPTH`](Self::MAX_HELPING_DEPTH) deep, it runs nothing and
+    /// only sleeps until the deadline.
     ///
     /// An error on a thread that takes no pinned jobs (neither the main thread nor
     /// [registered](Self::register_thread)).
@@ -812,22 +810,7 @@ impl JobSystem {
     pub fn run_pinned_until(&self, deadline: Instant) -> Result<usize, NotRegistered> {
         let slot = pinned::slot_here(&self.shared).ok_or(NotRegistered)?;
         Ok(with_local(&self.shared, |local| {
-            let _limits = executor::RestoreLimits::set(local, true, Priority::Low);
-            let mut ran = 0;
-            loop {
-                while let Some(job) = self.shared.pop_pinned(slot, Priority::Low) {
-                    // SAFETY: `local` is this thread's state, not borrowed; we own `job`.
-                    unsafe { Local::run(local, job) };
-                    ran += 1;
-                }
-                let now = Instant::now();
-                if now >= deadline {
-                    return ran;
-                }
-                // Unparked by a push into this thread's inbox; a push since the look above
-                // left the park token set, so this returns at once (`pinned.rs`).
-                thread::park_timeout(deadline - now);
-            }
+            executor::run_pinned(&self.shared, local, slot, Some(deadline))
         }))
     }
 

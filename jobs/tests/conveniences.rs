@@ -240,7 +240,7 @@ fn batches_run_from_inside_a_job_complete() {
 fn a_spawner_visits_every_item_of_its_capture_once() {
     use jobs::{Action, Context, Grain, Job};
     struct Items(Vec<u64>);
-    fn visit(items: &mut Items, _: &mut Context<'_>) -> Action<Items> {
+    fn visit(_: &mut Items, _: &mut Context<'_>) -> Action<Items> {
         Action::Spawn(
             |items, spawner| {
                 spawner.for_each_mut(&mut items.0, Grain::Auto, |i, v| *v += i as u64);

@@ -587,13 +587,27 @@ impl Local {
             mem::replace(&mut self.lowest, lowest),
         );
         self.runs = lowest.index() + 1;
-        self.limited = pinned_only || lowest != Priority::Low || self.inbox.is_some();
+        self.set_inbox(self.inbox);
         outer
     }
 
     /// The lowest priority this thread may run now.
     pub(crate) fn lowest(&self) -> Priority {
         self.lowest
+    }
+
+    /// Looks up this thread's pinned inbox again (it may have registered or unregistered since
+    /// this state was made, inside a job).
+    pub(crate) fn refresh_inbox(&mut self) {
+        if self.index.is_none() {
+            let inbox = pinned::slot_here(&self.shared);
+            self.set_inbox(inbox);
+        }
+    }
+
+    fn set_inbox(&mut self, inbox: Option<u8>) {
+        self.inbox = inbox;
+        self.limited = self.pinned_only || self.lowest != Priority::Low || inbox.is_some();
     }
 
     /// Runs one job (see [`run`](Self::run)); returns the job it hands over.
@@ -854,6 +868,19 @@ pub(crate) fn is_worker_of(shared: &Arc<Shared>) -> bool {
         let local = unsafe { local.as_ref() };
         local.index.is_some() && Arc::ptr_eq(&local.shared, shared)
     })
+}
+
+/// This thread registered (`Some`) or unregistered (`None`) to take jobs pinned to it: the
+/// executor state it runs jobs of `shared` with now, if any, looks there from now on.
+pub(crate) fn set_inbox_here(shared: &Arc<Shared>, inbox: Option<u8>) {
+    if let Some(local) = CURRENT.get() {
+        // SAFETY: CURRENT points to the live state of a frame further up this thread's stack;
+        // this runs in user code (registering), where the executor holds no borrow of it.
+        let local = unsafe { &mut *local.as_ptr() };
+        if Arc::ptr_eq(&local.shared, shared) && local.index.is_none() {
+            local.set_inbox(inbox);
+        }
+    }
 }
 
 /// Runs `f` with this thread's executor state for `shared`: the current one if this thread is

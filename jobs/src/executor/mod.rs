@@ -10,10 +10,10 @@ mod worker;
 
 pub(crate) use children::ChildCount;
 pub(crate) use local::{
-    deques, is_worker_of, runs_jobs_here, with_local, Local, LocalPtr, Stealers,
+    deques, is_worker_of, runs_jobs_here, set_inbox_here, with_local, Local, LocalPtr, Stealers,
 };
 pub(crate) use run::run_steps;
 pub use spawner::Spawner;
 pub use wait::WaitOptions;
-pub(crate) use wait::{help_for, help_until, RestoreLimits, WaitStop, MAX_HELPING_DEPTH};
+pub(crate) use wait::{help_for, help_until, run_pinned, WaitStop, MAX_HELPING_DEPTH};
 pub(crate) use worker::worker_main;

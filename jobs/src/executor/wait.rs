@@ -84,6 +84,7 @@ fn help(
     if this().counts_a_running_job(counter.state()) {
         return Err(WaitStop::Deadlock);
     }
+    this().refresh_inbox();
     let worker = this().worker_index();
     // A thread outside the pool that does not help runs only its pinned jobs (what they spawn
     // or resume goes to the shared queues). Nobody helps past the nesting bound.
@@ -287,6 +288,7 @@ pub(crate) fn help_for(shared: &Arc<Shared>, local: LocalPtr, deadline: Instant)
         // runs (see `executor::local::LocalPtr`).
         unsafe { &mut *local.as_ptr() }
     };
+    this().refresh_inbox();
     let may_run = this().depth() < MAX_HELPING_DEPTH;
     let _limits = RestoreLimits::set(local, !may_run, Priority::Low);
     let mut ran = 0usize;
@@ -319,6 +321,66 @@ pub(crate) fn help_for(shared: &Arc<Shared>, local: LocalPtr, deadline: Instant)
         }
         // Unparked early by a job pinned to this thread, if it takes any.
         thread::park_timeout((deadline - now).min(HELPER_PARK));
+    }
+    std::mem::forget(abort);
+    ran
+}
+
+/// Runs the jobs pinned to this thread (`slot`): those queued now, and with a deadline, the
+/// ones that come until then (`JobSystem::run_pinned`, `run_pinned_until`). Returns how many
+/// ran.
+pub(crate) fn run_pinned(
+    shared: &Arc<Shared>,
+    local: LocalPtr,
+    slot: u8,
+    deadline: Option<Instant>,
+) -> usize {
+    // As in `help_until`: an unwind through here would be the executor's own bug.
+    let abort = AbortOnUnwind;
+    let this = || {
+        // SAFETY: `local` is this thread's state, and every borrow made here ends before a job
+        // runs (see `executor::local::LocalPtr`).
+        unsafe { &mut *local.as_ptr() }
+    };
+    this().refresh_inbox();
+    // A pinned job that calls this runs more pinned jobs on top of itself: bounded as waits are.
+    let may_run = this().depth() < MAX_HELPING_DEPTH;
+    // Only pinned jobs, also among those handed over to run next; the lowest priority of an
+    // outer wait still holds.
+    let _limits = RestoreLimits::set(local, true, Priority::Low);
+    // What is queued now runs whatever the deadline; after that, only until the deadline.
+    // Without one, nothing more: a job that yields or pins a successor here would otherwise
+    // keep this from returning.
+    let mut owed = shared.inboxes.queued_in(slot);
+    let time_left = || deadline.is_some_and(|deadline| Instant::now() < deadline);
+    let mut ran = 0usize;
+    loop {
+        let found = if may_run && (owed > 0 || time_left()) {
+            this().find_pinned()
+        } else {
+            None
+        };
+        if let Some(job) = found {
+            owed = owed.saturating_sub(1);
+            let go_on = || owed > 0 || time_left();
+            // SAFETY: we own `job`; no borrow of `local` is held.
+            unsafe { Local::run_while(local, job, go_on) };
+            ran = ran.saturating_add(1);
+            continue;
+        }
+        // Report what ran (a counter may wait for it) before returning or sleeping; that may
+        // resume a pinned parent here: look again.
+        if this().flush() || crate::panic::drop_deferred() {
+            continue;
+        }
+        let Some(deadline) = deadline else { break };
+        let now = Instant::now();
+        if now >= deadline {
+            break;
+        }
+        // Unparked by a push into this thread's inbox; a push since the look above left the
+        // park token set, so this returns at once (`pinned/README.md`).
+        thread::park_timeout(deadline - now);
     }
     std::mem::forget(abort);
     ran

@@ -34,6 +34,7 @@ use std::thread::{self, Thread};
 
 use inbox::{Inbox, Refused};
 
+use crate::executor;
 use crate::job::JobRef;
 use crate::panic::JobPanic;
 use crate::sync::lock;
@@ -182,7 +183,11 @@ impl std::error::Error for NotRegistered {}
 /// Not `Send`: it belongs to the thread that registered.
 #[must_use = "the registration ends when this is dropped"]
 pub struct ThreadRegistration {
-    shared: Arc<Shared>,
+    /// Weak: a registration leaked with `mem::forget` must not keep the system alive (the
+    /// thread's exit closes the slot all the same).
+    shared: Weak<Shared>,
+    /// The system's id (`Inboxes::id`).
+    system: u64,
     slot: u8,
     _not_send: PhantomData<*const ()>,
 }
@@ -190,18 +195,21 @@ pub struct ThreadRegistration {
 impl ThreadRegistration {
     /// The thread to pin jobs to ([`Job::pinned_to`](crate::Job::pinned_to)).
     pub fn thread(&self) -> PinnedThread {
-        PinnedThread::new(self.shared.inboxes.id, self.slot)
+        PinnedThread::new(self.system, self.slot)
     }
 }
 
 impl Drop for ThreadRegistration {
     fn drop(&mut self) {
         let _ = PINNED_HERE.try_with(|here| {
-            here.0.borrow_mut().retain(|(shared, slot)| {
-                !(std::ptr::eq(shared.as_ptr(), Arc::as_ptr(&self.shared)) && *slot == self.slot)
-            })
+            here.0
+                .borrow_mut()
+                .retain(|(shared, slot)| !(shared.ptr_eq(&self.shared) && *slot == self.slot))
         });
-        self.shared.close_slot(self.slot);
+        if let Some(shared) = self.shared.upgrade() {
+            executor::set_inbox_here(&shared, None);
+            shared.close_slot(self.slot);
+        }
     }
 }
 
@@ -280,6 +288,11 @@ impl Inboxes {
     /// Whether jobs wait in `slot` (a hint: a relaxed load).
     pub(crate) fn waiting(&self, slot: u8) -> bool {
         self.slots[usize::from(slot)].waiting()
+    }
+
+    /// Jobs waiting in `slot` (a snapshot).
+    pub(crate) fn queued_in(&self, slot: u8) -> usize {
+        self.slots[usize::from(slot)].queued()
     }
 
     /// Jobs waiting in every slot (a hint).
@@ -371,8 +384,11 @@ pub(crate) fn register(shared: &Arc<Shared>) -> Result<ThreadRegistration, Regis
     }
     let slot = shared.inboxes.register()?;
     hold_here(shared, slot);
+    // A thread that registers inside a job it runs (in a wait) takes its pinned jobs from now.
+    executor::set_inbox_here(shared, Some(slot));
     Ok(ThreadRegistration {
-        shared: Arc::clone(shared),
+        shared: Arc::downgrade(shared),
+        system: shared.inboxes.id,
         slot,
         _not_send: PhantomData,
     })

@@ -125,3 +125,54 @@ fn a_step_pass_and_a_panicking_pass() {
     assert_eq!(*frames.resource(n).expect("ok"), 4);
     assert_eq!(*frames.resource(out).expect("ok"), 4);
 }
+
+#[test]
+fn put_back_and_poison_with_frames_in_flight() {
+    // A scratch copy written from the previous one, its writer failing in frame 1 and switched
+    // off in frame 3 (both put back by `clone_from` from the previous frame's copy), and an
+    // imported resource poisoned in frame 1, then rewritten.
+    let mut graph = GraphBuilder::new();
+    let history = graph.scratch("history", vec![0u32; 4]);
+    let shared = graph.import("shared", 0u32);
+    graph
+        .pass(
+            "extend",
+            (history.read_previous(), history.write(), shared.write()),
+            |(before, now, shared), cx| {
+                let n = cx.frame().number as u32;
+                now.clone_from(before);
+                now[(n % 4) as usize] += 1;
+                *shared += 1;
+                assert!(n != 1, "extend fails in frame 1");
+            },
+        )
+        .simulate();
+    let config = FramesConfig::default().in_flight(2);
+    let mut frames =
+        Frames::with_config(system(), graph.compile().expect("compiles"), config).expect("valid");
+    let mut failed = 0;
+    while frames.next_frame() < 5 {
+        let n = frames.next_frame();
+        match frames.begin_frame() {
+            Ok(mut setup) => {
+                setup.simulate(n != 3);
+                setup.start(DT).expect("starts");
+            }
+            Err(_) => failed += 1,
+        }
+    }
+    if frames.finish().is_err() {
+        failed += 1;
+    }
+    assert!(failed >= 1);
+    // Frame 0 counted, 1 failed, 2 poisoned by `shared`, 3 off, 4 poisoned.
+    assert_eq!(*frames.resource(history).expect("put back"), [1, 0, 0, 0]);
+    assert!(matches!(
+        frames.resource(shared),
+        Err(FrameError::Poisoned { frame: 1, .. })
+    ));
+    frames.rewrite(shared, 0).expect("rewritten");
+    frames.run_frame(DT).expect("runs");
+    frames.finish().expect("runs");
+    assert_eq!(*frames.resource(history).expect("ok"), [1, 1, 0, 0]);
+}

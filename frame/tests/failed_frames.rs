@@ -8,7 +8,7 @@ mod common;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use common::{system, watchdog, DT};
+use common::{run_frames, system, watchdog, DT};
 use frame::{FrameError, Frames, FramesConfig, GraphBuilder};
 
 /// The case: a per-frame `[u32; 2]`, one frame in flight, two jobs each add 1 to one
@@ -37,15 +37,7 @@ fn a_failed_frame_leaves_the_previous_frames_copy() {
         );
         let config = FramesConfig::default().in_flight(1);
         let mut frames = Frames::with_config(system(2), graph.compile().unwrap(), config).unwrap();
-        let mut errors = Vec::new();
-        while frames.next_frame() < 5 {
-            if let Err(error) = frames.run_frame(DT) {
-                errors.push(error);
-            }
-        }
-        if let Err(error) = frames.finish() {
-            errors.push(error);
-        }
+        let errors = run_frames(&mut frames, 5);
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(matches!(
             &errors[0],
@@ -54,20 +46,6 @@ fn a_failed_frame_leaves_the_previous_frames_copy() {
         // Frames 0, 1, 3 and 4 added one to each half; frame 2 left frame 1's [2, 2].
         assert_eq!(*frames.resource(halves).unwrap(), [4, 4]);
     });
-}
-
-/// Runs frames until `count` have started, calling again after an error; returns the errors.
-fn run_frames(frames: &mut Frames, count: u64) -> Vec<FrameError> {
-    let mut errors = Vec::new();
-    while frames.next_frame() < count {
-        if let Err(error) = frames.run_frame(DT) {
-            errors.push(error);
-        }
-    }
-    if let Err(error) = frames.finish() {
-        errors.push(error);
-    }
-    errors
 }
 
 /// The case with a carried resource (each job adds one to its half in place) and with

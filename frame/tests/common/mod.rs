@@ -254,3 +254,19 @@ impl AddressGuards {
         *self.0.lock().unwrap().get_mut(&address).expect("taken") += 1;
     }
 }
+
+/// Runs frames until `count` have started, calling again after an error (a call that completes
+/// a failed frame returns its error and starts nothing), then finishes; returns the errors
+/// (`finish` reports the first failure among the frames then in flight).
+pub fn run_frames(frames: &mut frame::Frames, count: u64) -> Vec<frame::FrameError> {
+    let mut errors = Vec::new();
+    while frames.next_frame() < count {
+        if let Err(error) = frames.run_frame(DT) {
+            errors.push(error);
+        }
+    }
+    if let Err(error) = frames.finish() {
+        errors.push(error);
+    }
+    errors
+}

@@ -58,7 +58,8 @@ pub(crate) struct PassDecl {
     pub(crate) carries: Option<u32>,
     pub(crate) side_effect: bool,
     pub(crate) priority: Priority,
-    pub(crate) on_main_thread: bool,
+    /// The thread the pass runs on, if pinned (the main thread, or a registered one).
+    pub(crate) thread: Option<jobs::PinnedThread>,
     /// The pipeline stage the pass belongs to (read only by the Tracy integration).
     #[cfg_attr(not(feature = "tracy"), allow(dead_code))]
     pub(crate) stage: Option<String>,
@@ -204,9 +205,48 @@ impl PassConfig<'_> {
     }
 
     /// Runs the pass only on the main thread (its first step and every later one), when the
-    /// main thread waits or calls [`JobSystem::run_pinned`](jobs::JobSystem::run_pinned).
+    /// main thread waits or calls [`JobSystem::run_pinned`](jobs::JobSystem::run_pinned) or
+    /// [`run_pinned_until`](jobs::JobSystem::run_pinned_until) ([`GameLoop`](crate::GameLoop)
+    /// does while it paces).
     pub fn on_main_thread(self) -> Self {
-        self.pass.on_main_thread = true;
+        self.on_thread(jobs::PinnedThread::MAIN)
+    }
+
+    /// Runs the pass only on `thread` (its first step and every later one): a thread
+    /// registered with [`JobSystem::register_thread`](jobs::JobSystem::register_thread), such
+    /// as a render thread submitting to the GPU, which runs it when it waits or calls
+    /// [`run_pinned`](jobs::JobSystem::run_pinned) /
+    /// [`run_pinned_until`](jobs::JobSystem::run_pinned_until). The last of this and
+    /// [`on_main_thread`](Self::on_main_thread) wins. If that thread has unregistered or exited
+    /// when the pass is due, the pass fails (its frame reports a
+    /// [`FrameError`](crate::FrameError) saying so) instead of waiting forever.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use frame::{Frames, GraphBuilder};
+    /// let system = Arc::new(jobs::JobSystem::new(jobs::Config::default().workers(2))?);
+    /// std::thread::scope(|s| {
+    ///     let system = &system;
+    ///     s.spawn(move || {
+    ///         // The render thread registers, builds its frames, and runs its passes as it waits.
+    ///         let render = system.register_thread().expect("a slot is free");
+    ///         let here = std::thread::current().id();
+    ///         let mut graph = GraphBuilder::new();
+    ///         let image = graph.import("image", 0u32);
+    ///         graph.pass("submit", image.write(), move |image, _| {
+    ///             assert_eq!(std::thread::current().id(), here);
+    ///             *image += 1;
+    ///         }).on_thread(render.thread());
+    ///         let mut frames = Frames::new(system.clone(), graph.compile().unwrap()).unwrap();
+    ///         frames.run_frame(std::time::Duration::ZERO).unwrap();
+    ///         frames.finish().unwrap();
+    ///         assert_eq!(*frames.resource(image).unwrap(), 1);
+    ///     });
+    /// });
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn on_thread(self, thread: jobs::PinnedThread) -> Self {
+        self.pass.thread = Some(thread);
         self
     }
 
@@ -470,7 +510,7 @@ impl GraphBuilder {
             carries: None,
             side_effect: false,
             priority: Priority::Normal,
-            on_main_thread: false,
+            thread: None,
             stage: None,
             body: ErasedBody::new(Body {
                 state,

@@ -32,7 +32,7 @@ use std::sync::atomic::{fence, AtomicBool, AtomicU32, AtomicU64, AtomicU8, Order
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use jobs::{Block, Counter, JobSystem, Label, Priority, Stats, Tag};
+use jobs::{Block, Counter, JobSystem, Label, Priority, Stats, Tag, WaitOptions};
 
 use crate::access::{Binding, Mode};
 use crate::error::FrameError;
@@ -280,7 +280,7 @@ pub(crate) struct Scheduled {
     maker: JobMaker,
     priority: Priority,
     label: Label,
-    on_main_thread: bool,
+    thread: Option<jobs::PinnedThread>,
     /// The flags that must all be on in a frame for the pass to run its body.
     pub(crate) condition: u64,
     /// The imported and per-frame resources it writes.
@@ -365,7 +365,7 @@ impl Schedule {
                     maker: pass.body.maker(),
                     priority: pass.priority,
                     label: profile.label(position),
-                    on_main_thread: pass.on_main_thread,
+                    thread: pass.thread,
                 }
             })
             .collect();
@@ -431,8 +431,8 @@ impl Schedule {
             .with_priority(scheduled.priority)
             .with_label(scheduled.label)
             .in_frame(frame.info.number);
-        if scheduled.on_main_thread {
-            job = job.pinned_to_main();
+        if let Some(thread) = scheduled.thread {
+            job = job.pinned_to(thread);
         }
         let done = &frame.done[position as usize];
         match cx {
@@ -458,6 +458,7 @@ pub struct FramesConfig {
     in_flight: usize,
     history: usize,
     budget: Option<Duration>,
+    lowest_to_run: Priority,
 }
 
 impl Default for FramesConfig {
@@ -466,6 +467,7 @@ impl Default for FramesConfig {
             in_flight: 2,
             history: 120,
             budget: Some(Duration::from_nanos(1_000_000_000 / 60)),
+            lowest_to_run: Priority::Low,
         }
     }
 }
@@ -529,6 +531,22 @@ impl FramesConfig {
         self
     }
 
+    /// The lowest priority of the jobs the calling thread runs while it waits for a frame (in
+    /// [`Frames::begin_frame`] with every frame slot busy, [`Frames::finish`], and the other
+    /// waits of the frame loop). Default [`Priority::Low`]: it helps with everything. With
+    /// `Priority::Normal` (or `High`), a main thread waiting for a frame never picks up a long
+    /// Low job (streaming, background work) and starts the next frame late
+    /// ([`jobs::WaitOptions::lowest_priority`]); the workers still run the Low jobs.
+    ///
+    /// ```
+    /// let config = frame::FramesConfig::default().lowest_to_run(jobs::Priority::Normal);
+    /// # drop(config);
+    /// ```
+    pub fn lowest_to_run(mut self, lowest: Priority) -> Self {
+        self.lowest_to_run = lowest;
+        self
+    }
+
     /// Checks every setting; the first out of range is the error.
     fn check(&self) -> Result<(), FrameError> {
         if !(1..=3).contains(&self.in_flight) {
@@ -578,6 +596,8 @@ pub struct Frames {
     names: Vec<Arc<str>>,
     in_flight: VecDeque<u64>,
     max_in_flight: usize,
+    /// How this thread waits for a frame (`FramesConfig::lowest_to_run`).
+    waiting: WaitOptions,
     next_frame: u64,
     /// The newest frame seen complete, if any.
     completed: Option<u64>,
@@ -684,6 +704,7 @@ impl Frames {
             names,
             in_flight: VecDeque::with_capacity(config.in_flight),
             max_in_flight: config.in_flight,
+            waiting: WaitOptions::new().lowest_priority(config.lowest_to_run),
             next_frame: 0,
             completed: None,
             next_flags: Flag::DEFAULT_BITS,
@@ -1066,21 +1087,23 @@ impl Frames {
         let mut also_failed = Vec::new();
         let mut skipped = Vec::new();
         for (position, done) in slot.done.iter().enumerate() {
-            if let Err(panic) = self.system.wait(done) {
+            if let Err(panic) = self.system.wait_with(done, self.waiting) {
                 let ran = slot.records[position].start.load(Ordering::Relaxed) != 0;
                 let name = self.names[position].to_string();
                 match (ran, &failed) {
                     (true, None) => failed = Some((name, panic.message().to_owned())),
                     (true, Some(_)) => also_failed.push(name),
-                    (false, _) => skipped.push(name),
+                    (false, _) => skipped.push((name, panic.message().to_owned())),
                 }
             }
         }
         // Every job of the frame has finished: its records are complete and visible.
         if failed.is_none() && !skipped.is_empty() {
-            // Nothing ran and failed (cancelled at shutdown): report the first.
-            failed = Some((skipped.remove(0), "cancelled".to_owned()));
+            // Nothing ran and failed (cancelled at shutdown, or pinned to a thread that left):
+            // report the first, with why.
+            failed = Some(skipped.remove(0));
         }
+        let skipped: Vec<String> = skipped.into_iter().map(|(name, _)| name).collect();
         self.record(frame, failed.is_some());
         self.completed = Some(frame);
         let index = self.slot_index(frame);

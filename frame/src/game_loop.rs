@@ -1,5 +1,5 @@
 //! A game loop: fixed simulation steps, one render a turn with the interpolation factor, turns
-//! paced to a target rate, sleeping in between.
+//! paced to a target rate, running main-thread passes in between.
 
 use std::ops::{ControlFlow, Deref, DerefMut};
 use std::time::{Duration, Instant};
@@ -23,9 +23,11 @@ use crate::{FrameSetup, Frames};
 /// on the turn's first frame, [`Turn::first`]) and the frame's inputs (through the
 /// [`FrameSetup`] it derefs to: [`per_frame_mut`](FrameSetup::per_frame_mut), flags, a
 /// read-back of the newest completed frame with [`last_completed`](FrameSetup::last_completed)).
-/// After its frames the turn runs the jobs pinned to the main thread and sleeps until the next
-/// turn is due. Sleeping really sleeps: the main thread burns no CPU between turns (the workers
-/// run the frames in flight meanwhile).
+/// After its frames, until the next turn is due, the turn runs the jobs pinned to the main
+/// thread as they become ready ([`JobSystem::run_pinned_until`](jobs::JobSystem::run_pinned_until)):
+/// a main-thread pass (a present) starts within a thread's wake-up time of its inputs being
+/// done, not at the next turn. In between it sleeps: the main thread burns no CPU between turns
+/// (the workers run the frames in flight meanwhile).
 ///
 /// [`PassConfig::simulate`]: crate::PassConfig::simulate
 /// [`PassConfig::render`]: crate::PassConfig::render
@@ -314,16 +316,25 @@ impl GameLoop {
                     }
                 }
             }
-            let _ = frames.system().run_pinned();
             summary.turns += 1;
-            if let Some(period) = self.period {
-                deadline += period;
-                let now = Instant::now();
-                if deadline > now {
-                    std::thread::sleep(deadline - now);
-                } else if now - deadline > period {
-                    // Far behind: do not try to catch up with a burst of turns.
-                    deadline = now;
+            let system = frames.system();
+            match self.period {
+                Some(period) => {
+                    deadline += period;
+                    let now = Instant::now();
+                    if now - deadline.min(now) > period {
+                        // Far behind: do not try to catch up with a burst of turns.
+                        deadline = now;
+                    }
+                    // Until the next turn is due, run the main-thread passes as they become
+                    // ready (a present as soon as the frame's image is), sleeping in between.
+                    if system.run_pinned_until(deadline).is_err() {
+                        // Not a thread that takes pinned jobs: only sleep.
+                        std::thread::sleep(deadline.saturating_duration_since(now));
+                    }
+                }
+                None => {
+                    let _ = system.run_pinned();
                 }
             }
         }

@@ -100,8 +100,12 @@ impl Graph {
         for (p, pass) in self.passes.iter().enumerate() {
             let mut label = escape(&pass.name);
             let _ = write!(label, "\\n{:?}", pass.priority);
-            if pass.on_main_thread {
-                label.push_str(", main thread");
+            match pass.thread {
+                Some(thread) if thread == jobs::PinnedThread::MAIN => {
+                    label.push_str(", main thread")
+                }
+                Some(_) => label.push_str(", pinned thread"),
+                None => {}
             }
             match self.kept.iter().position(|&k| k == p) {
                 Some(position) => {

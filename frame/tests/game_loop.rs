@@ -513,3 +513,52 @@ fn a_frame_failing_every_time_stops_the_loop_at_the_first() {
         }
     });
 }
+
+#[test]
+fn a_main_thread_pass_runs_while_the_loop_paces_not_at_the_next_turn() {
+    // A worker pass takes a few ms, then a main-thread pass (a present) depends on it. Turns
+    // are 100 ms apart, two frames in flight: the present must run during the pacing of its
+    // own turn, not wait for the next turn's frames. It used to: the loop slept, and ran the
+    // main thread's jobs only after the next turn's frames had started.
+    watchdog(60, || {
+        let mut graph = GraphBuilder::new();
+        let image = graph.import("image", 0u64);
+        let presented = Arc::new(Mutex::new(Vec::new()));
+        graph.pass("render", image.write(), |image, _| {
+            std::thread::sleep(Duration::from_millis(5));
+            *image += 1;
+        });
+        let p = presented.clone();
+        graph
+            .pass("present", image.read(), move |image, cx| {
+                p.lock().unwrap().push((cx.frame().number, *image));
+            })
+            .on_main_thread()
+            .side_effect();
+        let mut frames = Frames::new(system(2), graph.compile().unwrap()).unwrap();
+        let late = Arc::new(Mutex::new(Vec::new()));
+        let game_loop = GameLoop::new(10.0).unwrap().target_rate(10.0).unwrap();
+        let (l, p) = (late.clone(), presented.clone());
+        game_loop
+            .run(&mut frames, move |turn| {
+                if turn.turn >= 6 {
+                    return Ok(ControlFlow::Break(()));
+                }
+                if turn.first() && turn.turn > 0 {
+                    // Every earlier turn's frame has been presented by now.
+                    let shown = p.lock().unwrap().len() as u64;
+                    if shown < turn.frames {
+                        l.lock().unwrap().push((turn.turn, shown, turn.frames));
+                    }
+                }
+                Ok(ControlFlow::Continue(()))
+            })
+            .unwrap();
+        assert!(
+            late.lock().unwrap().is_empty(),
+            "(turn, frames presented, frames started): {:?}",
+            late.lock().unwrap()
+        );
+        assert_eq!(presented.lock().unwrap().len(), 6);
+    });
+}

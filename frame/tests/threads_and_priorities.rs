@@ -244,3 +244,105 @@ fn step_passes_run_every_step_at_their_priority() {
         assert_eq!(*seen.lock().unwrap(), [Priority::Low; 20]);
     });
 }
+
+#[test]
+fn passes_on_a_registered_thread_run_there_every_frame_and_the_main_thread_runs_its_own() {
+    // The game's main thread owns the frames; a render thread registers and runs the passes
+    // pinned to it while it paces itself with run_pinned_until.
+    watchdog(60, || {
+        let system = system(2);
+        let main = std::thread::current().id();
+        let (to_main, render_thread) = std::sync::mpsc::channel();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let render = {
+            let (system, stop) = (system.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let registration = system.register_thread().unwrap();
+                to_main
+                    .send((registration.thread(), std::thread::current().id()))
+                    .unwrap();
+                while !stop.load(Ordering::SeqCst) {
+                    let soon = std::time::Instant::now() + Duration::from_millis(5);
+                    system.run_pinned_until(soon).unwrap();
+                }
+                // Leaving: passes pinned here later fail instead of waiting forever.
+                drop(registration);
+            })
+        };
+        let (thread, render_id) = render_thread.recv().unwrap();
+        let mut graph = GraphBuilder::new();
+        let image = graph.import("image", Vec::<(ThreadId, u64)>::new());
+        let shown = graph.import("shown", Vec::<ThreadId>::new());
+        graph
+            .pass("submit", image.write(), |image, cx| {
+                image.push((std::thread::current().id(), cx.frame().number));
+            })
+            .on_thread(thread);
+        graph
+            .pass("present", (image.read(), shown.write()), |(_, shown), _| {
+                shown.push(std::thread::current().id());
+            })
+            .on_main_thread();
+        let mut frames = Frames::new(system.clone(), graph.compile().unwrap()).unwrap();
+        for _ in 0..20 {
+            frames.run_frame(DT).unwrap();
+        }
+        frames.finish().unwrap();
+        let image = frames.resource(image).unwrap().clone();
+        assert_eq!(image.len(), 20);
+        assert!(image.iter().all(|&(id, _)| id == render_id), "{image:?}");
+        assert!(frames.resource(shown).unwrap().iter().all(|&id| id == main));
+        // The render thread leaves: the next frame's submit fails, with a message, no hang.
+        stop.store(true, Ordering::SeqCst);
+        render.join().unwrap();
+        let error = frames
+            .run_frame(DT)
+            .and_then(|_| frames.finish())
+            .expect_err("a pass pinned to a thread that left");
+        assert!(
+            error.to_string().contains("unregistered or exited"),
+            "{error}"
+        );
+    });
+}
+
+#[test]
+fn a_main_thread_waiting_for_frames_can_leave_low_jobs_to_the_workers() {
+    watchdog(60, || {
+        let system = system(1);
+        let main = std::thread::current().id();
+        // Background work: Low jobs that would fill every idle moment.
+        let background = Counter::new();
+        let low_on_main = Arc::new(AtomicUsize::new(0));
+        for _ in 0..400 {
+            let l = low_on_main.clone();
+            system.submit_counted(
+                &background,
+                Job::from_fn(move |_| {
+                    if std::thread::current().id() == main {
+                        l.fetch_add(1, Ordering::SeqCst);
+                    }
+                    spin(Duration::from_micros(500));
+                })
+                .with_priority(Priority::Low),
+            );
+        }
+        let mut graph = GraphBuilder::new();
+        let x = graph.import("x", 0u64);
+        // Long enough that a thread waiting for it would pick up background work meanwhile.
+        graph.pass("work", x.write(), |x, _| {
+            spin(Duration::from_millis(3));
+            *x += 1;
+        });
+        let config = FramesConfig::default().lowest_to_run(Priority::Normal);
+        let mut frames =
+            Frames::with_config(system.clone(), graph.compile().unwrap(), config).unwrap();
+        for _ in 0..20 {
+            frames.run_frame(DT).unwrap();
+        }
+        frames.finish().unwrap();
+        assert_eq!(*frames.resource(x).unwrap(), 20);
+        assert_eq!(low_on_main.load(Ordering::SeqCst), 0);
+        system.wait(&background).unwrap();
+    });
+}

@@ -86,8 +86,9 @@ pub struct PinnedThread(
 const PINNED_BIT: u64 = 1 << 7;
 
 impl PinnedThread {
-    /// The main thread of whichever system the job is submitted to.
-    pub(crate) const MAIN: PinnedThread = PinnedThread::new(0, MAIN);
+    /// The main thread (the one that created the system) of whichever system the job is
+    /// submitted to: `job.pinned_to(PinnedThread::MAIN)` is `job.pinned_to_main()`.
+    pub const MAIN: PinnedThread = PinnedThread::new(0, MAIN);
 
     const fn new(system: u64, slot: u8) -> PinnedThread {
         let word = system << 8 | PINNED_BIT | slot as u64;

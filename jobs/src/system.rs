@@ -35,9 +35,11 @@ use crate::{Context, Priority};
 /// ## Shutdown
 /// Dropping the system lets the workers run every job already queued, every job those spawn,
 /// and every job resumed by a blocking request in flight, until no worker can find work. Then
-/// every worker and I/O thread is joined, and jobs still queued for the main thread are
-/// cancelled: dropped without running, and reported to whoever waits for them as a [`JobPanic`]
-/// saying so. Dropped from inside one of its own jobs (the last `Arc<JobSystem>` let go on a
+/// every worker and I/O thread is joined, and jobs still queued for the main thread or a
+/// [registered](JobSystem::register_thread) thread are cancelled: dropped without running, and
+/// reported to whoever waits for them as a [`JobPanic`] saying so (a
+/// [`ThreadRegistration`](crate::ThreadRegistration) may outlive its system: dropping it then
+/// does nothing). Dropped from inside one of its own jobs (the last `Arc<JobSystem>` let go on a
 /// worker), the system cannot join the thread it runs on: it shuts down the same way but
 /// detaches its threads, which exit once idle. A job suspended on a counter that has not reached
 /// zero stays suspended; if the
@@ -704,6 +706,12 @@ impl JobSystem {
     /// jobs of a priority at or above a given one meanwhile (enkiTS's `lowestPriorityToRun`).
     /// `Ok(true)` once the counter is zero.
     ///
+    /// A wait limited to a priority cannot run the jobs below it itself: if the counter waits
+    /// for such a job pinned to this very thread, it ends only at its deadline (without one,
+    /// never). The limit also holds for whatever the jobs it runs call: nested waits,
+    /// [`run_pinned`](Self::run_pinned), [`run_pinned_until`](Self::run_pinned_until) and
+    /// [`help_until`](Self::help_until) never run a job below it.
+    ///
     /// ```
     /// use jobs::{Job, Priority, WaitOptions};
     /// let system = jobs::JobSystem::new(jobs::Config::default().workers(1))?;
@@ -758,7 +766,8 @@ impl JobSystem {
 
     /// Runs the jobs pinned to this thread (the main thread, or one
     /// [registered](Self::register_thread)) that are queued when it is called, and what they
-    /// hand over to run next; returns how many ran. A job they queue here meanwhile (one that
+    /// hand over to run next (a pinned job whose children have all finished on this thread
+    /// resumes here at once); returns how many ran. A job they queue here meanwhile (one that
     /// yields, or pins a successor to this thread) is left for the next call, so that it always
     /// returns. Their completions are reported before it returns. An error on a thread that
     /// takes no pinned jobs. Call it once a frame from the game loop (waiting does it too), or

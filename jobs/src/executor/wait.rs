@@ -252,13 +252,15 @@ impl WaitOptions {
         }
     }
 
-    /// Gives up at `deadline` (the wait returns `Ok(false)`).
+    /// Gives up at `deadline` (the wait returns `Ok(false)`). Of `until` and
+    /// [`timeout`](Self::timeout), the later call sets the deadline.
     pub fn until(mut self, deadline: Instant) -> WaitOptions {
         self.deadline = Some(deadline);
         self
     }
 
-    /// Gives up `timeout` from now; a timeout too long to represent is no timeout.
+    /// Gives up `timeout` from now; a timeout too long to represent (`Duration::MAX`) is no
+    /// timeout, and clears a deadline set before.
     pub fn timeout(mut self, timeout: Duration) -> WaitOptions {
         self.deadline = Instant::now().checked_add(timeout);
         self
@@ -266,8 +268,9 @@ impl WaitOptions {
 
     /// Runs only jobs of `lowest` priority or higher while waiting (enkiTS's
     /// `lowestPriorityToRun`): the main thread waiting for a High frame does not pick up a
-    /// long Low job. Jobs of this thread's pinned queue obey it too. Nested waits (inside a job
-    /// this wait runs) never run lower priorities than this.
+    /// long Low job. Jobs of this thread's pinned queue obey it too. Nothing the jobs it runs
+    /// call (nested waits, `run_pinned`, `run_pinned_until`, `help_until`) runs lower
+    /// priorities than this.
     pub fn lowest_priority(mut self, lowest: Priority) -> WaitOptions {
         self.lowest = lowest;
         self

@@ -178,16 +178,19 @@ impl std::error::Error for NotRegistered {}
 
 /// This thread's registration with a job system: while it lives, jobs
 /// [pinned](crate::Job::pinned_to) to [`thread`](Self::thread) run here, when this thread
-/// waits or calls [`run_pinned`](crate::JobSystem::run_pinned). Dropping it closes the slot
-/// (module docs): jobs still queued there finish with a [`JobPanic`](crate::JobPanic).
+/// waits or calls [`run_pinned`](crate::JobSystem::run_pinned) /
+/// [`run_pinned_until`](crate::JobSystem::run_pinned_until). Dropping it ends the
+/// registration: jobs still queued for this thread, and any pinned to it later, finish with a
+/// [`JobPanic`](crate::JobPanic) saying so. The thread's exit ends it too, also for a
+/// registration leaked with `mem::forget` (which then leaks nothing). It may outlive its
+/// system: dropping the system cancels the jobs queued for every thread, registered or not.
 ///
 /// Not `Send`: it belongs to the thread that registered.
 #[must_use = "the registration ends when this is dropped"]
 pub struct ThreadRegistration {
-    /// Weak: a registration leaked with `mem::forget` must not keep the system alive (the
-    /// thread's exit closes the slot all the same).
-    shared: Weak<Shared>,
-    /// The system's id (`Inboxes::id`).
+    /// The system's id (`Inboxes::id`). The system itself is found through the thread's list
+    /// of slots it holds ([`PINNED_HERE`]): the registration owns nothing, so forgetting it
+    /// leaks nothing, and the thread's exit closes the slot all the same.
     system: u64,
     slot: u8,
     _not_send: PhantomData<*const ()>,
@@ -202,12 +205,18 @@ impl ThreadRegistration {
 
 impl Drop for ThreadRegistration {
     fn drop(&mut self) {
-        let _ = PINNED_HERE.try_with(|here| {
-            here.0
-                .borrow_mut()
-                .retain(|(shared, slot)| !(shared.ptr_eq(&self.shared) && *slot == self.slot))
+        let held = PINNED_HERE.try_with(|here| {
+            let mut here = here.0.borrow_mut();
+            let at = here.iter().position(|(shared, slot)| {
+                *slot == self.slot
+                    && shared
+                        .upgrade()
+                        .is_some_and(|shared| shared.inboxes.id == self.system)
+            })?;
+            Some(here.swap_remove(at).0)
         });
-        if let Some(shared) = self.shared.upgrade() {
+        // The list's borrow has ended: cancelling the queued jobs drops their captures.
+        if let Some(shared) = held.ok().flatten().and_then(|shared| shared.upgrade()) {
             executor::set_inbox_here(&shared, None);
             shared.close_slot(self.slot);
         }
@@ -388,7 +397,6 @@ pub(crate) fn register(shared: &Arc<Shared>) -> Result<ThreadRegistration, Regis
     // A thread that registers inside a job it runs (in a wait) takes its pinned jobs from now.
     executor::set_inbox_here(shared, Some(slot));
     Ok(ThreadRegistration {
-        shared: Arc::downgrade(shared),
         system: shared.inboxes.id,
         slot,
         _not_send: PhantomData,

@@ -1,5 +1,5 @@
 //! `empty_spawn`: 1,000,000 empty jobs spawned one by one from inside a job (enkiTS'
-//! TaskThroughput). Ours: a root job returning `Action::Spawn` that `spawn_fn`s them all;
+//! TaskThroughput). Ours: a root job returning `Action::Spawn` that `spawn`s them all;
 //! peers: rayon-core `ThreadPool::scope` spawning them from a pool thread, and bevy_tasks
 //! `TaskPool::scope` spawning them from the main thread. Throughput is in jobs.
 //!

@@ -56,9 +56,14 @@ fn compare(settings: &Settings) -> Vec<Comparison> {
 pub fn ours(system: &JobSystem, jobs: usize) -> Duration {
     let counter = system.counter();
     time(|| {
-        system.submit_for(&counter, Priority::Normal, 0..jobs, Grain::Auto, |i| {
-            black_box(i);
-        });
+        system.submit_for(
+            &counter,
+            0..jobs,
+            jobs::Batch::from(Grain::Auto).priority(Priority::Normal),
+            |i| {
+                black_box(i);
+            },
+        );
         system.wait(&counter).expect("empty jobs do not panic");
     })
 }

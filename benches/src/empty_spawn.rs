@@ -74,7 +74,7 @@ fn root(_: &mut Root, _: &mut Context<'_>) -> Action<Root> {
 
 fn spawn_all<'c>(root: &'c mut Root, spawner: &mut Spawner<'c, '_>) {
     for _ in 0..root.jobs {
-        spawner.spawn_fn(|_| {});
+        spawner.spawn(|_| {});
     }
 }
 
@@ -83,7 +83,7 @@ fn finish(_: &mut Root, _: &mut Context<'_>) -> Action<Root> {
 }
 
 /// Ours: one root job, submitted counted from the main thread, returns
-/// `Action::Spawn(|_, spawner| for _ in 0..jobs { spawner.spawn_fn(|_| {}) }, done)`: the
+/// `Action::Spawn(|_, spawner| for _ in 0..jobs { spawner.spawn(|_| {}) }, done)`: the
 /// children are counted on the root, which continues (and finishes) after the last one;
 /// the main thread waits on the root's counter (and helps).
 pub fn ours(system: &JobSystem, jobs: usize) -> Duration {

@@ -90,7 +90,7 @@ fn node<'a>(node: &mut Node<'a>, _: &mut Context<'_>) -> Action<Node<'a>> {
 fn children<'c, 'a>(parent: &'c mut Node<'a>, spawner: &mut Spawner<'c, '_>) {
     let depth = parent.depth - 1;
     for out in &mut parent.sums {
-        spawner.spawn(Job::new(
+        spawner.spawn_job(Job::new(
             Node {
                 depth,
                 sums: [0; 2],

@@ -55,7 +55,7 @@ pub fn ours(system: &JobSystem) -> Duration {
         Job::from_fn(move |cx| {
             for _ in 0..CHILDREN {
                 let f = f.clone();
-                cx.spawn(Job::from_fn(move |_| f.mark_first()));
+                cx.spawn_job(Job::from_fn(move |_| f.mark_first()));
             }
             s.mark();
             spin_for(STEP);

@@ -58,7 +58,7 @@ impl<'c> Fan<'c> for Inline {
 
 impl<'c> Fan<'c> for frame::PassContext<'c, '_, '_> {
     fn spawn<F: FnOnce() + Send + 'c>(&mut self, f: F) {
-        self.spawn_fn(move |_| f());
+        jobs::Spawner::spawn(self, move |_| f());
     }
 }
 

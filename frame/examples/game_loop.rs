@@ -78,7 +78,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             |(input, bodies, forces), cx| {
                 let [ax, ay] = input.attractor;
                 for (out, bodies) in forces.chunks_mut(1024).zip(bodies.chunks(1024)) {
-                    cx.spawn_fn(move |_| {
+                    cx.spawn(move |_| {
                         for (f, body) in out.iter_mut().zip(bodies) {
                             let [x, y] = body.position;
                             let (dx, dy) = (ax - x, ay - y);

@@ -430,13 +430,14 @@ impl Schedule {
         let mut job = unsafe { scheduled.maker.job(seed) }
             .with_priority(scheduled.priority)
             .with_label(scheduled.label)
-            .in_frame(frame.info.number);
+            // Traces keep frame numbers modulo 2^32 (`Job::in_frame`).
+            .in_frame(frame.info.number as u32);
         if let Some(thread) = scheduled.thread {
             job = job.pinned_to(thread);
         }
         let done = &frame.done[position as usize];
         match cx {
-            Some(cx) => cx.spawn_counted(done, job),
+            Some(cx) => cx.spawn_job_counted(done, job),
             None => self.system.submit_counted(done, job),
         }
     }
@@ -1368,7 +1369,7 @@ mod test {
     #[test]
     fn a_pass_becomes_a_job_when_its_last_dependency_finishes() {
         let system = Arc::new(
-            JobSystem::new(jobs::Config::default().workers(2).pin_workers(false))
+            JobSystem::new(jobs::Config::default().workers(2).core_affinity(false))
                 .expect("a valid config"),
         );
         let mut graph = GraphBuilder::new();

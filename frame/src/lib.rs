@@ -25,7 +25,7 @@
 //!         let dt = cx.frame().dt.as_secs_f32();
 //!         // Fan out: one job per chunk, borrowing the resources.
 //!         for (out, old) in after.chunks_mut(1024).zip(before.chunks(1024)) {
-//!             cx.spawn_fn(move |_| {
+//!             cx.spawn(move |_| {
 //!                 for (y, y0) in out.iter_mut().zip(old) {
 //!                     *y = (y0 + gravity * dt).max(0.0);
 //!                 }

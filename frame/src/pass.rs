@@ -70,7 +70,7 @@ use crate::resource::Kind;
 ///     Action::Spawn(|p, spawner| {
 ///         let (_, data) = p.parts();
 ///         for (i, x) in data.iter_mut().enumerate() {
-///             spawner.spawn_fn(move |_| *x = i as u64);
+///             spawner.spawn(move |_| *x = i as u64);
 ///         }
 ///     }, total)
 /// }
@@ -467,7 +467,7 @@ fn follow<S, A: Access>(
         Action::Yield(step) => Action::Yield(then(p, step)),
         Action::Spawn(spawn, step) => Action::Spawn(spawn, then(p, step)),
         Action::Wait(counter, step) => Action::Wait(counter, then(p, step)),
-        Action::After(counter, step) => Action::After(counter, then(p, step)),
+        Action::WaitSettled(counter, step) => Action::WaitSettled(counter, then(p, step)),
         Action::Blocking(blocking, step) => Action::Blocking(blocking, then(p, step)),
         Action::Memory(request, step) => {
             p.next_memory = Some(step);
@@ -487,7 +487,7 @@ fn follow<S, A: Access>(
 ///     let t = cx.frame().number as f32;
 ///     // Fan out: jobs borrow `heights` until the pass ends.
 ///     for (i, chunk) in heights.chunks_mut(1024).enumerate() {
-///         cx.spawn_fn(move |_| {
+///         cx.spawn(move |_| {
 ///             for (j, h) in chunk.iter_mut().enumerate() {
 ///                 *h = ((i * 1024 + j) as f32 * 0.01 + t).sin();
 ///             }

@@ -37,7 +37,7 @@ static GLOBAL: Counting = Counting;
 /// Allocations per frame of a graph of `passes` chained empty passes with a transient buffer.
 fn allocations_per_frame(passes: usize, in_flight: usize) -> f64 {
     let system = Arc::new(
-        jobs::JobSystem::new(jobs::Config::default().workers(2).pin_workers(false))
+        jobs::JobSystem::new(jobs::Config::default().workers(2).core_affinity(false))
             .expect("valid config"),
     );
     let mut graph = GraphBuilder::new();

@@ -26,8 +26,8 @@ fn a_failed_frame_leaves_the_previous_frames_copy() {
                 let frame = cx.frame().number;
                 let [low, high] = after;
                 let [b0, b1] = *before;
-                cx.spawn_fn(move |_| *low = b0 + 1);
-                cx.spawn_fn(move |_| {
+                cx.spawn(move |_| *low = b0 + 1);
+                cx.spawn(move |_| {
                     if frame == 2 {
                         panic!("half 1 fails in frame 2");
                     }
@@ -70,8 +70,8 @@ fn carried_and_scratch_go_back_to_the_last_good_state_with_any_frames_in_flight(
                             *after = *before;
                         }
                         let [low, high] = after;
-                        cx.spawn_fn(move |_| *low += 1);
-                        cx.spawn_fn(move |_| {
+                        cx.spawn(move |_| *low += 1);
+                        cx.spawn(move |_| {
                             if frame == 2 || frame == 5 {
                                 panic!("half 1 fails in frame {frame}");
                             }

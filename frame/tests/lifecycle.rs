@@ -58,7 +58,7 @@ fn dropping_the_frames_waits_for_the_frames_in_flight() {
             let e = Arc::clone(&ended);
             graph.pass("slow", x.write(), move |_, cx| {
                 let e = Arc::clone(&e);
-                cx.spawn_fn(move |_| {
+                cx.spawn(move |_| {
                     spin(Duration::from_millis(2));
                     e.fetch_add(1, Ordering::SeqCst);
                 });

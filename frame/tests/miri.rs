@@ -17,7 +17,7 @@ fn system() -> Arc<JobSystem> {
         JobSystem::new(
             Config::default()
                 .workers(2)
-                .pin_workers(false)
+                .core_affinity(false)
                 .spin_before_sleep(Duration::ZERO)
                 .heap_block_size(4096),
         )
@@ -42,12 +42,12 @@ fn every_kind_of_resource_over_overlapping_frames() {
                 // Children borrow disjoint halves of the resource.
                 let (left, right) = after.split_at_mut(4);
                 let (old_left, old_right) = before.split_at(4);
-                cx.spawn_fn(move |_| {
+                cx.spawn(move |_| {
                     for (n, o) in left.iter_mut().zip(old_left) {
                         *n = o + step;
                     }
                 });
-                cx.spawn_fn(move |_| {
+                cx.spawn(move |_| {
                     for (n, o) in right.iter_mut().zip(old_right) {
                         *n = o + step;
                     }

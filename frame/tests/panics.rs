@@ -55,7 +55,7 @@ fn chain(runs: &Arc<Runs>, fail_at: u64, in_child: bool) -> (GraphBuilder, frame
     graph.pass("a", x.write(), move |x, cx| {
         let n = cx.frame().number;
         if in_child {
-            cx.spawn_fn(move |_| {
+            cx.spawn(move |_| {
                 if n == fail_at {
                     panic!("child boom in frame {n}");
                 }
@@ -293,7 +293,7 @@ fn workers_survive_panicking_passes() {
             let n = cx.frame().number;
             if n % 4 == 1 {
                 for _ in 0..4 {
-                    cx.spawn_fn(move |_| panic!("child of frame {n}"));
+                    cx.spawn(move |_| panic!("child of frame {n}"));
                 }
                 return;
             }
@@ -379,7 +379,7 @@ fn children_of_a_panicking_pass_end_before_the_next_frames_writer_starts() {
                 for chunk in data.chunks_mut(64) {
                     let a = Arc::clone(&a);
                     a.fetch_add(1, Ordering::SeqCst);
-                    cx.spawn_fn(move |_| {
+                    cx.spawn(move |_| {
                         common::spin(Duration::from_micros(500));
                         chunk.fill(n);
                         a.fetch_sub(1, Ordering::SeqCst);

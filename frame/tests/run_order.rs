@@ -182,7 +182,7 @@ impl Clone for Atomics {
 }
 
 /// A writer fans out over many child jobs to fill two large vectors with the frame number (one
-/// through `spawn_fn` on disjoint chunks, one through `parallel_for_chunks` on atomics); a
+/// through `spawn` on disjoint chunks, one through `parallel_for_chunks` on atomics); a
 /// reader checks, again fanned out, that every element holds this frame's number.
 fn fill_and_check(per_frame: bool, in_flight: usize, frames_to_run: u64) {
     let bad = Arc::new(AtomicUsize::new(0));
@@ -202,7 +202,7 @@ fn fill_and_check(per_frame: bool, in_flight: usize, frames_to_run: u64) {
     graph.pass("fill plain", plain.write(), |data, cx| {
         let n = cx.frame().number;
         for chunk in data.chunks_mut(512) {
-            cx.spawn_fn(move |_| chunk.fill(n));
+            cx.spawn(move |_| chunk.fill(n));
         }
     });
     graph.pass("fill atomic", atomic.write(), |data, cx| {
@@ -228,7 +228,7 @@ fn fill_and_check(per_frame: bool, in_flight: usize, frames_to_run: u64) {
                 });
                 for chunk in atomic.0.chunks(1000) {
                     let b = Arc::clone(&b);
-                    cx.spawn_fn(move |_| {
+                    cx.spawn(move |_| {
                         let wrong = chunk
                             .iter()
                             .filter(|x| x.load(Ordering::Relaxed) != n)

@@ -24,7 +24,7 @@ fn wait_start(p: &mut WaitPass, cx: &mut Context<'_>) -> Action<WaitPass> {
     let state = p.state();
     for i in 0..4 {
         let sum = Arc::clone(&state.sum);
-        cx.spawn_counted(
+        cx.spawn_job_counted(
             &state.counter,
             Job::from_fn(move |_| {
                 spin(Duration::from_micros(20));
@@ -129,7 +129,7 @@ fn spawn_start(_: &mut SpawnPass, _: &mut Context<'_>) -> Action<SpawnPass> {
             let (_, data) = p.parts();
             // Children borrow disjoint parts of the resource.
             for (i, chunk) in data.chunks_mut(100).enumerate() {
-                spawner.spawn_fn(move |_| {
+                spawner.spawn(move |_| {
                     for (j, x) in chunk.iter_mut().enumerate() {
                         *x = n + (i * 100 + j) as u64;
                     }
@@ -243,7 +243,7 @@ fn a_step_pass_keeps_its_state_between_frames() {
 }
 
 /// Two step passes meet on a counter in their states: "producer" spawns jobs counted on it,
-/// "consumer" (after it, through resource `a`) waits for the same counter with `Action::After`.
+/// "consumer" (after it, through resource `a`) waits for the same counter with `Action::WaitSettled`.
 struct Shared {
     counter: Counter,
     value: Arc<AtomicU64>,
@@ -255,7 +255,7 @@ fn producer(p: &mut ProducerPass, cx: &mut Context<'_>) -> Action<ProducerPass> 
     let n = p.frame().number;
     let state = p.state();
     let value = Arc::clone(&state.value);
-    cx.spawn_counted(
+    cx.spawn_job_counted(
         &state.counter,
         Job::from_fn(move |_| {
             spin(Duration::from_micros(100));
@@ -267,7 +267,7 @@ fn producer(p: &mut ProducerPass, cx: &mut Context<'_>) -> Action<ProducerPass> 
 
 fn consumer(p: &mut ConsumerPass, _: &mut Context<'_>) -> Action<ConsumerPass> {
     let counter = p.state().counter.clone();
-    Action::After(counter, consumer_end)
+    Action::WaitSettled(counter, consumer_end)
 }
 
 fn consumer_end(p: &mut ConsumerPass, _: &mut Context<'_>) -> Action<ConsumerPass> {

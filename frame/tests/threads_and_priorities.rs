@@ -45,7 +45,7 @@ fn pinned_after_yield(p: &mut PinnedPass, cx: &mut Context<'_>) -> Action<Pinned
     state.misplaced.check("after yield", cx, state.main);
     state.steps += 1;
     // A job that may run anywhere, and a wait for it.
-    cx.spawn_counted(
+    cx.spawn_job_counted(
         &state.counter,
         Job::from_fn(|_| spin(Duration::from_micros(50))),
     );
@@ -59,7 +59,7 @@ fn pinned_after_wait(p: &mut PinnedPass, cx: &mut Context<'_>) -> Action<PinnedP
     Action::Spawn(
         |p, spawner| {
             let (_, out) = p.parts();
-            spawner.spawn_fn(move |_| *out += 1);
+            spawner.spawn(move |_| *out += 1);
         },
         pinned_after_spawn,
     )
@@ -173,7 +173,7 @@ fn passes_and_their_children_run_at_their_priority() {
                     w.lock().unwrap().push(format!("{name}: {seen:?}"));
                 }
                 let w = Arc::clone(&w);
-                cx.spawn_fn(move |child| {
+                cx.spawn(move |child| {
                     if child.priority() != expected {
                         w.lock()
                             .unwrap()

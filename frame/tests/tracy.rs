@@ -54,7 +54,7 @@ fn frames(ran: &Arc<AtomicU64>) -> Frames {
             |(input, before, after), cx| {
                 for (out, old) in after.chunks_mut(8).zip(before.chunks(8)) {
                     let input = *input;
-                    cx.spawn_fn(move |_| {
+                    cx.spawn(move |_| {
                         for (y, y0) in out.iter_mut().zip(old) {
                             *y = y0 + input;
                         }

@@ -37,8 +37,8 @@ pub type BlockingStep<C> = fn(&mut C);
 ///         |s, spawner| {
 ///             let (left, right) = s.data.split_at(s.data.len() / 2);
 ///             let [pl, pr] = &mut s.partial;
-///             spawner.spawn_fn(move |_| *pl = left.iter().sum());
-///             spawner.spawn_fn(move |_| *pr = right.iter().sum());
+///             spawner.spawn(move |_| *pl = left.iter().sum());
+///             spawner.spawn(move |_| *pr = right.iter().sum());
 ///         },
 ///         add,
 ///     )
@@ -69,11 +69,12 @@ pub enum Action<C> {
     /// Continue with the step once the counter is zero (at once if it is). If a job counted by
     /// it panicked, this job is cancelled with that panic.
     Wait(Counter, Step<C>),
-    /// Continue with the step once the counter is zero, like `Wait`, but whatever happened to
-    /// the counted jobs: a panic among them is not passed on to this job (it stays with the
-    /// counter, for [`JobSystem::wait`](crate::JobSystem::wait) or a `Wait` to report). For
-    /// ordering work after work that may have failed: the next frame after the last one.
-    After(Counter, Step<C>),
+    /// Continue with the step once the counter is zero and its jobs have *settled*, whether
+    /// they finished or panicked: unlike `Wait`, a panic among them is not passed on to this
+    /// job (it stays with the counter, for [`JobSystem::wait`](crate::JobSystem::wait) or a
+    /// `Wait` to report). For ordering work after work that may have failed: the next frame
+    /// after the last one.
+    WaitSettled(Counter, Step<C>),
     /// Allocate from the tagged heap, then continue with the memory.
     Memory(MemoryRequest, MemoryStep<C>),
     /// Run the first function on an I/O thread, where it may block, then continue with the step
@@ -87,9 +88,9 @@ impl<C> Action<C> {
         Action::Wait(counter.clone(), then)
     }
 
-    /// `Action::After` on a handle to `counter`.
-    pub fn after(counter: &Counter, then: Step<C>) -> Self {
-        Action::After(counter.clone(), then)
+    /// `Action::WaitSettled` on a handle to `counter`.
+    pub fn wait_settled(counter: &Counter, then: Step<C>) -> Self {
+        Action::WaitSettled(counter.clone(), then)
     }
 
     /// `Action::Memory` for `size` bytes aligned to 16, freed when `tag` is released.

@@ -2,7 +2,7 @@
 //!
 //! A batch of `n` items with body `f` is what Naughty Dog's `RunJobs` with an array of `n` job
 //! declarations is. Instead of `n` allocations and `n` queue operations, the batch is one shared
-//! `Batch` with an atomic cursor over its chunks, and as many runner jobs as there are threads
+//! `Chunks` with an atomic cursor over its chunks, and as many runner jobs as there are threads
 //! running jobs (the workers, and the main thread when it helps). Each runner claims one chunk of `grain` items at a time with one `fetch_add` and runs it.
 //!
 //! ## Counting
@@ -96,7 +96,63 @@ impl Grain {
     }
 }
 
-struct Batch<F> {
+/// How a batch runs: how its items are cut into chunks ([`Grain`]) and the priority of its
+/// runner jobs. Every batch entry point takes one (`impl Into<Batch>`: a [`Grain`] alone is a
+/// batch at the default priority):
+///
+/// | from | items (`body(i)`) | chunks (`body(range)`) | a slice (`body(i, &mut item)`) |
+/// |---|---|---|---|
+/// | [`JobSystem`](crate::JobSystem), waiting | `parallel_for` | `parallel_for_chunks` | `for_each_mut` |
+/// | [`JobSystem`](crate::JobSystem), counted | `submit_for` | | |
+/// | [`Spawner`](crate::Spawner) (and a frame pass), children | `parallel_for` | `parallel_for_chunks` | `for_each_mut` |
+///
+/// The default priority is Normal from the system and the parent's from a spawner.
+///
+/// ```
+/// use jobs::{Batch, Grain, Priority};
+/// let system = jobs::JobSystem::new(jobs::Config::default().workers(2))?;
+/// let mut lods = vec![0u8; 4096];
+/// // Background work: its runners are Low jobs, cut 256 items at a time.
+/// let background = Batch::new().grain(Grain::fixed(256)?).priority(Priority::Low);
+/// system.for_each_mut(&mut lods, background, |i, lod| *lod = (i % 4) as u8)?;
+/// system.parallel_for(0..100, Grain::Auto, |_| {})?; // a grain alone: Normal
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Batch {
+    pub(crate) grain: Grain,
+    pub(crate) priority: Option<Priority>,
+}
+
+impl Batch {
+    /// [`Grain::Auto`], at the default priority.
+    pub const fn new() -> Batch {
+        Batch {
+            grain: Grain::Auto,
+            priority: None,
+        }
+    }
+
+    /// Cut the items `grain` at a time.
+    pub const fn grain(mut self, grain: Grain) -> Batch {
+        self.grain = grain;
+        self
+    }
+
+    /// Run the runner jobs at `priority`.
+    pub const fn priority(mut self, priority: Priority) -> Batch {
+        self.priority = Some(priority);
+        self
+    }
+}
+
+impl From<Grain> for Batch {
+    fn from(grain: Grain) -> Batch {
+        Batch::new().grain(grain)
+    }
+}
+
+struct Chunks<F> {
     body: F,
     /// The next chunk to hand out.
     next: CachePadded<AtomicUsize>,
@@ -109,11 +165,11 @@ struct Batch<F> {
 
 // SAFETY: `completion` is a raw pointer to a counter or parent that outlives every runner of the
 // batch (they are counted on it); the body is `Send + Sync`.
-unsafe impl<F: Send + Sync> Send for Batch<F> {}
+unsafe impl<F: Send + Sync> Send for Chunks<F> {}
 // SAFETY: as above; runners share the batch and only read `body` and `completion`.
-unsafe impl<F: Send + Sync> Sync for Batch<F> {}
+unsafe impl<F: Send + Sync> Sync for Chunks<F> {}
 
-impl<F> Batch<F> {
+impl<F> Chunks<F> {
     /// Claims the next chunk.
     fn claim(&self) -> Option<Range<usize>> {
         // Relaxed: the cursor only partitions the range; the items' effects are published
@@ -139,7 +195,7 @@ impl<F> Batch<F> {
 }
 
 struct Runner<F> {
-    batch: Arc<Batch<F>>,
+    batch: Arc<Chunks<F>>,
     /// The claimed items not yet run.
     current: Range<usize>,
 }
@@ -156,7 +212,7 @@ fn runners<'a, F: Send + Sync + 'a>(
     let items = range.len();
     let grain = grain.resolve(items, threads);
     let chunks = items.div_ceil(grain);
-    let batch = Arc::new(Batch {
+    let batch = Arc::new(Chunks {
         body,
         next: CachePadded::new(AtomicUsize::new(0)),
         range,

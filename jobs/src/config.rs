@@ -44,7 +44,7 @@ use crate::heap::HeapSettings;
 /// use std::time::Duration;
 /// let config = jobs::Config::default()
 ///     .workers(4)
-///     .pin_workers(false)
+///     .core_affinity(false)
 ///     .spin_before_sleep(Duration::from_micros(50));
 /// let system = jobs::JobSystem::new(config)?;
 /// assert_eq!(system.worker_count(), 4);
@@ -163,15 +163,17 @@ impl Config {
         self
     }
 
-    /// Whether to pin each worker to a core (default `true`). A core that cannot be pinned is
-    /// reported by [`JobSystem::pinning`](crate::JobSystem::pinning), not fatal.
+    /// Whether each worker runs on one core only (its affinity is set to that core; default
+    /// `true`). A core that cannot be set is reported by
+    /// [`JobSystem::core_affinity`](crate::JobSystem::core_affinity), not fatal. (Called
+    /// `pin_workers` before issue 12: "pinned" now means only a job pinned to a thread.)
     ///
     /// ```
-    /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2).pin_workers(false))?;
-    /// assert_eq!(system.pinning(), vec![None, None]);
+    /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2).core_affinity(false))?;
+    /// assert_eq!(system.core_affinity(), vec![None, None]);
     /// # Ok::<(), jobs::ConfigError>(())
     /// ```
-    pub fn pin_workers(mut self, pin: bool) -> Self {
+    pub fn core_affinity(mut self, pin: bool) -> Self {
         self.pin = pin;
         self
     }

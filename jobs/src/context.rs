@@ -19,7 +19,7 @@ use crate::{Label, Priority};
 /// system.submit_counted(&done, Job::from_fn(move |cx| {
 ///     // Fan out from inside a job: these go to this worker's own queue.
 ///     for _ in 0..10 {
-///         cx.spawn_counted(&inner, Job::from_fn(|_| {}));
+///         cx.spawn_job_counted(&inner, Job::from_fn(|_| {}));
 ///     }
 /// }));
 /// system.wait(&done)?; // the ten spawned jobs are counted too
@@ -84,15 +84,32 @@ impl<'w> Context<'w> {
             .higher_priority_waiting(self.inherit.priority)
     }
 
-    /// Spawns a detached job onto this thread's own queue (other workers take a share when they
-    /// are idle). It takes this job's priority unless it sets its own.
-    pub fn spawn(&mut self, job: Job<'static>) {
+    /// Spawns a detached closure onto this thread's own queue (other workers take it when they
+    /// are idle). It runs at this job's priority.
+    pub fn spawn<F>(&mut self, f: F)
+    where
+        F: FnOnce(&mut Context<'_>) + Send + 'static,
+    {
+        self.spawn_job(Job::from_fn(f));
+    }
+
+    /// Spawns a detached job (a capture and steps) onto this thread's own queue. It takes this
+    /// job's priority unless it sets its own.
+    pub fn spawn_job(&mut self, job: Job<'static>) {
         let job = job.into_ref(Completion::None, self.inherit, || self.system_id());
         self.local().push(job);
     }
 
+    /// Spawns a closure counted on `counter`.
+    pub fn spawn_counted<F>(&mut self, counter: &Counter, f: F)
+    where
+        F: FnOnce(&mut Context<'_>) + Send + 'static,
+    {
+        self.spawn_job_counted(counter, Job::from_fn(f));
+    }
+
     /// Spawns a job counted on `counter`.
-    pub fn spawn_counted(&mut self, counter: &Counter, job: Job<'static>) {
+    pub fn spawn_job_counted(&mut self, counter: &Counter, job: Job<'static>) {
         let job = job.into_ref(Completion::Counter(counter.arm(1)), self.inherit, || {
             self.system_id()
         });

@@ -104,7 +104,7 @@ struct Waiter {
     job: JobRef,
     shared: Arc<Shared>,
     round: u64,
-    /// `Action::Wait` (takes a panic of the counter) or `Action::After` (does not).
+    /// `Action::Wait` (takes a panic of the counter) or `Action::WaitSettled` (does not).
     inherit_panic: bool,
 }
 

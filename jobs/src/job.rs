@@ -125,16 +125,18 @@ impl<'a> Job<'a> {
         self
     }
 
-    /// Marks the job as work of frame `frame` (kept modulo 2^32) for the recorder and the
-    /// profiler. Default: the parent's frame for children and jobs spawned from a job, else none.
+    /// Marks the job as work of frame `frame` for the recorder and the profiler. Default: the
+    /// parent's frame for children and jobs spawned from a job, else none. Frame numbers are 32
+    /// bits here (and in traces): a game counting frames in a `u64` passes them modulo 2^32
+    /// (`n as u32`: at 60 frames a second they wrap after 2.3 years).
     ///
     /// ```
     /// use jobs::{Job, Label};
     /// let job = Job::from_fn(|_| {}).with_label(Label::new("physics")).in_frame(42);
     /// # drop(job);
     /// ```
-    pub fn in_frame(mut self, frame: u64) -> Self {
-        self.frame = Some(frame as u32);
+    pub fn in_frame(mut self, frame: u32) -> Self {
+        self.frame = Some(frame);
         self
     }
 

@@ -10,7 +10,7 @@
 //! | [`Action::Done`] | drops the capture, counts the job finished | |
 //! | [`Action::Spawn`] | creates children that may borrow the capture | continues when all finished |
 //! | [`Action::Wait`] | parks the job on the counter | continues when it reaches zero |
-//! | [`Action::After`] | parks the job on the counter | continues when it reaches zero, even after a panic |
+//! | [`Action::WaitSettled`] | parks the job on the counter | continues when it reaches zero, even after a panic |
 //! | [`Action::Yield`] | requeues the job behind others | continues later |
 //! | [`Action::Memory`] | allocates from the [`TaggedHeap`] | continues with the [`Block`] |
 //! | [`Action::Blocking`] | hands the job to an I/O thread to block there | continues on a worker |
@@ -34,7 +34,7 @@
 //!         |f, spawner| {
 //!             let quarter = f.positions.len() / 4;
 //!             for (part, sum) in f.positions.chunks_mut(quarter).zip(f.sums.iter_mut()) {
-//!                 spawner.spawn_fn(move |_| {
+//!                 spawner.spawn(move |_| {
 //!                     for p in part.iter_mut() { *p += 1.0; }
 //!                     *sum = part.iter().sum();
 //!                 });
@@ -71,10 +71,21 @@
 //! ```
 //!
 //! ## Everyday use
-//! The conveniences are built on the same model: [`JobSystem::submit`] one closure,
-//! [`JobSystem::submit_batch`] many jobs on one counter, [`JobSystem::submit_for`] an indexed
-//! batch, [`JobSystem::parallel_for`] with a [`Grain`], and [`JobSystem::scope`] for jobs that
-//! borrow the caller's stack.
+//! The conveniences are built on the same model, with one verb per shape wherever a job can
+//! start others:
+//!
+//! | | a closure | a [`Job`] (capture + steps) | counted |
+//! |---|---|---|---|
+//! | [`JobSystem`] (from outside) | | [`submit`](JobSystem::submit) | [`submit_counted`](JobSystem::submit_counted), [`submit_batch`](JobSystem::submit_batch) |
+//! | [`Scope`] (borrows the stack) | [`spawn`](Scope::spawn) | [`spawn_job`](Scope::spawn_job) | (the scope) |
+//! | [`Spawner`] (children, borrow the capture) | [`spawn`](Spawner::spawn) | [`spawn_job`](Spawner::spawn_job) | (the parent) |
+//! | [`Context`] (detached) | [`spawn`](Context::spawn) | [`spawn_job`](Context::spawn_job) | [`spawn_counted`](Context::spawn_counted), [`spawn_job_counted`](Context::spawn_job_counted) |
+//!
+//! Batches are described by a [`Batch`] (a [`Grain`] and a priority): see its table of entry
+//! points. Threads other than the workers: [`JobSystem::register_thread`] (jobs
+//! [pinned](Job::pinned_to) to a render or audio thread), [`JobSystem::run_pinned_until`] (run
+//! them while pacing a frame), [`JobSystem::help_until`], and [`JobSystem::wait_with`] (a
+//! deadline, and the lowest priority to run while waiting).
 //!
 //! ## How it works
 //! - the executor, and the path of one job from submission to completion
@@ -114,7 +125,7 @@ mod system;
 pub mod trace;
 
 pub use action::{Action, BlockingStep, MemoryStep, SpawnStep, Step};
-pub use batch::Grain;
+pub use batch::{Batch, Grain};
 /// What [`Block::cast_slice`] and [`Block::cast_slice_mut`] view a block as: plain old data
 /// (re-exported from `bytemuck`, so that users need not depend on it themselves).
 pub use bytemuck::Pod;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::batch::{self, Grain};
+use crate::batch::{self, Batch};
 use crate::config::{Config, ConfigError};
 use crate::counter::{Counter, CounterPool};
 use crate::executor::{self, with_local, Stealers, WaitOptions, WaitStop};
@@ -365,7 +365,7 @@ impl JobSystem {
             })?;
             system.io_threads.push(handle);
         }
-        // Wait for every worker to start, so that `pinning` tells from the first call where
+        // Wait for every worker to start, so that `core_affinity` tells from the first call where
         // each one runs (a worker pins itself first thing).
         while system.shared.started.load(Ordering::Acquire) < system.workers.len() {
             thread::park_timeout(Duration::from_millis(1));
@@ -383,17 +383,19 @@ impl JobSystem {
         self.shared.workers
     }
 
-    /// Per worker: the core it was asked to run on and whether pinning succeeded, or `None` if
-    /// it is not pinned. Known from the start: [`JobSystem::new`] returns once every worker has
-    /// pinned itself.
+    /// Per worker: the core it was asked to run on and whether setting its affinity to that core
+    /// succeeded, or `None` if it has none ([`Config::core_affinity`](crate::Config::core_affinity)).
+    /// Known from the start: [`JobSystem::new`] returns once every worker has set its own.
+    /// (Core affinity is where a *thread* runs; a *job* pinned to a thread is
+    /// [`Job::pinned_to`](crate::Job::pinned_to).)
     ///
     /// ```
     /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2).cores(vec![0]))?;
     /// // Both workers asked for core 0, and have tried already.
-    /// assert!(system.pinning().iter().all(|p| matches!(p, Some((0, _)))));
+    /// assert!(system.core_affinity().iter().all(|p| matches!(p, Some((0, _)))));
     /// # Ok::<(), jobs::ConfigError>(())
     /// ```
-    pub fn pinning(&self) -> Vec<Option<(usize, bool)>> {
+    pub fn core_affinity(&self) -> Vec<Option<(usize, bool)>> {
         self.stats().workers.into_iter().map(|w| w.core).collect()
     }
 
@@ -501,8 +503,9 @@ impl JobSystem {
     }
 
     /// Submits `range.len()` jobs counted on `counter`, job `i` running `body(i)`: Naughty Dog's
-    /// `RunJobs` with an array of job declarations. The items are handed out `grain` at a time
-    /// (see [`Grain`]) by one runner job per worker.
+    /// `RunJobs` with an array of job declarations. The items are handed out as `batch` says
+    /// ([`Batch`](crate::Batch): the grain, and the runners' priority, Normal by default) by one
+    /// runner job per thread running jobs.
     ///
     /// ```
     /// use std::sync::atomic::{AtomicU64, Ordering};
@@ -511,7 +514,7 @@ impl JobSystem {
     /// let sum = Arc::new(AtomicU64::new(0));
     /// let counter = system.counter();
     /// let s = sum.clone();
-    /// system.submit_for(&counter, jobs::Priority::Normal, 0..1000, jobs::Grain::Auto, move |i| {
+    /// system.submit_for(&counter, 0..1000, jobs::Grain::Auto, move |i| {
     ///     s.fetch_add(i as u64, Ordering::Relaxed);
     /// });
     /// system.wait(&counter)?;
@@ -521,15 +524,16 @@ impl JobSystem {
     pub fn submit_for<F>(
         &self,
         counter: &Counter,
-        priority: Priority,
         range: Range<usize>,
-        grain: Grain,
+        batch: impl Into<Batch>,
         body: F,
     ) where
         F: Fn(usize) + Send + Sync + 'static,
     {
+        let batch = batch.into();
+        let priority = batch.priority.unwrap_or(Priority::Normal);
         self.submit_runners(counter, priority, range.len(), |workers, completion| {
-            batch::items(body, range, grain, workers, completion)
+            batch::items(body, range, batch.grain, workers, completion)
         });
     }
 
@@ -573,20 +577,21 @@ impl JobSystem {
     pub fn parallel_for<F>(
         &self,
         range: Range<usize>,
-        grain: Grain,
+        batch: impl Into<Batch>,
         body: F,
     ) -> Result<(), JobPanic>
     where
         F: Fn(usize) + Send + Sync,
     {
-        self.run_batch(range.len(), |workers, completion| {
-            batch::items(body, range, grain, workers, completion)
+        let batch = batch.into();
+        self.run_batch(range.len(), batch, |workers, completion| {
+            batch::items(body, range, batch.grain, workers, completion)
         })
     }
 
-    /// Like [`parallel_for`](Self::parallel_for), with `body` called once per chunk of at most
-    /// `grain` items: the form for kernels that loop over a slice. A panic ends its own chunk
-    /// (the other chunks still run) and is returned as an error.
+    /// Like [`parallel_for`](Self::parallel_for), with `body` called once per chunk of items as
+    /// `batch` cuts them: the form for kernels that loop over a slice. A panic ends its own
+    /// chunk (the other chunks still run) and is returned as an error.
     ///
     /// ```
     /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2))?;
@@ -601,14 +606,15 @@ impl JobSystem {
     pub fn parallel_for_chunks<F>(
         &self,
         range: Range<usize>,
-        grain: Grain,
+        batch: impl Into<Batch>,
         body: F,
     ) -> Result<(), JobPanic>
     where
         F: Fn(Range<usize>) + Send + Sync,
     {
-        self.run_batch(range.len(), |workers, completion| {
-            batch::chunks(body, range, grain, workers, completion)
+        let batch = batch.into();
+        self.run_batch(range.len(), batch, |workers, completion| {
+            batch::chunks(body, range, batch.grain, workers, completion)
         })
     }
 
@@ -616,10 +622,12 @@ impl JobSystem {
     fn run_batch<'a>(
         &self,
         items: usize,
+        batch: Batch,
         make: impl FnOnce(usize, Completion) -> Vec<Job<'a>>,
     ) -> Result<(), JobPanic> {
         let counter = self.counter();
-        self.submit_runners(&counter, Priority::Normal, items, make);
+        let priority = batch.priority.unwrap_or(Priority::Normal);
+        self.submit_runners(&counter, priority, items, make);
         // Every runner borrowing the body is counted: after this wait none is left.
         self.wait_for_borrowers(&counter)
     }
@@ -633,7 +641,12 @@ impl JobSystem {
     /// assert_eq!(squares[999], 998_001);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn for_each_mut<T, F>(&self, items: &mut [T], grain: Grain, body: F) -> Result<(), JobPanic>
+    pub fn for_each_mut<T, F>(
+        &self,
+        items: &mut [T],
+        batch: impl Into<Batch>,
+        body: F,
+    ) -> Result<(), JobPanic>
     where
         T: Send,
         F: Fn(usize, &mut T) + Send + Sync,
@@ -642,7 +655,7 @@ impl JobSystem {
         // SAFETY: the batch hands every index of `0..len` out exactly once, and `items` stays
         // mutably borrowed until this returns, after every chunk has run.
         let chunks = unsafe { batch::each_mut(items, body) };
-        self.parallel_for_chunks(0..len, grain, chunks)
+        self.parallel_for_chunks(0..len, batch, chunks)
     }
 
     /// Waits until `counter` is zero, running jobs on this thread meanwhile (jobs pinned to it
@@ -809,7 +822,7 @@ impl JobSystem {
     /// let next_frame = Instant::now() + Duration::from_millis(5);
     /// // A worker job that hands its result to the main thread mid-sleep.
     /// system.submit(jobs::Job::from_fn(|cx| {
-    ///     cx.spawn(jobs::Job::from_fn(|cx| assert!(cx.on_main_thread())).pinned_to_main());
+    ///     cx.spawn_job(jobs::Job::from_fn(|cx| assert!(cx.on_main_thread())).pinned_to_main());
     /// }));
     /// let ran = system.run_pinned_until(next_frame).expect("the main thread");
     /// assert!(Instant::now() >= next_frame);
@@ -1018,7 +1031,7 @@ mod tests {
         // It used to hang: the started workers waited, to shut down, for all the configured
         // ones to fall asleep, and the drop of the half-built system joined them forever.
         for at in ["jobs-worker-0", "jobs-worker-1", "jobs-worker-3"] {
-            let config = Config::default().workers(4).pin_workers(false);
+            let config = Config::default().workers(4).core_affinity(false);
             match new_failing_at(at, config) {
                 Err(ConfigError::Spawn(reason)) => assert!(reason.contains(at), "{reason}"),
                 other => panic!("{at} failing to start gave {other:?}"),
@@ -1031,7 +1044,7 @@ mod tests {
         let config = Config::default()
             .workers(2)
             .io_threads(3)
-            .pin_workers(false);
+            .core_affinity(false);
         match new_failing_at("jobs-io-2", config) {
             Err(ConfigError::Spawn(reason)) => assert!(reason.contains("jobs-io-2"), "{reason}"),
             other => panic!("an I/O thread failing to start gave {other:?}"),

@@ -100,9 +100,9 @@ fn children_borrow_the_parent_capture_mutably() {
                         |f, s| {
                             // Disjoint mutable borrows of two fields of the capture.
                             let touched = &mut f.touched_by_children;
-                            s.spawn_fn(move |_| *touched = 7);
+                            s.spawn(move |_| *touched = 7);
                             for chunk in f.values.chunks_mut(64) {
-                                s.spawn_fn(move |_| chunk.iter_mut().for_each(|v| *v *= 2));
+                                s.spawn(move |_| chunk.iter_mut().for_each(|v| *v *= 2));
                             }
                         },
                         |f, _| {
@@ -136,7 +136,7 @@ fn chain<'a>(c: &mut Chain<'a>, _: &mut Context<'_>) -> Action<Chain<'a>> {
     }
     Action::Spawn(
         |c, s| {
-            s.spawn(Job::new(
+            s.spawn_job(Job::new(
                 Chain {
                     depth: c.depth - 1,
                     value: u32::MAX,
@@ -272,7 +272,7 @@ fn the_spawner_context_spawns_detached_jobs() {
                         let mut cx = spawner.context();
                         for _ in 0..10 {
                             let h = s.1.clone();
-                            cx.spawn_counted(
+                            cx.spawn_job_counted(
                                 &s.0,
                                 Job::from_fn(move |_| {
                                     h.fetch_add(1, Ordering::SeqCst);
@@ -696,7 +696,7 @@ fn blocking_steps_run_side_by_side_on_several_io_threads() {
         let system = JobSystem::new(
             Config::default()
                 .workers(1)
-                .pin_workers(false)
+                .core_affinity(false)
                 .io_threads(2),
         )
         .unwrap();
@@ -796,8 +796,8 @@ fn one_job_can_chain_every_action() {
             Action::Spawn(
                 |f, s| {
                     let [a, b] = &mut f.halves;
-                    s.spawn_fn(move |_| *a = 20);
-                    s.spawn_fn(move |_| *b = 22);
+                    s.spawn(move |_| *a = 20);
+                    s.spawn(move |_| *b = 22);
                 },
                 memory,
             )
@@ -864,7 +864,7 @@ fn context_spawns_detached_and_counted_jobs() {
             Job::from_fn(move |cx| {
                 for _ in 0..100 {
                     let h = h.clone();
-                    cx.spawn_counted(
+                    cx.spawn_job_counted(
                         &i,
                         Job::from_fn(move |_| {
                             h.fetch_add(1, Ordering::SeqCst);
@@ -872,7 +872,7 @@ fn context_spawns_detached_and_counted_jobs() {
                     );
                 }
                 let h = h.clone();
-                cx.spawn(Job::from_fn(move |_| {
+                cx.spawn_job(Job::from_fn(move |_| {
                     h.fetch_add(1000, Ordering::SeqCst);
                 }));
             }),
@@ -900,7 +900,7 @@ fn a_lone_job_spawned_by_a_long_job_is_taken_by_an_idle_worker() {
             &counter,
             Job::from_fn(move |cx| {
                 let r2 = r.clone();
-                cx.spawn_counted(&c, Job::from_fn(move |_| r2.set()));
+                cx.spawn_job_counted(&c, Job::from_fn(move |_| r2.set()));
                 // Long work: the other worker is idle and should take the child meanwhile.
                 if common::poll_until(5, || r.get()) {
                     s.set();
@@ -950,7 +950,7 @@ fn a_job_spawning_many_children_holds_a_deque_of_them_at_a_time() {
             let system = JobSystem::new(
                 Config::default()
                     .workers(workers)
-                    .pin_workers(false)
+                    .core_affinity(false)
                     .help_while_waiting(help),
             )
             .unwrap();
@@ -965,7 +965,7 @@ fn a_job_spawning_many_children_holds_a_deque_of_them_at_a_time() {
                         |root, spawner| {
                             for _ in 0..CHILDREN {
                                 let (child, ran) = (LiveChild::new(&root.0), root.1.clone());
-                                spawner.spawn_fn(move |_| {
+                                spawner.spawn(move |_| {
                                     let _child = child;
                                     ran.fetch_add(1, Ordering::Relaxed);
                                 });

@@ -215,9 +215,12 @@ fn empty_and_reversed_ranges_run_nothing() {
                     })
                     .unwrap();
                 let counter = system.counter();
-                system.submit_for(&counter, Priority::High, range.clone(), grain, |_| {
-                    panic!("an item of an empty range ran")
-                });
+                system.submit_for(
+                    &counter,
+                    range.clone(),
+                    jobs::Batch::from(grain).priority(Priority::High),
+                    |_| panic!("an item of an empty range ran"),
+                );
                 system.wait(&counter).unwrap();
                 assert!(counter.is_zero());
             }
@@ -478,7 +481,7 @@ fn spawner_batches_over_the_whole_usize_range() {
         fn outer(_: &mut Holder, _: &mut Context<'_>) -> Action<Holder> {
             Action::Spawn(
                 |h, s| {
-                    s.spawn(Job::new(
+                    s.spawn_job(Job::new(
                         Cover {
                             chunks: Mutex::new(Vec::new()),
                         },
@@ -513,7 +516,7 @@ fn spawner_batches_over_the_whole_usize_range() {
 #[test]
 fn config_extremes() {
     watchdog(120, || {
-        let ok = |c: Config| JobSystem::new(c.pin_workers(false));
+        let ok = |c: Config| JobSystem::new(c.core_affinity(false));
         assert_eq!(
             ok(Config::default().workers(0)).err(),
             Some(ConfigError::ZeroWorkers)
@@ -563,12 +566,12 @@ fn config_extremes() {
             Config::default()
                 .workers(3)
                 .cores(vec![0; 5000])
-                .pin_workers(true),
+                .core_affinity(true),
             // 1024 pinned workers on this machine's few cores (pinning fails for most: reported,
             // not fatal). Slow on 2 cores (seconds), so with the default spin only.
             Config::default()
                 .workers(Config::MAX_WORKERS)
-                .pin_workers(true),
+                .core_affinity(true),
         ];
         for (index, config) in configs.into_iter().enumerate() {
             let text = format!("config #{index}");
@@ -843,7 +846,7 @@ fn capture_drop_panics_when_cancelled() {
             system.submit_counted(
                 &counter,
                 Job::new(PanicOnDrop("parent"), |_, _| {
-                    Action::Spawn(|_, s| s.spawn_fn(|_| quiet()), |_, _| Action::Done)
+                    Action::Spawn(|_, s| s.spawn(|_| quiet()), |_, _| Action::Done)
                 }),
             );
             assert!(system.wait(&counter).is_err());
@@ -902,7 +905,7 @@ fn payloads_whose_drop_panics() {
                     Action::Spawn(
                         |_, s| {
                             for _ in 0..4 {
-                                s.spawn_fn(|_| std::panic::panic_any(PanicOnDropPayload));
+                                s.spawn(|_| std::panic::panic_any(PanicOnDropPayload));
                             }
                         },
                         |_, _| Action::Done,
@@ -1036,7 +1039,7 @@ fn spawn_step_panics_after_spawning_borrowing_children() {
                     let violations = p.violations.clone();
                     for (i, slot) in p.data.iter_mut().enumerate() {
                         let (dropped, violations) = (dropped.clone(), violations.clone());
-                        s.spawn_fn(move |_| {
+                        s.spawn(move |_| {
                             std::thread::sleep(Duration::from_millis(20));
                             if dropped.load(Ordering::SeqCst) {
                                 violations.fetch_add(1, Ordering::SeqCst);
@@ -1078,7 +1081,7 @@ fn spawn_step_panics_after_spawning_borrowing_children() {
     });
 }
 
-/// A memory step and a yield step panic: the waiter gets the panic; a panicking `After`
+/// A memory step and a yield step panic: the waiter gets the panic; a panicking `WaitSettled`
 /// continuation too.
 #[test]
 fn memory_yield_and_after_steps_panic() {
@@ -1099,7 +1102,7 @@ fn memory_yield_and_after_steps_panic() {
         let other = Counter::new();
         system.submit_counted(
             &counter,
-            Job::new(other, |c, _| Action::after(c, |_, _| quiet())),
+            Job::new(other, |c, _| Action::wait_settled(c, |_, _| quiet())),
         );
         assert!(system.wait(&counter).is_err());
         system.submit_counted(&counter, Job::from_fn(|_| {}));
@@ -1118,7 +1121,7 @@ fn blocking_step_panics_on_the_io_thread() {
                 Config::default()
                     .workers(1)
                     .io_threads(1)
-                    .pin_workers(false),
+                    .core_affinity(false),
             )
             .unwrap();
             let counter = system.counter();
@@ -1170,9 +1173,8 @@ fn batch_bodies_panic_at_every_priority() {
             let r = ran.clone();
             system.submit_for(
                 &counter,
-                priority,
                 0..1000,
-                Grain::fixed(3).unwrap(),
+                jobs::Batch::from(Grain::fixed(3).unwrap()).priority(priority),
                 move |i| {
                     r.fetch_add(1, Ordering::SeqCst);
                     if i % 10 == 0 {
@@ -1269,7 +1271,7 @@ fn one_worker_and_a_main_thread_that_does_not_help() {
             JobSystem::new(
                 Config::default()
                     .workers(1)
-                    .pin_workers(false)
+                    .core_affinity(false)
                     .help_while_waiting(false)
                     .spin_before_sleep(Duration::ZERO),
             )
@@ -1333,7 +1335,7 @@ fn an_idle_worker_takes_a_child_from_a_blocked_owner() {
         let system = JobSystem::new(
             Config::default()
                 .workers(2)
-                .pin_workers(false)
+                .core_affinity(false)
                 .help_while_waiting(false)
                 .spin_before_sleep(Duration::ZERO),
         )
@@ -1347,7 +1349,7 @@ fn an_idle_worker_takes_a_child_from_a_blocked_owner() {
                 Job::from_fn(move |cx| {
                     let child_ran = Arc::new(AtomicBool::new(false));
                     let c = child_ran.clone();
-                    cx.spawn(Job::from_fn(move |_| c.store(true, Ordering::SeqCst)));
+                    cx.spawn_job(Job::from_fn(move |_| c.store(true, Ordering::SeqCst)));
                     // Block this worker (not a wait: the child must be taken by someone else).
                     let ran = poll_until(5, || child_ran.load(Ordering::SeqCst));
                     o.store(ran, Ordering::SeqCst);
@@ -1376,11 +1378,11 @@ fn an_idle_worker_takes_a_child_from_a_blocked_owner() {
                         Action::Spawn(
                             |c, s| {
                                 let two = &c.0;
-                                s.spawn_fn(move |_| {
+                                s.spawn(move |_| {
                                     let ran = poll_until(5, || two.1.load(Ordering::SeqCst));
                                     two.0.store(ran, Ordering::SeqCst);
                                 });
-                                s.spawn_fn(move |_| two.1.store(true, Ordering::SeqCst));
+                                s.spawn(move |_| two.1.store(true, Ordering::SeqCst));
                             },
                             |c, _| {
                                 c.1.store(c.0 .0.load(Ordering::SeqCst), Ordering::SeqCst);
@@ -1407,7 +1409,7 @@ fn a_worker_takes_a_child_spawned_by_a_pinned_job() {
         let system = JobSystem::new(
             Config::default()
                 .workers(1)
-                .pin_workers(false)
+                .core_affinity(false)
                 .spin_before_sleep(Duration::ZERO),
         )
         .unwrap();
@@ -1421,7 +1423,7 @@ fn a_worker_takes_a_child_spawned_by_a_pinned_job() {
                     assert!(cx.on_main_thread());
                     let ran = Arc::new(AtomicBool::new(false));
                     let r = ran.clone();
-                    cx.spawn(Job::from_fn(move |cx| {
+                    cx.spawn_job(Job::from_fn(move |cx| {
                         assert!(cx.worker_index().is_some());
                         r.store(true, Ordering::SeqCst)
                     }));
@@ -1473,7 +1475,7 @@ fn pinned_jobs_stay_on_the_main_thread() {
         fn s3(p: &mut P, cx: &mut Context<'_>) -> Action<P> {
             check(p, cx);
             Action::Spawn(
-                |_, s| s.spawn_fn(|_| {}),
+                |_, s| s.spawn(|_| {}),
                 |p, cx| {
                     check(p, cx);
                     Action::Done
@@ -1498,7 +1500,7 @@ fn pinned_jobs_stay_on_the_main_thread() {
         system.submit_counted(
             &counter,
             Job::from_fn(move |cx| {
-                cx.spawn(
+                cx.spawn_job(
                     Job::from_fn(move |cx| {
                         if !cx.on_main_thread() {
                             o1.fetch_add(1, Ordering::SeqCst);
@@ -1506,7 +1508,7 @@ fn pinned_jobs_stay_on_the_main_thread() {
                     })
                     .pinned_to_main(),
                 );
-                cx.spawn_counted(
+                cx.spawn_job_counted(
                     &c2,
                     Job::from_fn(move |cx| {
                         if !cx.on_main_thread() {
@@ -1524,7 +1526,7 @@ fn pinned_jobs_stay_on_the_main_thread() {
                 Action::Spawn(
                     |q, s| {
                         let o = q.0.clone();
-                        s.spawn(
+                        s.spawn_job(
                             Job::from_fn(move |cx| {
                                 if !cx.on_main_thread() {
                                     o.fetch_add(1, Ordering::SeqCst);
@@ -1570,7 +1572,7 @@ fn link(l: &mut Link, _: &mut Context<'_>) -> Action<Link> {
     }
     Action::Spawn(
         |l, s| {
-            s.spawn(Job::new(
+            s.spawn_job(Job::new(
                 Link {
                     left: l.left - 1,
                     fail_at_bottom: l.fail_at_bottom,
@@ -1661,7 +1663,7 @@ fn wait_chain_100_000_deep() {
                     return Action::Done;
                 }
                 let next = Counter::new();
-                cx.spawn_counted(
+                cx.spawn_job_counted(
                     &next,
                     Job::new(
                         W {
@@ -1714,7 +1716,7 @@ fn wide_fan_out_and_deep_tree() {
                 Action::Spawn(
                     |c, s| {
                         for b in c.0 .0.iter_mut() {
-                            s.spawn_fn(move |_| *b = 1);
+                            s.spawn(move |_| *b = 1);
                         }
                     },
                     |c, _| {
@@ -1758,7 +1760,7 @@ fn nested_waits_deeper_than_the_helping_bound() {
                 JobSystem::new(
                     Config::default()
                         .workers(2)
-                        .pin_workers(false)
+                        .core_affinity(false)
                         .help_while_waiting(false),
                 )
                 .unwrap(),
@@ -1891,7 +1893,7 @@ fn many_waiters_on_one_counter_that_panics() {
     });
 }
 
-/// `Action::Wait` and `Action::After` on a counter nobody ever armed continue at once.
+/// `Action::Wait` and `Action::WaitSettled` on a counter nobody ever armed continue at once.
 #[test]
 fn waiting_on_a_counter_nobody_arms() {
     watchdog(20, || {
@@ -1902,7 +1904,7 @@ fn waiting_on_a_counter_nobody_arms() {
                 &counter,
                 Job::new(Counter::new(), |c, _| {
                     let c2 = c.clone();
-                    Action::Wait(c2, |c, _| Action::after(c, |_, _| Action::Done))
+                    Action::Wait(c2, |c, _| Action::wait_settled(c, |_, _| Action::Done))
                 }),
             );
         }
@@ -1923,7 +1925,7 @@ fn wait_timeout_at_zero_and_max() {
             let system = JobSystem::new(
                 Config::default()
                     .workers(1)
-                    .pin_workers(false)
+                    .core_affinity(false)
                     .help_while_waiting(help),
             )
             .unwrap();
@@ -1994,7 +1996,7 @@ fn wait_timeout_is_a_hard_bound_without_helping() {
             let system = JobSystem::new(
                 Config::default()
                     .workers(1)
-                    .pin_workers(false)
+                    .core_affinity(false)
                     .help_while_waiting(help),
             )
             .unwrap();
@@ -2327,7 +2329,7 @@ fn labels_past_the_table() {
             let counter = system.counter();
             system.submit_counted(
                 &counter,
-                Job::from_fn(|_| {}).with_label(last).in_frame(u64::MAX),
+                Job::from_fn(|_| {}).with_label(last).in_frame(u32::MAX),
             );
             system.wait(&counter).unwrap();
         });
@@ -2335,7 +2337,7 @@ fn labels_past_the_table() {
     child_passes(NAME, 60);
 }
 
-/// A job counted on a counter returns `Action::After` on that same counter: it can never
+/// A job counted on a counter returns `Action::WaitSettled` on that same counter: it can never
 /// continue. Like `Action::Wait` on its own counter, it should be cancelled with a "deadlock"
 /// error rather than left suspended forever.
 #[test]
@@ -2347,7 +2349,7 @@ fn after_on_its_own_counter() {
         system.submit_counted(
             &counter,
             Job::new(Own(Some(counter.clone())), |own, _| match own.0.take() {
-                Some(c) => Action::After(c, |_, _| Action::Done),
+                Some(c) => Action::WaitSettled(c, |_, _| Action::Done),
                 None => Action::Done,
             }),
         );
@@ -2378,7 +2380,7 @@ fn child_waits_on_its_parents_counter() {
                 Action::Spawn(
                     |p, s| {
                         let (sys, c, got) = (&p.0, &p.1, &p.2);
-                        s.spawn_fn(move |_| {
+                        s.spawn(move |_| {
                             let r = sys
                                 .wait_timeout(c, Duration::from_secs(3))
                                 .map_err(|e| e.message().to_owned());
@@ -2412,7 +2414,7 @@ fn unobserved_panics_are_counted() {
             Action::Spawn(
                 |_, s| {
                     for _ in 0..3 {
-                        s.spawn_fn(|_| quiet());
+                        s.spawn(|_| quiet());
                     }
                 },
                 |_, _| Action::Done,
@@ -2437,7 +2439,10 @@ fn unobserved_panics_are_counted() {
         // A panic detached from inside a job.
         let before = system.stats().unobserved_panics;
         let c = system.counter();
-        system.submit_counted(&c, Job::from_fn(|cx| cx.spawn(Job::from_fn(|_| quiet()))));
+        system.submit_counted(
+            &c,
+            Job::from_fn(|cx| cx.spawn_job(Job::from_fn(|_| quiet()))),
+        );
         system.wait(&c).unwrap();
         assert!(poll_until(10, || system.stats().unobserved_panics > before));
     });
@@ -2783,7 +2788,7 @@ fn capture_drop_that_waits() {
             system.submit_counted(
                 &counter,
                 Job::new(Waits(system.clone(), drops.clone()), |_, _| {
-                    Action::Spawn(|_, s| s.spawn_fn(|_| quiet()), |_, _| Action::Done)
+                    Action::Spawn(|_, s| s.spawn(|_| quiet()), |_, _| Action::Done)
                 }),
             );
         }
@@ -2923,7 +2928,7 @@ fn a_payload_dropped_in_the_completion_path_loses_a_completion() {
                 JobSystem::new(
                     Config::default()
                         .workers(2)
-                        .pin_workers(false)
+                        .core_affinity(false)
                         .help_while_waiting(false),
                 )
                 .unwrap(),
@@ -3029,7 +3034,7 @@ fn a_parked_main_thread_runs_pinned_work_spawned_by_workers() {
         let system = JobSystem::new(
             Config::default()
                 .workers(2)
-                .pin_workers(false)
+                .core_affinity(false)
                 .help_while_waiting(false)
                 .spin_before_sleep(Duration::ZERO),
         )
@@ -3038,7 +3043,7 @@ fn a_parked_main_thread_runs_pinned_work_spawned_by_workers() {
         fn start(j: &mut J, cx: &mut Context<'_>) -> Action<J> {
             std::thread::sleep(Duration::from_millis(5)); // the main thread parks meanwhile
             let k = Counter::new();
-            cx.spawn_counted(
+            cx.spawn_job_counted(
                 &k,
                 Job::from_fn(|cx| assert!(cx.on_main_thread(), "pinned job off the main thread"))
                     .pinned_to_main(),
@@ -3084,7 +3089,7 @@ fn miri_reentrant_payload_drop() {
         JobSystem::new(
             Config::default()
                 .workers(1)
-                .pin_workers(false)
+                .core_affinity(false)
                 .help_while_waiting(false)
                 .spin_before_sleep(Duration::ZERO),
         )

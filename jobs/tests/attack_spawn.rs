@@ -29,7 +29,7 @@ const WATCH: u64 = if cfg!(miri) { 3600 } else { 180 };
 fn sys(workers: usize, help: bool) -> JobSystem {
     let mut config = Config::default()
         .workers(workers)
-        .pin_workers(false)
+        .core_affinity(false)
         .help_while_waiting(help);
     if cfg!(miri) {
         config = config.spin_before_sleep(Duration::ZERO);
@@ -122,14 +122,14 @@ fn fan_spawn<'c>(f: &'c mut Fan, s: &mut jobs::Spawner<'c, '_>) {
                 _token: tally.child_drops.token(),
                 runs: tally.runs.clone(),
             };
-            s.spawn(Job::new(bomb, |b, _| {
+            s.spawn_job(Job::new(bomb, |b, _| {
                 b.runs.fetch_add(1, SeqCst);
                 Action::Done
             }));
             continue;
         }
         let token = tally.child_drops.token();
-        s.spawn_fn(move |_| {
+        s.spawn(move |_| {
             let _token = token;
             runs.fetch_add(1, SeqCst);
             if i == panic_at {
@@ -296,7 +296,7 @@ fn rounds_step(r: &mut Rounds, _: &mut Context<'_>) -> Action<Rounds> {
         |r, s| {
             let n = r.current;
             for slot in &mut r.slots[..n] {
-                s.spawn_fn(move |_| *slot += 1);
+                s.spawn(move |_| *slot += 1);
             }
         },
         rounds_step,
@@ -365,7 +365,7 @@ fn link<'a>(l: &mut Link<'a>, _: &mut Context<'_>) -> Action<Link<'a>> {
     Action::Spawn(
         |l, s| {
             let (left, resumed) = (l.left - 1, l.resumed);
-            s.spawn(Job::new(
+            s.spawn_job(Job::new(
                 Link {
                     left,
                     sum: 0,
@@ -453,11 +453,11 @@ fn deep<'a>(d: &mut Deep<'a>, _: &mut Context<'_>) -> Action<Deep<'a>> {
             d.shared.stack_high.fetch_max(here, SeqCst);
             let shared = d.shared;
             for _ in 0..d.fillers {
-                s.spawn_fn(move |_| {
+                s.spawn(move |_| {
                     shared.filler_runs.fetch_add(1, SeqCst);
                 });
             }
-            s.spawn(Job::new(
+            s.spawn_job(Job::new(
                 Deep {
                     level: d.level + 1,
                     levels: d.levels,
@@ -469,7 +469,7 @@ fn deep<'a>(d: &mut Deep<'a>, _: &mut Context<'_>) -> Action<Deep<'a>> {
                 deep,
             ));
             // One more: the deep child is published now, onto a full deque.
-            s.spawn_fn(move |_| {
+            s.spawn(move |_| {
                 shared.filler_runs.fetch_add(1, SeqCst);
             });
         },
@@ -728,7 +728,7 @@ fn mixed_step(_: &mut Mixed, _: &mut Context<'_>) -> Action<Mixed> {
                     }
                     *slot = i as u64 + 1;
                 });
-                s.spawn(if i % 3 == 0 {
+                s.spawn_job(if i % 3 == 0 {
                     job.pinned_to_main()
                 } else {
                     job
@@ -817,7 +817,7 @@ fn unpinned_parent_of_a_pinned_child(settle: bool) -> (usize, usize) {
             Job::new(U(on_main.clone(), spawned.clone()), |_, _| {
                 Action::Spawn(
                     |u, s| {
-                        s.spawn(Job::from_fn(|_| {}).pinned_to_main());
+                        s.spawn_job(Job::from_fn(|_| {}).pinned_to_main());
                         u.1.set();
                     },
                     |u, cx| {
@@ -866,7 +866,7 @@ fn run_pinned_does_not_run_unpinned_continuations() {
             Job::new(U(then_on_main.clone(), suspended.clone()), |_, _| {
                 Action::Spawn(
                     |u, s| {
-                        s.spawn(Job::from_fn(|_| {}).pinned_to_main());
+                        s.spawn_job(Job::from_fn(|_| {}).pinned_to_main());
                         u.1.set();
                     },
                     |u, cx| {
@@ -909,7 +909,7 @@ fn non_helping_main_thread_runs_only_pinned_jobs_even_children_of_a_pinned_job()
                         |p, s| {
                             let on_main = &*p.0;
                             for _ in 0..p.1 {
-                                s.spawn_fn(move |cx| {
+                                s.spawn(move |cx| {
                                     if cx.on_main_thread() {
                                         on_main.fetch_add(1, SeqCst);
                                     }
@@ -957,7 +957,7 @@ fn low_loop(l: &mut LowLoop, _: &mut Context<'_>) -> Action<LowLoop> {
     Action::Spawn(
         |l, s| {
             for _ in 0..l.children {
-                s.spawn_fn(|_| spin_for(Duration::from_micros(200)));
+                s.spawn(|_| spin_for(Duration::from_micros(200)));
             }
         },
         low_loop,
@@ -1098,7 +1098,7 @@ fn priorities_of_children_and_resumed_parents() {
                                         *seen = Some(cx.priority())
                                     });
                                     // Every third child sets its own priority: Low.
-                                    s.spawn(if i % 3 == 1 {
+                                    s.spawn_job(if i % 3 == 1 {
                                         job.with_priority(Priority::Low)
                                     } else {
                                         job
@@ -1176,7 +1176,7 @@ fn children_wait_on_a_counter_of_detached_jobs() {
                                 |p, s| {
                                     let counter = p.counter.clone();
                                     for (i, slot) in p.slots.iter_mut().enumerate() {
-                                        s.spawn(Job::new(
+                                        s.spawn_job(Job::new(
                                             WaitingChild {
                                                 counter: counter.clone(),
                                                 slot,
@@ -1187,7 +1187,7 @@ fn children_wait_on_a_counter_of_detached_jobs() {
                                         // A detached job counted on the counter the children
                                         // wait on, spawned between the children.
                                         let runs = p.detached_runs.clone();
-                                        s.context().spawn_counted(
+                                        s.context().spawn_job_counted(
                                             &counter,
                                             Job::from_fn(move |_| {
                                                 runs.fetch_add(1, SeqCst);
@@ -1253,7 +1253,7 @@ fn wait_inside_a_child_that_runs_inline() {
                         |p, s| {
                             let p = &*p;
                             for i in 0..1100usize {
-                                s.spawn_fn(move |cx| {
+                                s.spawn(move |cx| {
                                     p.runs.fetch_add(1, SeqCst);
                                     let counter = match i {
                                         1050 => &p.own,
@@ -1332,12 +1332,12 @@ fn detached_spawns_mixed_with_children() {
                                 let p = &*p;
                                 for i in 0..p.n {
                                     let token = p.drops.token();
-                                    s.spawn_fn(move |cx| {
+                                    s.spawn(move |cx| {
                                         let _t = token;
                                         p.child_runs.fetch_add(1, SeqCst);
                                         let (runs, token) =
                                             (p.detached_runs.clone(), p.drops.token());
-                                        cx.spawn_counted(
+                                        cx.spawn_job_counted(
                                             &p.detached,
                                             Job::from_fn(move |_| {
                                                 let _t = token;
@@ -1348,7 +1348,7 @@ fn detached_spawns_mixed_with_children() {
                                     if i % 2 == 0 {
                                         let (runs, token) =
                                             (p.detached_runs.clone(), p.drops.token());
-                                        s.context().spawn_counted(
+                                        s.context().spawn_job_counted(
                                             &p.detached,
                                             Job::from_fn(move |_| {
                                                 let _t = token;
@@ -1394,7 +1394,7 @@ fn miri_spawns_without_a_held_child() {
                         |p, s| {
                             if p.1 % 2 == 0 {
                                 let r = &*p.0;
-                                s.spawn(
+                                s.spawn_job(
                                     Job::from_fn(move |_| {
                                         r.fetch_add(1, SeqCst);
                                     })
@@ -1456,13 +1456,13 @@ fn children_and_batches_in_one_spawn() {
                                 let half = singles.len() / 2;
                                 let (a, b) = singles.split_at_mut(half);
                                 for (i, slot) in a.iter_mut().enumerate() {
-                                    s.spawn_fn(move |_| *slot = i as u64 + 1);
+                                    s.spawn(move |_| *slot = i as u64 + 1);
                                 }
                                 s.parallel_for(0..items.len(), Grain::Auto, move |i| {
                                     items[i].fetch_add(1, SeqCst);
                                 });
                                 for (i, slot) in b.iter_mut().enumerate() {
-                                    s.spawn_fn(move |_| *slot = (half + i) as u64 + 1);
+                                    s.spawn(move |_| *slot = (half + i) as u64 + 1);
                                 }
                             },
                             |q, _| {
@@ -1505,7 +1505,7 @@ fn tree<'a>(t: &mut Tree<'a>, _: &mut Context<'_>) -> Action<Tree<'a>> {
         |t, s| {
             let (fanout, depth) = (t.fanout, t.depth - 1);
             for out in t.counts.iter_mut() {
-                s.spawn(Job::new(
+                s.spawn_job(Job::new(
                     Tree {
                         fanout,
                         depth,
@@ -1672,7 +1672,7 @@ fn dropping_the_system_with_pinned_children_queued_cancels_them_and_the_parent()
                                             let _t = t;
                                             r.fetch_add(1, SeqCst);
                                         });
-                                        s.spawn(if i % 2 == 0 {
+                                        s.spawn_job(if i % 2 == 0 {
                                             job.pinned_to_main()
                                         } else {
                                             job
@@ -1714,7 +1714,7 @@ fn default_worker_count_and_pinning_known_at_once() {
         for _ in 0..30 {
             let system = JobSystem::new(Config::default()).unwrap();
             assert_eq!(system.worker_count(), (cores - 1).max(1));
-            let pinning = system.pinning();
+            let pinning = system.core_affinity();
             assert_eq!(pinning.len(), system.worker_count());
             assert!(
                 pinning.iter().all(Option::is_some),
@@ -1735,7 +1735,7 @@ fn default_worker_count_and_pinning_known_at_once() {
             check_fan_ok(&system, 100, "default config");
             let system = JobSystem::new(Config::default().help_while_waiting(false)).unwrap();
             assert_eq!(system.worker_count(), cores);
-            assert!(system.pinning().iter().all(Option::is_some));
+            assert!(system.core_affinity().iter().all(Option::is_some));
             check_fan_ok(&system, 100, "default config without help");
         }
     });
@@ -1754,7 +1754,7 @@ fn a_system_created_and_waited_on_inside_a_job() {
             &done,
             Job::from_fn(move |_| {
                 let inner = JobSystem::new(Config::default()).unwrap();
-                let all_pinned = inner.pinning().iter().all(Option::is_some);
+                let all_pinned = inner.core_affinity().iter().all(Option::is_some);
                 let (total, resumed) = run_chain(&inner, 1000);
                 let tally = Tally::default();
                 let res = run_fan(&inner, fan(&tally, 2000), 2000, "inner");
@@ -1788,7 +1788,7 @@ fn one_thousand_twenty_four_workers() {
             let created = start.elapsed();
             assert_eq!(system.worker_count(), 1024);
             assert!(
-                system.pinning().iter().all(Option::is_some),
+                system.core_affinity().iter().all(Option::is_some),
                 "new returned before every worker pinned"
             );
             for n in [1, 9, 10, 1025, 20_000] {
@@ -1865,7 +1865,7 @@ fn statistics_count_each_child_once_at_its_priority() {
                             |p, s| {
                                 for i in 0..p.n {
                                     let job = Job::from_fn(|_| {});
-                                    s.spawn(match i % 3 {
+                                    s.spawn_job(match i % 3 {
                                         0 => job.with_priority(Priority::High),
                                         1 => job.with_priority(Priority::Normal),
                                         _ => job,
@@ -1969,9 +1969,9 @@ fn big_deep<const K: usize, const FILL: usize>(
             std::hint::black_box(&mut scratch);
             d.deepest.fetch_max(d.level as usize, SeqCst);
             for _ in 0..FILL {
-                s.spawn_fn(|_| {});
+                s.spawn(|_| {});
             }
-            s.spawn(Job::new(
+            s.spawn_job(Job::new(
                 BigDeep {
                     level: d.level + 1,
                     levels: d.levels,
@@ -1979,7 +1979,7 @@ fn big_deep<const K: usize, const FILL: usize>(
                 },
                 big_deep::<K, FILL>,
             ));
-            s.spawn_fn(|_| {});
+            s.spawn(|_| {});
             std::hint::black_box(&scratch);
         },
         |_, _| Action::Done,
@@ -2152,7 +2152,7 @@ fn pinned_children_after_the_main_thread_exited() {
                                         let _t = t;
                                         r.fetch_add(1, SeqCst);
                                     });
-                                    s.spawn(if i % 2 == 0 {
+                                    s.spawn_job(if i % 2 == 0 {
                                         job.pinned_to_main()
                                     } else {
                                         job

@@ -37,7 +37,7 @@ fn sys(workers: usize, help: bool) -> JobSystem {
     JobSystem::new(
         Config::default()
             .workers(workers)
-            .pin_workers(false)
+            .core_affinity(false)
             .help_while_waiting(help),
     )
     .expect("valid config")
@@ -372,7 +372,7 @@ fn chain_start(c: &mut Chain, _: &mut Context<'_>) -> Action<Chain> {
     Action::Spawn(
         |c, s| {
             for p in &mut c.parts {
-                s.spawn_fn(move |_| *p = 1);
+                s.spawn(move |_| *p = 1);
             }
         },
         chain_waited,
@@ -413,7 +413,7 @@ fn chain_memory(c: &mut Chain, _: &mut Context<'_>) -> Action<Chain> {
             |c, s| {
                 // The spawning closure runs on the pinned thread too.
                 record(&c.ran);
-                s.spawn_fn(|_| {});
+                s.spawn(|_| {});
             },
             |c, _| {
                 record(&c.ran);
@@ -496,7 +496,7 @@ fn a_pinned_job_submitted_from_a_worker_resumes_there_under_run_pinned_until() {
                     let (r, d, t, inner) = (ran.clone(), done.clone(), thread, system.clone());
                     system.submit(Job::from_fn(move |cx| {
                         let slow = slow_work(&inner);
-                        cx.spawn_counted(&d, chain(&r, &slow).pinned_to(t));
+                        cx.spawn_job_counted(&d, chain(&r, &slow).pinned_to(t));
                     }));
                 }
                 let start = Instant::now();
@@ -549,7 +549,7 @@ fn a_pinned_job_pinning_more_jobs_to_its_own_thread_from_that_thread() {
                             record(&p.ran);
                             for _ in 0..5 {
                                 let r = p.ran.clone();
-                                cx.spawn_counted(
+                                cx.spawn_job_counted(
                                     &p.done,
                                     Job::from_fn(move |_| record(&r)).pinned_to(p.thread),
                                 );
@@ -558,7 +558,7 @@ fn a_pinned_job_pinning_more_jobs_to_its_own_thread_from_that_thread() {
                                 |p, s| {
                                     for _ in 0..4 {
                                         let r = p.ran.clone();
-                                        s.spawn(
+                                        s.spawn_job(
                                             Job::from_fn(move |_| record(&r)).pinned_to(p.thread),
                                         );
                                     }
@@ -614,19 +614,19 @@ fn the_last_child_pinned_to_a_registered_thread_does_not_run_inline_on_a_worker(
                                 Action::Spawn(
                                     |p, s| {
                                         let r = p.ran.clone();
-                                        s.spawn(
+                                        s.spawn_job(
                                             Job::from_fn(move |_| record(&r)).pinned_to(p.thread),
                                         );
                                         let m = p.main_ran.clone();
                                         // And one pinned to main, spawned last from a worker.
-                                        s.spawn(
+                                        s.spawn_job(
                                             Job::from_fn(move |cx| {
                                                 *m.lock().unwrap() = Some(cx.on_main_thread())
                                             })
                                             .pinned_to_main(),
                                         );
                                         let r = p.ran.clone();
-                                        s.spawn(
+                                        s.spawn_job(
                                             Job::from_fn(move |_| record(&r)).pinned_to(p.thread),
                                         );
                                     },
@@ -703,7 +703,7 @@ fn parked_job(p: Parked, how: Suspend) -> Job<'static> {
         }),
         Suspend::After => Job::new(p, |p, _| {
             p.first.set();
-            Action::after(&p.gated, second)
+            Action::wait_settled(&p.gated, second)
         }),
         Suspend::Spawn => Job::new(p, |p, _| {
             p.first.set();
@@ -712,12 +712,12 @@ fn parked_job(p: Parked, how: Suspend) -> Job<'static> {
                     // The first child waits (on a worker) for the gated work; the last one
                     // runs inline at once.
                     let gated = p.gated.clone();
-                    s.spawn_fn(move |_| {
+                    s.spawn(move |_| {
                         while !gated.is_zero() {
                             std::thread::sleep(Duration::from_micros(200));
                         }
                     });
-                    s.spawn_fn(|_| {});
+                    s.spawn(|_| {});
                 },
                 second,
             )
@@ -1284,8 +1284,8 @@ fn panics_in_pinned_jobs_and_their_drops_reach_the_waiter_and_spare_the_thread()
                     Job::new(P(parent_went_on.clone(), t), |_, _| {
                         Action::Spawn(
                             |p, s| {
-                                s.spawn(Job::from_fn(|_| panic!("child")).pinned_to(p.1));
-                                s.spawn_fn(|_| {});
+                                s.spawn_job(Job::from_fn(|_| panic!("child")).pinned_to(p.1));
+                                s.spawn(|_| {});
                             },
                             |p, _| {
                                 p.0.set();
@@ -1569,7 +1569,7 @@ fn help_until_nested_in_a_job_that_the_waited_job_is_part_of_does_not_deadlock()
             &c,
             Job::from_fn(move |cx| {
                 for _ in 0..50 {
-                    cx.spawn_counted(&ch, Job::from_fn(|_| {}));
+                    cx.spawn_job_counted(&ch, Job::from_fn(|_| {}));
                 }
                 let start = Instant::now();
                 h.fetch_add(inner.help_until(start + Duration::from_millis(20)), SeqCst);
@@ -1802,7 +1802,7 @@ fn thousands_of_pinned_jobs_from_many_submitters_run_once_each_on_their_thread()
                         let d = done.clone();
                         system.submit_counted(
                             &done,
-                            Job::from_fn(move |cx| cx.spawn_counted(&d, job)),
+                            Job::from_fn(move |cx| cx.spawn_job_counted(&d, job)),
                         );
                     } else {
                         system.submit_counted(&done, job);
@@ -2071,7 +2071,7 @@ fn a_high_only_wait_runs_no_low_child_inline() {
                         |p, s| {
                             // Low children; the last one would run next on this thread.
                             for _ in 0..3 {
-                                s.spawn(p.0.job(Priority::Low));
+                                s.spawn_job(p.0.job(Priority::Low));
                             }
                         },
                         |_, _| Action::Done,
@@ -2209,7 +2209,7 @@ fn a_high_only_wait_does_not_run_a_low_pinned_child_handed_over() {
             &frame,
             Job::new(P(spy.clone()), |_, _| {
                 Action::Spawn(
-                    |p, s| s.spawn(p.0.job(Priority::Low).pinned_to_main()),
+                    |p, s| s.spawn_job(p.0.job(Priority::Low).pinned_to_main()),
                     |_, _| Action::Done,
                 )
             })
@@ -2677,7 +2677,7 @@ fn relay(stop: Arc<AtomicBool>, steps: Arc<AtomicUsize>, to: Option<PinnedThread
     let job = Job::from_fn(move |cx| {
         steps.fetch_add(1, SeqCst);
         if !stop.load(SeqCst) {
-            cx.spawn(relay(stop.clone(), steps.clone(), to));
+            cx.spawn_job(relay(stop.clone(), steps.clone(), to));
         }
     });
     match pin {
@@ -3253,7 +3253,7 @@ fn jobs_spawned_by_a_pinned_job_are_not_stranded_on_its_sleeping_thread() {
                     // Detached, counted jobs spawned from the pinned job...
                     for _ in 0..20 {
                         let d = p.1.clone();
-                        cx.spawn_counted(
+                        cx.spawn_job_counted(
                             &p.0,
                             Job::from_fn(move |_| {
                                 d.fetch_add(1, SeqCst);
@@ -3265,7 +3265,7 @@ fn jobs_spawned_by_a_pinned_job_are_not_stranded_on_its_sleeping_thread() {
                         |p, s| {
                             for _ in 0..20 {
                                 let d = p.1.clone();
-                                s.spawn_fn(move |_| {
+                                s.spawn(move |_| {
                                     d.fetch_add(1, SeqCst);
                                 });
                             }
@@ -3461,7 +3461,7 @@ fn a_mesh_of_registered_threads_pinning_jobs_to_each_other() {
                                 }
                                 ran.fetch_add(1, SeqCst);
                                 let (wrong, ran) = (wrong.clone(), ran.clone());
-                                cx.spawn_counted(
+                                cx.spawn_job_counted(
                                     &d,
                                     Job::from_fn(move |_| {
                                         if me() != id2 {

@@ -112,18 +112,18 @@ fn the_worker_count_is_configurable_and_defaults_to_one_thread_running_jobs_per_
     watchdog(30, || {
         for workers in [1, 2, 3, 5] {
             let system =
-                JobSystem::new(Config::default().workers(workers).pin_workers(false)).unwrap();
+                JobSystem::new(Config::default().workers(workers).core_affinity(false)).unwrap();
             assert_eq!(system.worker_count(), workers);
             assert_eq!(system.stats().workers.len(), workers);
             system.parallel_for(0..1000, Grain::Auto, |_| {}).unwrap();
         }
         // The main thread runs jobs while it waits: it takes one core, the workers the others
         // (it used to be one worker per core too: two busy threads on one core).
-        let system = JobSystem::new(Config::default().pin_workers(false)).unwrap();
+        let system = JobSystem::new(Config::default().core_affinity(false)).unwrap();
         assert_eq!(system.worker_count(), (machine_cores() - 1).max(1));
         let system = JobSystem::new(
             Config::default()
-                .pin_workers(false)
+                .core_affinity(false)
                 .help_while_waiting(false),
         )
         .unwrap();
@@ -135,7 +135,8 @@ fn the_worker_count_is_configurable_and_defaults_to_one_thread_running_jobs_per_
 fn workers_are_named_after_their_index() {
     watchdog(30, || {
         let workers = 3;
-        let system = JobSystem::new(Config::default().workers(workers).pin_workers(false)).unwrap();
+        let system =
+            JobSystem::new(Config::default().workers(workers).core_affinity(false)).unwrap();
         let names = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let barrier = std::sync::Arc::new(std::sync::Barrier::new(workers));
         // One job per worker, each held at a barrier until all three run at once: so each
@@ -166,8 +167,8 @@ fn workers_are_named_after_their_index() {
 
 #[test]
 fn unpinned_workers_report_no_core() {
-    let system = JobSystem::new(Config::default().workers(2).pin_workers(false)).unwrap();
-    assert_eq!(system.pinning(), vec![None, None]);
+    let system = JobSystem::new(Config::default().workers(2).core_affinity(false)).unwrap();
+    assert_eq!(system.core_affinity(), vec![None, None]);
 }
 
 #[test]
@@ -176,8 +177,8 @@ fn pinned_workers_report_the_core_they_were_asked_to_run_on() {
         // Explicit cores: worker i on cores[i % len].
         // Known as soon as `new` returns (it used to read `None` for ~20 ms).
         let system = JobSystem::new(Config::default().workers(3).cores(vec![0])).unwrap();
-        assert!(system.pinning().iter().all(Option::is_some));
-        for pinning in system.pinning() {
+        assert!(system.core_affinity().iter().all(Option::is_some));
+        for pinning in system.core_affinity() {
             let (core, _pinned) = pinning.unwrap();
             assert_eq!(core, 0);
         }
@@ -188,7 +189,11 @@ fn pinned_workers_report_the_core_they_were_asked_to_run_on() {
             let cores = machine_cores();
             let pinned_to = |workers: usize| -> Vec<usize> {
                 let system = JobSystem::new(Config::default().workers(workers)).unwrap();
-                system.pinning().iter().map(|p| p.unwrap().0).collect()
+                system
+                    .core_affinity()
+                    .iter()
+                    .map(|p| p.unwrap().0)
+                    .collect()
             };
             let ids: Vec<usize> = pinned_to(cores);
             if cores > 1 {
@@ -216,7 +221,7 @@ fn the_spin_before_sleep_can_be_zero_or_long() {
             let system = JobSystem::new(
                 Config::default()
                     .workers(2)
-                    .pin_workers(false)
+                    .core_affinity(false)
                     .spin_before_sleep(spin),
             )
             .unwrap();
@@ -237,12 +242,12 @@ fn the_heap_block_size_is_configurable() {
     let system = JobSystem::new(
         Config::default()
             .workers(1)
-            .pin_workers(false)
+            .core_affinity(false)
             .heap_block_size(256),
     )
     .unwrap();
     assert_eq!(system.heap().block_size(), 256);
-    let default = JobSystem::new(Config::default().workers(1).pin_workers(false)).unwrap();
+    let default = JobSystem::new(Config::default().workers(1).core_affinity(false)).unwrap();
     assert_eq!(default.heap().block_size(), 2 << 20);
 }
 
@@ -251,7 +256,7 @@ fn the_config_is_cloneable_and_debuggable() {
     let config = Config::default().workers(3).io_threads(2);
     let copy = config.clone();
     assert_eq!(format!("{config:?}"), format!("{copy:?}"));
-    let system = JobSystem::new(copy.pin_workers(false)).unwrap();
+    let system = JobSystem::new(copy.core_affinity(false)).unwrap();
     assert_eq!(system.worker_count(), 3);
     assert!(format!("{system:?}").contains("workers: 3"));
 }
@@ -319,7 +324,7 @@ fn too_many_workers_is_an_error_not_an_abort() {
     isolated("too_many_workers_is_an_error_not_an_abort", 60, || {
         for workers in [100_000, usize::MAX, 1025] {
             refused(
-                Config::default().workers(workers).pin_workers(false),
+                Config::default().workers(workers).core_affinity(false),
                 &format!("workers({workers})"),
                 "1 to 1024",
             );
@@ -335,7 +340,7 @@ fn too_many_io_threads_is_an_error_not_an_abort() {
             refused(
                 Config::default()
                     .workers(1)
-                    .pin_workers(false)
+                    .core_affinity(false)
                     .io_threads(threads),
                 &format!("io_threads({threads})"),
                 "1 to 256",
@@ -355,7 +360,7 @@ fn the_most_workers_and_io_threads_allowed_run_jobs() {
                 Config::default()
                     .workers(1024)
                     .io_threads(256)
-                    .pin_workers(false)
+                    .core_affinity(false)
                     .spin_before_sleep(Duration::ZERO),
             ) {
                 Ok(system) => system,
@@ -386,7 +391,7 @@ fn a_spin_too_long_is_an_error_not_dead_workers() {
         ] {
             let config = Config::default()
                 .workers(2)
-                .pin_workers(false)
+                .core_affinity(false)
                 .spin_before_sleep(spin);
             if let Ok(system) = JobSystem::new(config.clone()) {
                 std::thread::sleep(Duration::from_millis(50));
@@ -427,7 +432,7 @@ fn every_setting_works_at_its_smallest_and_largest_allowed_value() {
             Config::default()
                 .workers(1)
                 .io_threads(1)
-                .pin_workers(false)
+                .core_affinity(false)
                 .spin_before_sleep(Duration::ZERO)
                 .heap_block_size(1)
                 .recorder_memory(0),
@@ -436,7 +441,7 @@ fn every_setting_works_at_its_smallest_and_largest_allowed_value() {
         let largest = JobSystem::new(
             Config::default()
                 .workers(2)
-                .pin_workers(false)
+                .core_affinity(false)
                 .spin_before_sleep(Duration::from_secs(1))
                 .heap_block_size(1 << 30)
                 .recorder_memory(usize::MAX),

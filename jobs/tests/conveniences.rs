@@ -98,10 +98,15 @@ fn submit_for_runs_every_index_of_the_range_once() {
                     let hits = Arc::new(hits(range.end));
                     let h = hits.clone();
                     let start = range.start;
-                    system.submit_for(&counter, priority, range.clone(), grain, move |i| {
-                        assert!(i >= start);
-                        h[i].fetch_add(1, Ordering::Relaxed);
-                    });
+                    system.submit_for(
+                        &counter,
+                        range.clone(),
+                        jobs::Batch::from(grain).priority(priority),
+                        move |i| {
+                            assert!(i >= start);
+                            h[i].fetch_add(1, Ordering::Relaxed);
+                        },
+                    );
                     system.wait(&counter).unwrap();
                     assert!(
                         all_once(&hits[range.clone()]),
@@ -253,7 +258,7 @@ fn a_spawner_visits_every_item_of_its_capture_once() {
             },
         )
     }
-    let system = jobs::JobSystem::new(jobs::Config::default().workers(2).pin_workers(false))
+    let system = jobs::JobSystem::new(jobs::Config::default().workers(2).core_affinity(false))
         .expect("valid config");
     let done = system.counter();
     system.submit_counted(&done, Job::new(Items(vec![1; 10_007]), visit));
@@ -262,7 +267,7 @@ fn a_spawner_visits_every_item_of_its_capture_once() {
 
 #[test]
 fn a_block_reads_back_as_plain_old_data() {
-    let system = jobs::JobSystem::new(jobs::Config::default().workers(1).pin_workers(false))
+    let system = jobs::JobSystem::new(jobs::Config::default().workers(1).core_affinity(false))
         .expect("valid config");
     // 10 bytes as u32: two whole values, the rest is not viewed.
     let mut block = system.heap().allocate_bytes(jobs::Tag(3), 10, 4).unwrap();

@@ -115,9 +115,14 @@ fn a_counter_is_reusable_for_many_rounds() {
                 }
                 2 => {
                     let hits = hits.clone();
-                    system.submit_for(&counter, Priority::Low, 0..round, Grain::Auto, move |_| {
-                        hits.fetch_add(1, Ordering::Relaxed);
-                    });
+                    system.submit_for(
+                        &counter,
+                        0..round,
+                        jobs::Batch::from(Grain::Auto).priority(Priority::Low),
+                        move |_| {
+                            hits.fetch_add(1, Ordering::Relaxed);
+                        },
+                    );
                 }
                 _ => {
                     // A round waited on by a job instead of a thread.
@@ -334,7 +339,7 @@ fn a_wait_inside_a_job_helps_instead_of_deadlocking() {
                 let inner = Counter::new();
                 for _ in 0..10 {
                     let done = done.clone();
-                    cx.spawn_counted(
+                    cx.spawn_job_counted(
                         &inner,
                         Job::from_fn(move |_| {
                             done.fetch_add(1, Ordering::SeqCst);
@@ -396,7 +401,7 @@ fn a_waiting_thread_runs_the_parent_its_last_child_resumed() {
         let system = jobs::JobSystem::new(
             jobs::Config::default()
                 .workers(1)
-                .pin_workers(false)
+                .core_affinity(false)
                 .spin_before_sleep(std::time::Duration::ZERO),
         )
         .unwrap();
@@ -416,8 +421,8 @@ fn a_waiting_thread_runs_the_parent_its_last_child_resumed() {
                                 Action::Spawn(
                                     |p, s| {
                                         let [a, b] = &mut p.1;
-                                        s.spawn_fn(move |_| *a = 1);
-                                        s.spawn_fn(move |_| *b = 2);
+                                        s.spawn(move |_| *a = 1);
+                                        s.spawn(move |_| *b = 2);
                                     },
                                     |p, _| {
                                         p.0.store(p.1[0] + p.1[1], Ordering::SeqCst);
@@ -425,7 +430,7 @@ fn a_waiting_thread_runs_the_parent_its_last_child_resumed() {
                                     },
                                 )
                             });
-                            s.spawn(pinned.pinned_to_main());
+                            s.spawn_job(pinned.pinned_to_main());
                         },
                         |_, _| Action::Done,
                     )

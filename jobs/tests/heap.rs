@@ -15,7 +15,7 @@ fn small_heap(block_size: usize) -> JobSystem {
     JobSystem::new(
         Config::default()
             .workers(1)
-            .pin_workers(false)
+            .core_affinity(false)
             .heap_block_size(block_size),
     )
     .unwrap()
@@ -122,7 +122,7 @@ fn heap_with_reserve(reserve: usize) -> JobSystem {
     JobSystem::new(
         Config::default()
             .workers(1)
-            .pin_workers(false)
+            .core_affinity(false)
             .heap_block_size(4096)
             .heap_reserve_blocks(reserve),
     )

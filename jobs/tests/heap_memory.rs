@@ -16,7 +16,7 @@ const MIB: usize = 1 << 20;
 
 #[test]
 fn released_blocks_beyond_the_reserve_go_back_to_the_system() {
-    let system = JobSystem::new(Config::default().workers(1).pin_workers(false)).unwrap();
+    let system = JobSystem::new(Config::default().workers(1).core_affinity(false)).unwrap();
     let heap = system.heap();
     let reserve = Config::DEFAULT_HEAP_RESERVE_BLOCKS;
     let before = resident_bytes();

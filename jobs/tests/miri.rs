@@ -26,7 +26,7 @@ fn system(workers: usize) -> JobSystem {
     JobSystem::new(
         Config::default()
             .workers(workers)
-            .pin_workers(false)
+            .core_affinity(false)
             .spin_before_sleep(Duration::ZERO),
     )
     .expect("valid config")
@@ -54,7 +54,7 @@ fn children_borrow_the_parent_capture() {
                 Action::Spawn(
                     |s, spawner| {
                         for (i, chunk) in s.values.chunks_mut(2).enumerate() {
-                            spawner.spawn_fn(move |_| chunk.fill(i as u32 + 1));
+                            spawner.spawn(move |_| chunk.fill(i as u32 + 1));
                         }
                     },
                     |s, _| {
@@ -125,7 +125,7 @@ fn counters_detached_spawns_and_waits() {
             Job::from_fn(move |cx| {
                 h.fetch_add(1, Ordering::Relaxed);
                 let h = h.clone();
-                cx.spawn_counted(
+                cx.spawn_job_counted(
                     &inner,
                     Job::from_fn(move |_| {
                         h.fetch_add(1, Ordering::Relaxed);
@@ -250,8 +250,8 @@ fn panics_reach_counters_parents_and_waiting_jobs() {
             Action::Spawn(
                 |p, s| {
                     let sibling = &p.1;
-                    s.spawn_fn(|_| panic!("child"));
-                    s.spawn_fn(move |_| sibling.set());
+                    s.spawn(|_| panic!("child"));
+                    s.spawn(move |_| sibling.set());
                 },
                 |p, _| {
                     p.0.set();
@@ -408,7 +408,7 @@ fn shutdown_runs_queued_work_and_cancels_what_cannot_run() {
             system.submit(Job::from_fn(move |cx| {
                 r.fetch_add(1, Ordering::Relaxed);
                 let r = r.clone();
-                cx.spawn(Job::from_fn(move |_| {
+                cx.spawn_job(Job::from_fn(move |_| {
                     r.fetch_add(1, Ordering::Relaxed);
                 }));
             }));
@@ -503,7 +503,7 @@ fn the_recorder_collects_while_workers_write() {
         let job = Job::from_fn(move |_| {
             std::hint::black_box(i);
         });
-        system.submit_counted(&done, job.with_label(label).in_frame(i));
+        system.submit_counted(&done, job.with_label(label).in_frame(i as u32));
     }
     // A blocking step records on the I/O thread's lane; another thread's wait on a lent one.
     struct Io(u32);
@@ -598,7 +598,7 @@ fn idle_workers_steal_and_counters_carry_panics_across_rounds() {
         Job::from_fn(move |cx| {
             for _ in 0..3 {
                 let r = r.clone();
-                cx.spawn(Job::from_fn(move |_| {
+                cx.spawn_job(Job::from_fn(move |_| {
                     r.fetch_add(1, Ordering::SeqCst);
                 }));
             }

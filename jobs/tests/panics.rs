@@ -134,7 +134,7 @@ fn a_panicking_child_cancels_its_parent_and_reaches_the_parents_counter() {
                         |p, s| {
                             for i in 0..10 {
                                 let siblings = &p.1;
-                                s.spawn_fn(move |_| {
+                                s.spawn(move |_| {
                                     assert!(i != 5, "child {i} failed");
                                     siblings.fetch_add(1, Ordering::SeqCst);
                                 });
@@ -167,7 +167,7 @@ fn a_panic_deep_in_a_spawn_tree_cancels_every_ancestor() {
                 panic!("leaf failed");
             }
             Action::Spawn(
-                |n, s| s.spawn(Job::new(N(n.0 - 1, n.1.clone()), level)),
+                |n, s| s.spawn_job(Job::new(N(n.0 - 1, n.1.clone()), level)),
                 |n, _| {
                     n.1.fetch_add(1, Ordering::SeqCst);
                     Action::Done
@@ -206,7 +206,7 @@ fn a_panic_in_the_spawn_function_cancels_the_job_after_its_children() {
                         |p, s| {
                             let c = &p.children;
                             for v in p.data.iter_mut() {
-                                s.spawn_fn(move |_| {
+                                s.spawn(move |_| {
                                     std::thread::sleep(std::time::Duration::from_millis(1));
                                     *v += 1;
                                     c.fetch_add(1, Ordering::SeqCst);
@@ -309,9 +309,12 @@ fn panics_in_parallel_for_come_back_as_errors() {
             .unwrap_err();
         assert_eq!(err.message(), "last");
         let counter = Counter::new();
-        system.submit_for(&counter, jobs::Priority::High, 0..100, Grain::Auto, |i| {
-            assert!(i != 0, "first")
-        });
+        system.submit_for(
+            &counter,
+            0..100,
+            jobs::Batch::from(Grain::Auto).priority(jobs::Priority::High),
+            |i| assert!(i != 0, "first"),
+        );
         assert_eq!(system.wait(&counter).unwrap_err().message(), "first");
         // And afterwards, everything works.
         system.parallel_for(0..1000, Grain::Auto, |_| {}).unwrap();
@@ -412,7 +415,7 @@ fn a_panic_in_a_captures_drop_is_reported() {
             &counter,
             Job::new(P, |_, _| {
                 Action::Spawn(
-                    |_, s| s.spawn(Job::new(Bomb, |_, _| Action::Done)),
+                    |_, s| s.spawn_job(Job::new(Bomb, |_, _| Action::Done)),
                     |_, _| panic!("the parent must not continue"),
                 )
             }),
@@ -436,7 +439,7 @@ fn unobserved_panics_are_counted_in_the_statistics() {
             &counter,
             Job::from_fn(|cx| {
                 for _ in 0..3 {
-                    cx.spawn(Job::from_fn(|_| panic!("detached")));
+                    cx.spawn_job(Job::from_fn(|_| panic!("detached")));
                 }
             }),
         );
@@ -465,7 +468,7 @@ fn a_job_after_a_counter_whose_job_panicked_continues_and_the_panic_stays_with_t
         );
         struct A(Counter, Flag);
         fn after(a: &mut A, _: &mut Context<'_>) -> Action<A> {
-            Action::after(&a.0, |a, _| {
+            Action::wait_settled(&a.0, |a, _| {
                 a.1.set();
                 Action::Done
             })

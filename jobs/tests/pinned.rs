@@ -107,7 +107,7 @@ fn pinned_jobs_queued_from_anywhere_reach_the_main_thread() {
             Job::from_fn(move |cx| {
                 for _ in 0..5 {
                     let p = p.clone();
-                    cx.spawn_counted(
+                    cx.spawn_job_counted(
                         &c,
                         Job::from_fn(move |cx| record(&p, cx, main)).pinned_to_main(),
                     );
@@ -134,7 +134,7 @@ fn pinned_jobs_queued_from_anywhere_reach_the_main_thread() {
                     |s, spawner| {
                         for _ in 0..5 {
                             let (p, main) = (s.0.clone(), s.1);
-                            spawner.spawn(
+                            spawner.spawn_job(
                                 Job::from_fn(move |cx| record(&p, cx, main)).pinned_to_main(),
                             );
                         }
@@ -168,7 +168,7 @@ fn every_step_of_a_pinned_job_runs_on_the_main_thread() {
         }
         fn start(p: &mut P, cx: &mut Context<'_>) -> Action<P> {
             record(&p.places, cx, p.main);
-            Action::Spawn(|p, s| s.spawn_fn(|_| p.child = 1), after_spawn)
+            Action::Spawn(|p, s| s.spawn(|_| p.child = 1), after_spawn)
         }
         fn after_spawn(p: &mut P, cx: &mut Context<'_>) -> Action<P> {
             assert_eq!(p.child, 1);
@@ -263,7 +263,7 @@ fn pinned_jobs_spawned_by_a_job_on_the_main_thread_stay_on_the_main_thread() {
             Job::from_fn(move |cx| {
                 for _ in 0..4 {
                     let p = p.clone();
-                    cx.spawn_counted(
+                    cx.spawn_job_counted(
                         &c,
                         Job::from_fn(move |cx| record(&p, cx, main)).pinned_to_main(),
                     );
@@ -295,7 +295,7 @@ fn pinned_children_spawned_while_the_main_thread_waits_stay_on_the_main_thread()
             Job::from_fn(move |cx| {
                 for _ in 0..8 {
                     let (p, r) = (p.clone(), r.clone());
-                    cx.spawn_counted(
+                    cx.spawn_job_counted(
                         &c,
                         Job::from_fn(move |cx| {
                             record(&p, cx, main);
@@ -321,7 +321,7 @@ fn a_main_thread_that_does_not_help_runs_only_its_pinned_jobs_and_what_they_spaw
         let system = jobs::JobSystem::new(
             jobs::Config::default()
                 .workers(2)
-                .pin_workers(false)
+                .core_affinity(false)
                 .help_while_waiting(false),
         )
         .expect("valid config");
@@ -350,7 +350,7 @@ fn a_main_thread_that_does_not_help_runs_only_its_pinned_jobs_and_what_they_spaw
                 assert!(cx.on_main_thread());
                 for _ in 0..10 {
                     let c = Arc::clone(&c);
-                    cx.spawn_counted(
+                    cx.spawn_job_counted(
                         &inner,
                         Job::from_fn(move |_| {
                             c.fetch_add(1, Ordering::SeqCst);

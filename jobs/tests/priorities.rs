@@ -87,17 +87,17 @@ fn children_take_their_parents_priority_unless_they_set_their_own() {
             Job::new(P(seen.clone()), |p, cx| {
                 p.0.lock().unwrap().push(("parent", cx.priority()));
                 let s = p.0.clone();
-                cx.spawn(Job::from_fn(move |cx| {
+                cx.spawn_job(Job::from_fn(move |cx| {
                     s.lock().unwrap().push(("detached", cx.priority()));
                 }));
                 Action::Spawn(
                     |p, spawner| {
                         let s = p.0.clone();
-                        spawner.spawn_fn(move |cx| {
+                        spawner.spawn(move |cx| {
                             s.lock().unwrap().push(("child", cx.priority()));
                         });
                         let s = p.0.clone();
-                        spawner.spawn(
+                        spawner.spawn_job(
                             Job::from_fn(move |cx| {
                                 s.lock().unwrap().push(("low child", cx.priority()));
                             })
@@ -191,9 +191,8 @@ fn a_low_batch_gives_way_to_a_high_job_between_items() {
         let (d, h) = (done.clone(), high_submitted.clone());
         system.submit_for(
             &batch,
-            Priority::Low,
             0..ITEMS,
-            Grain::fixed(ITEMS).unwrap(), // one chunk: only yielding lets the High job in
+            jobs::Batch::from(Grain::fixed(ITEMS).unwrap()).priority(Priority::Low), // one chunk: only yielding lets the High job in
             move |i| {
                 if i == 20 {
                     // Hold the batch here until the High job is queued.
@@ -297,7 +296,7 @@ fn an_idle_worker_takes_normal_work_from_another_deque_before_a_shared_low_job()
             &counter,
             Job::from_fn(move |cx| {
                 let l = log.clone();
-                cx.spawn(Job::from_fn(move |_| l.lock().unwrap().push("normal")));
+                cx.spawn_job(Job::from_fn(move |_| l.lock().unwrap().push("normal")));
                 s.set();
                 let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
                 while log.lock().unwrap().is_empty() && std::time::Instant::now() < until {

@@ -17,7 +17,7 @@ fn system(workers: usize, memory: usize) -> JobSystem {
     JobSystem::new(
         Config::default()
             .workers(workers)
-            .pin_workers(false)
+            .core_affinity(false)
             .recorder_memory(memory),
     )
     .expect("valid config")
@@ -62,13 +62,16 @@ fn every_job_run_under_load_is_a_span_with_its_label_frame_and_priority() {
                             // Every 100th job spawns a child that inherits label and frame,
                             // unless it sets its own label.
                             if i % 100 == 0 {
-                                cx.spawn_counted(&inner, Job::from_fn(|_| {}).with_label(children));
-                                cx.spawn_counted(&inner, Job::from_fn(|_| {}));
+                                cx.spawn_job_counted(
+                                    &inner,
+                                    Job::from_fn(|_| {}).with_label(children),
+                                );
+                                cx.spawn_job_counted(&inner, Job::from_fn(|_| {}));
                             }
                         });
                         let job = job
                             .with_label(label)
-                            .in_frame(t as u64)
+                            .in_frame(t as u32)
                             .with_priority(priority);
                         system.submit_counted(&done, job);
                     }
@@ -207,7 +210,7 @@ fn a_job_waiting_inside_another_gives_nested_spans_counted_once() {
             JobSystem::new(
                 Config::default()
                     .workers(1)
-                    .pin_workers(false)
+                    .core_affinity(false)
                     .help_while_waiting(false),
             )
             .expect("valid config"),

@@ -117,7 +117,7 @@ fn scoped_jobs_may_have_steps_and_children_borrowing_the_stack() {
             Action::Spawn(
                 |s, spawner| {
                     for (i, v) in s.out.iter_mut().enumerate() {
-                        spawner.spawn_fn(move |_| *v = i as u64);
+                        spawner.spawn(move |_| *v = i as u64);
                     }
                 },
                 |s, _| {

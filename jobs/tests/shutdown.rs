@@ -44,7 +44,7 @@ fn dropping_the_system_runs_every_queued_job_and_joins_every_thread() {
                     }
                     // Spawned work is run too.
                     let ran = ran.clone();
-                    cx.spawn(Job::from_fn(move |_| {
+                    cx.spawn_job(Job::from_fn(move |_| {
                         ran.fetch_add(1, Ordering::Relaxed);
                     }));
                 }));
@@ -120,7 +120,7 @@ fn a_blocking_request_in_flight_at_drop_finishes_and_its_job_continues() {
                         |_, _| {
                             // Even work spawned after the request runs before the drop ends.
                             Action::Spawn(
-                                |_, s| s.spawn_fn(|_| {}),
+                                |_, s| s.spawn(|_| {}),
                                 |b, _| {
                                     b.1.set();
                                     Action::Done
@@ -304,7 +304,7 @@ fn queued_jobs_that_wait_yield_and_spawn_all_finish_at_drop() {
                         Action::Spawn(
                             |j, s| {
                                 let children = &mut j.3;
-                                s.spawn_fn(move |_| *children += 1);
+                                s.spawn(move |_| *children += 1);
                             },
                             step,
                         )

@@ -202,7 +202,7 @@ fn idle_worker_takes_children_while_their_owner_runs_a_long_step() {
                 Job::from_fn(move |cx: &mut Context<'_>| {
                     for _ in 0..8 {
                         let (o, f, s) = (o.clone(), f.clone(), s.clone());
-                        cx.spawn(Job::from_fn(move |_| {
+                        cx.spawn_job(Job::from_fn(move |_| {
                             if !f.swap(true, Ordering::SeqCst) {
                                 // The first child: a long step on this worker.
                                 let deadline = Instant::now() + Duration::from_secs(10);
@@ -239,14 +239,14 @@ fn parent_resumed_by_the_main_thread_reaches_a_worker() {
         let system = JobSystem::new(
             Config::default()
                 .workers(1)
-                .pin_workers(false)
+                .core_affinity(false)
                 .help_while_waiting(false),
         )
         .unwrap();
         struct Parent;
         fn spawn(_: &mut Parent, _cx: &mut Context<'_>) -> Action<Parent> {
             Action::Spawn(
-                |_, spawner| spawner.spawn(Job::from_fn(|_| {}).pinned_to_main()),
+                |_, spawner| spawner.spawn_job(Job::from_fn(|_| {}).pinned_to_main()),
                 |_, _| Action::Done,
             )
         }
@@ -276,7 +276,7 @@ fn nested_wait_on_a_job_further_up_the_stack_is_an_error() {
             JobSystem::new(
                 Config::default()
                     .workers(1)
-                    .pin_workers(false)
+                    .core_affinity(false)
                     .help_while_waiting(false),
             )
             .unwrap(),

@@ -72,9 +72,8 @@ fn a_batch_counts_each_item_and_each_runner() {
         // One chunk: one runner job.
         system.submit_for(
             &counter,
-            Priority::Low,
             0..1000,
-            Grain::fixed(1000).unwrap(),
+            jobs::Batch::from(Grain::fixed(1000).unwrap()).priority(Priority::Low),
             |_| {},
         );
         system.wait(&counter).unwrap();
@@ -235,7 +234,7 @@ fn a_job_that_waits_inside_is_counted_at_its_own_priority() {
             Job::from_fn(move |cx| {
                 let inner = Counter::new();
                 for _ in 0..10 {
-                    cx.spawn_counted(&inner, Job::from_fn(|_| {}).with_priority(Priority::Low));
+                    cx.spawn_job_counted(&inner, Job::from_fn(|_| {}).with_priority(Priority::Low));
                 }
                 sys.wait(&inner).unwrap();
             })

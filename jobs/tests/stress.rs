@@ -54,15 +54,15 @@ fn start(j: &mut Random, _: &mut Context<'_>) -> Action<Random> {
                 for (i, &slot) in j.children.iter().enumerate() {
                     let runs = j.runs.clone();
                     if i % 2 == 0 {
-                        s.spawn_fn(move |_| mark(&runs, slot));
+                        s.spawn(move |_| mark(&runs, slot));
                     } else {
                         // A child that yields once and spawns a grandchild that borrows it.
                         struct Child(Runs, usize, u32);
-                        s.spawn(Job::new(Child(runs, slot, 0), |_, _| {
+                        s.spawn_job(Job::new(Child(runs, slot, 0), |_, _| {
                             Action::Spawn(
                                 |c, s| {
                                     let n = &mut c.2;
-                                    s.spawn_fn(move |_| *n += 1);
+                                    s.spawn(move |_| *n += 1);
                                 },
                                 |c, _| {
                                     assert_eq!(c.2, 1);
@@ -155,9 +155,8 @@ fn round(system: &JobSystem, rng: &mut Rng, round: u64) {
     let grain = Grain::fixed(1 + rng.below(64) as usize).unwrap();
     system.submit_for(
         &counter,
-        Priority::ALL[rng.below(3) as usize],
         slots..slots + batch_items,
-        grain,
+        jobs::Batch::from(grain).priority(Priority::ALL[rng.below(3) as usize]),
         move |i| mark(&r, i),
     );
     system.wait(&counter).expect("no job panics");
@@ -244,7 +243,7 @@ fn sleep_and_wake_many_times() {
         let system = JobSystem::new(
             jobs::Config::default()
                 .workers(2)
-                .pin_workers(false)
+                .core_affinity(false)
                 .spin_before_sleep(Duration::from_micros(1)),
         )
         .unwrap();

@@ -64,7 +64,7 @@ fn jobs_pinned_from_a_worker_reach_the_registered_thread_and_resume_there() {
         Action::Spawn(
             |d, spawner| {
                 for part in &mut d.parts {
-                    spawner.spawn_fn(move |_| *part = 1);
+                    spawner.spawn(move |_| *part = 1);
                 }
             },
             submit,
@@ -91,7 +91,7 @@ fn jobs_pinned_from_a_worker_reach_the_registered_thread_and_resume_there() {
                 system.submit_counted(
                     &counter,
                     Job::from_fn(move |cx| {
-                        cx.spawn_counted(
+                        cx.spawn_job_counted(
                             &f,
                             Job::new(
                                 Draw {
@@ -148,7 +148,7 @@ fn registration_errors_name_the_reason() {
         let system = JobSystem::new(
             Config::default()
                 .workers(1)
-                .pin_workers(false)
+                .core_affinity(false)
                 .help_while_waiting(false),
         )
         .unwrap();
@@ -266,7 +266,7 @@ fn run_pinned_until_runs_jobs_as_they_become_ready_then_returns_at_the_deadline(
         system.submit(Job::from_fn(move |cx| {
             std::thread::sleep(Duration::from_millis(10));
             let r = r.clone();
-            cx.spawn(Job::from_fn(note(&r)).pinned_to_main());
+            cx.spawn_job(Job::from_fn(note(&r)).pinned_to_main());
         }));
         let count = system.run_pinned_until(deadline).unwrap();
         assert!(Instant::now() >= deadline);
@@ -363,7 +363,7 @@ fn help_until_with_a_past_deadline_returns_at_once() {
 fn a_wait_for_high_work_runs_no_low_job() {
     watchdog(60, || {
         // One worker, held: whatever runs besides runs on the waiting main thread.
-        let system = JobSystem::new(Config::default().workers(1).pin_workers(false)).unwrap();
+        let system = JobSystem::new(Config::default().workers(1).core_affinity(false)).unwrap();
         let gate = Gate::default();
         let held = occupy_workers(&system, &gate);
         let main = std::thread::current().id();
@@ -401,7 +401,7 @@ fn a_wait_for_high_work_runs_no_low_job() {
                 Job::from_fn(move |cx| {
                     n.fetch_add(1, Ordering::SeqCst);
                     // Low jobs spawned by the High ones wait too.
-                    cx.spawn_counted(
+                    cx.spawn_job_counted(
                         &bg,
                         Job::from_fn(move |_| {
                             if std::thread::current().id() == main {
@@ -440,7 +440,7 @@ fn a_wait_with_a_deadline_returns_false_and_can_be_waited_again() {
         let system = JobSystem::new(
             Config::default()
                 .workers(1)
-                .pin_workers(false)
+                .core_affinity(false)
                 .help_while_waiting(false),
         )
         .unwrap();

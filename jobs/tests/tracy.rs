@@ -21,7 +21,7 @@ fn jobs_run_as_without_tracy_while_no_profiler_is_connected() {
             JobSystem::new(
                 Config::default()
                     .workers(2)
-                    .pin_workers(false)
+                    .core_affinity(false)
                     .io_threads(1),
             )
             .expect("valid config"),
@@ -48,7 +48,7 @@ fn jobs_run_as_without_tracy_while_no_profiler_is_connected() {
                     inner.wait(&children).expect("no child panics");
                     sum.fetch_add(i, Ordering::Relaxed);
                 });
-                system.submit_counted(&done, job.with_label(label).in_frame(frame));
+                system.submit_counted(&done, job.with_label(label).in_frame(frame as u32));
             }
             system.wait(&done).expect("no job panics");
         }

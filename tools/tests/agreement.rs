@@ -48,7 +48,7 @@ fn watchdog<T: Send + 'static>(seconds: u64, body: impl FnOnce() -> T + Send + '
 /// frames in flight, and writes the trace to `path`.
 fn record(path: std::path::PathBuf) {
     let system = Arc::new(
-        JobSystem::new(Config::default().workers(2).pin_workers(false)).expect("a job system"),
+        JobSystem::new(Config::default().workers(2).core_affinity(false)).expect("a job system"),
     );
     let chunk = Grain::Fixed(NonZeroUsize::new(8).expect("not zero"));
     let mut graph = GraphBuilder::new();
@@ -59,7 +59,7 @@ fn record(path: std::path::PathBuf) {
     graph.pass("integrate", particles.write(), |p, cx| {
         // One job per chunk, each borrowing its part of the particles.
         for part in p.chunks_mut(8) {
-            cx.spawn_fn(move |_| {
+            cx.spawn(move |_| {
                 spin(Duration::from_micros(15));
                 part.iter_mut().for_each(|x| *x += 1.0);
             });
@@ -75,7 +75,7 @@ fn record(path: std::path::PathBuf) {
     );
     graph.pass("render", (contacts.read(), image.write()), |(c, i), cx| {
         for (tile, contacts) in i.chunks_mut(16).zip(c.chunks(16)) {
-            cx.spawn_fn(move |_| {
+            cx.spawn(move |_| {
                 spin(Duration::from_micros(20));
                 tile.iter_mut()
                     .zip(contacts)

@@ -76,8 +76,8 @@ mod step_reaches_write_twice {}
 ///         |p, spawner| {
 ///             let data = p.resources();
 ///             let again = p.resources();
-///             spawner.spawn_fn(move |_| data[0] = 1);
-///             spawner.spawn_fn(move |_| again[0] = 2);
+///             spawner.spawn(move |_| data[0] = 1);
+///             spawner.spawn(move |_| again[0] = 2);
 ///         },
 ///         |_, _| Action::Done,
 ///     )
@@ -94,8 +94,8 @@ mod step_reaches_write_twice {}
 ///     Action::Spawn(
 ///         |p, spawner| {
 ///             let (data, again) = p.resources().split_at_mut(1);
-///             spawner.spawn_fn(move |_| data[0] = 1);
-///             spawner.spawn_fn(move |_| again[0] = 2);
+///             spawner.spawn(move |_| data[0] = 1);
+///             spawner.spawn(move |_| again[0] = 2);
 ///         },
 ///         |_, _| Action::Done,
 ///     )
@@ -111,8 +111,8 @@ mod step_pass_children_share_write {}
 /// graph.pass("fan", x.write(), |x, cx| {
 ///     let a = &mut *x;
 ///     let b = &mut *x;
-///     cx.spawn_fn(move |_| a[0] = 1);
-///     cx.spawn_fn(move |_| b[1] = 2);
+///     cx.spawn(move |_| a[0] = 1);
+///     cx.spawn(move |_| b[1] = 2);
 /// });
 /// ```
 ///
@@ -123,7 +123,7 @@ mod step_pass_children_share_write {}
 /// let x = graph.import("x", vec![0u32; 4]);
 /// graph.pass("fan", x.write(), |x, cx| {
 ///     for (i, chunk) in x.chunks_mut(2).enumerate() {
-///         cx.spawn_fn(move |_| chunk[0] = i as u32);
+///         cx.spawn(move |_| chunk[0] = i as u32);
 ///     }
 /// });
 /// ```

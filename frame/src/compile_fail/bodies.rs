@@ -84,7 +84,7 @@ mod step_pass_state_borrows_local {}
 /// graph.pass("fan", x.write(), |x, cx| {
 ///     let scale = 2;
 ///     for v in x.iter_mut() {
-///         cx.spawn_fn(|_| *v *= scale);
+///         cx.spawn(|_| *v *= scale);
 ///     }
 /// });
 /// ```
@@ -97,7 +97,7 @@ mod step_pass_state_borrows_local {}
 /// graph.pass("fan", x.write(), |x, cx| {
 ///     let scale = 2;
 ///     for v in x.iter_mut() {
-///         cx.spawn_fn(move |_| *v *= scale);
+///         cx.spawn(move |_| *v *= scale);
 ///     }
 /// });
 /// ```
@@ -112,7 +112,7 @@ mod child_borrows_body_local {}
 ///     let scale = vec![2u32];
 ///     let scale = &scale;
 ///     for v in x.iter_mut() {
-///         cx.spawn_fn(move |_| *v *= scale[0]);
+///         cx.spawn(move |_| *v *= scale[0]);
 ///     }
 /// });
 /// ```
@@ -125,7 +125,7 @@ mod child_borrows_body_local {}
 /// let s = graph.import("scale", vec![2u32]);
 /// graph.pass("fan", (s.read(), x.write()), |(scale, x), cx| {
 ///     for v in x.iter_mut() {
-///         cx.spawn_fn(move |_| *v *= scale[0]);
+///         cx.spawn(move |_| *v *= scale[0]);
 ///     }
 /// });
 /// ```

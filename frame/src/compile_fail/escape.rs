@@ -80,7 +80,7 @@ mod step_pass_state_keeps_write {}
 /// let mut graph = frame::GraphBuilder::new();
 /// let x = graph.import("x", vec![0u32; 4]);
 /// graph.pass("detach", x.read(), |x, cx| {
-///     cx.context().spawn(jobs::Job::from_fn(move |_| assert_eq!(x.len(), 4)));
+///     cx.context().spawn_job(jobs::Job::from_fn(move |_| assert_eq!(x.len(), 4)));
 /// });
 /// ```
 ///
@@ -90,7 +90,7 @@ mod step_pass_state_keeps_write {}
 /// let mut graph = frame::GraphBuilder::new();
 /// let x = graph.import("x", vec![0u32; 4]);
 /// graph.pass("child", x.read(), |x, cx| {
-///     cx.spawn(jobs::Job::from_fn(move |_| assert_eq!(x.len(), 4)));
+///     cx.spawn_job(jobs::Job::from_fn(move |_| assert_eq!(x.len(), 4)));
 /// });
 /// ```
 mod read_into_detached_job {}
@@ -104,7 +104,7 @@ mod read_into_detached_job {}
 /// let mut graph = frame::GraphBuilder::new();
 /// let buf = graph.transient::<f32>("buf", 16);
 /// graph.pass("leak", buf.write(), |buf, cx| {
-///     cx.spawn_fn(move |_| *LEAK.lock().unwrap() = Some(buf));
+///     cx.spawn(move |_| *LEAK.lock().unwrap() = Some(buf));
 /// });
 /// ```
 ///
@@ -114,7 +114,7 @@ mod read_into_detached_job {}
 /// let mut graph = frame::GraphBuilder::new();
 /// let buf = graph.transient::<f32>("buf", 16);
 /// graph.pass("fill", buf.write(), |buf, cx| {
-///     cx.spawn_fn(move |_| buf.fill(1.0));
+///     cx.spawn(move |_| buf.fill(1.0));
 /// });
 /// ```
 mod transient_into_static_from_child {}

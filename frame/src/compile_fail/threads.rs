@@ -50,8 +50,8 @@ mod read_previous_not_sync {}
 /// let x = graph.import("x", Cell::new(0u32));
 /// graph.pass("fan", x.write(), |x, cx| {
 ///     let x: &Cell<u32> = x;
-///     cx.spawn_fn(move |_| x.set(1));
-///     cx.spawn_fn(move |_| x.set(2));
+///     cx.spawn(move |_| x.set(1));
+///     cx.spawn(move |_| x.set(2));
 /// });
 /// ```
 ///
@@ -62,7 +62,7 @@ mod read_previous_not_sync {}
 /// let mut graph = frame::GraphBuilder::new();
 /// let x = graph.import("x", Cell::new(0u32));
 /// graph.pass("fan", x.write(), |x, cx| {
-///     cx.spawn_fn(move |_| x.set(1));
+///     cx.spawn(move |_| x.set(1));
 /// });
 /// ```
 mod children_share_not_sync {}

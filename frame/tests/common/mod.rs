@@ -14,7 +14,7 @@ use jobs::{Config, JobSystem};
 /// A system of `workers` unpinned workers (the tests share two cores with each other).
 pub fn system(workers: usize) -> Arc<JobSystem> {
     Arc::new(
-        JobSystem::new(Config::default().workers(workers).pin_workers(false))
+        JobSystem::new(Config::default().workers(workers).core_affinity(false))
             .expect("a valid job system configuration"),
     )
 }

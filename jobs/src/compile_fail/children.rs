@@ -11,7 +11,7 @@
 ///     Action::Spawn(
 ///         |c, spawner| {
 ///             let local = c.len();
-///             spawner.spawn_fn(|_| assert!(local > 0));
+///             spawner.spawn(|_| assert!(local > 0));
 ///         },
 ///         |_, _| Action::Done,
 ///     )
@@ -26,7 +26,7 @@
 ///     Action::Spawn(
 ///         |c, spawner| {
 ///             let c = &*c;
-///             spawner.spawn_fn(|_| assert!(c.len() > 0));
+///             spawner.spawn(|_| assert!(c.len() > 0));
 ///         },
 ///         |_, _| Action::Done,
 ///     )
@@ -43,7 +43,7 @@ mod spawn_step_local {}
 ///         |c, spawner| {
 ///             let local = std::mem::take(c);
 ///             let part = &local[..];
-///             spawner.spawn_fn(move |_| assert!(part.len() > 0));
+///             spawner.spawn(move |_| assert!(part.len() > 0));
 ///         },
 ///         |_, _| Action::Done,
 ///     )
@@ -58,7 +58,7 @@ mod spawn_step_local {}
 ///     Action::Spawn(
 ///         |c, spawner| {
 ///             let part = &c[..];
-///             spawner.spawn_fn(move |_| assert!(part.len() > 0));
+///             spawner.spawn(move |_| assert!(part.len() > 0));
 ///         },
 ///         |_, _| Action::Done,
 ///     )
@@ -76,7 +76,7 @@ mod moved_out_of_capture {}
 ///     Action::Spawn(
 ///         |c, spawner| {
 ///             let part: &[u32] = &c[..];
-///             spawner.spawn_fn(move |_| *LEAK.lock().unwrap() = Some(part));
+///             spawner.spawn(move |_| *LEAK.lock().unwrap() = Some(part));
 ///         },
 ///         |_, _| Action::Done,
 ///     )
@@ -93,7 +93,7 @@ mod moved_out_of_capture {}
 ///     Action::Spawn(
 ///         |c, spawner| {
 ///             let part: &[u32] = &c[..];
-///             spawner.spawn_fn(move |_| *KEPT.lock().unwrap() = Some(part.to_vec()));
+///             spawner.spawn(move |_| *KEPT.lock().unwrap() = Some(part.to_vec()));
 ///         },
 ///         |_, _| Action::Done,
 ///     )
@@ -110,8 +110,8 @@ mod child_leaks_capture_to_static {}
 ///     Action::Spawn(
 ///         |c, spawner| {
 ///             let part: &[u32] = &c[..];
-///             spawner.spawn_fn(move |cx| {
-///                 cx.spawn(Job::from_fn(move |_| assert!(part.len() > 0)))
+///             spawner.spawn(move |cx| {
+///                 cx.spawn_job(Job::from_fn(move |_| assert!(part.len() > 0)))
 ///             });
 ///         },
 ///         |_, _| Action::Done,
@@ -127,9 +127,9 @@ mod child_leaks_capture_to_static {}
 ///     Action::Spawn(
 ///         |c, spawner| {
 ///             let part: &[u32] = &c[..];
-///             spawner.spawn_fn(move |cx| {
+///             spawner.spawn(move |cx| {
 ///                 let part = part.to_vec();
-///                 cx.spawn(Job::from_fn(move |_| assert!(part.len() > 0)))
+///                 cx.spawn_job(Job::from_fn(move |_| assert!(part.len() > 0)))
 ///             });
 ///         },
 ///         |_, _| Action::Done,
@@ -144,7 +144,7 @@ mod child_detaches_borrow {}
 /// use jobs::{Action, Context, Job};
 /// fn step(c: &mut Vec<u32>, cx: &mut Context<'_>) -> Action<Vec<u32>> {
 ///     let part: &[u32] = &c[..];
-///     cx.spawn(Job::from_fn(move |_| assert!(part.len() > 0)));
+///     cx.spawn_job(Job::from_fn(move |_| assert!(part.len() > 0)));
 ///     Action::Done
 /// }
 /// ```
@@ -155,7 +155,7 @@ mod child_detaches_borrow {}
 /// use jobs::{Action, Context, Job};
 /// fn step(c: &mut Vec<u32>, cx: &mut Context<'_>) -> Action<Vec<u32>> {
 ///     let part = c.clone();
-///     cx.spawn(Job::from_fn(move |_| assert!(part.len() > 0)));
+///     cx.spawn_job(Job::from_fn(move |_| assert!(part.len() > 0)));
 ///     Action::Done
 /// }
 /// ```
@@ -170,8 +170,8 @@ mod step_detaches_borrow {}
 ///         |c, spawner| {
 ///             let a = &mut *c;
 ///             let b = &mut *c;
-///             spawner.spawn_fn(move |_| a[0] = 1);
-///             spawner.spawn_fn(move |_| b[0] = 2);
+///             spawner.spawn(move |_| a[0] = 1);
+///             spawner.spawn(move |_| b[0] = 2);
 ///         },
 ///         |_, _| Action::Done,
 ///     )
@@ -186,8 +186,8 @@ mod step_detaches_borrow {}
 ///     Action::Spawn(
 ///         |c, spawner| {
 ///             let (a, b) = c.split_at_mut(1);
-///             spawner.spawn_fn(move |_| a[0] = 1);
-///             spawner.spawn_fn(move |_| b[0] = 2);
+///             spawner.spawn(move |_| a[0] = 1);
+///             spawner.spawn(move |_| b[0] = 2);
 ///         },
 ///         |_, _| Action::Done,
 ///     )

@@ -18,7 +18,7 @@
 //! - [`steps`]: a [`Step`](crate::Step) or [`SpawnStep`](crate::SpawnStep) is a `fn` pointer:
 //!   a closure that captures anything is not one.
 //! - [`send`]: what a job captures is `Send` ([`Job::new`](crate::Job::new),
-//!   [`Job::from_fn`](crate::Job::from_fn), `Scope::spawn`, `Spawner::spawn_fn`,
+//!   [`Job::from_fn`](crate::Job::from_fn), `Scope::spawn`, `Spawner::spawn`,
 //!   `JobSystem::submit`); what children share of their parent's capture is `Sync`; a
 //!   [`Context`](crate::Context) or [`Spawner`](crate::Spawner) stays on its thread.
 //! - [`children`]: children ([`Action::Spawn`](crate::Action::Spawn)) borrow the parent's capture

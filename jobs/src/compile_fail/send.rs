@@ -89,7 +89,7 @@ mod rc_in_scope_job {}
 /// ```
 mod cell_in_scope_job {}
 
-/// An `Rc` captured by a child ([`Spawner::spawn_fn`](crate::Spawner::spawn_fn)).
+/// An `Rc` captured by a child ([`Spawner::spawn`](crate::Spawner::spawn)).
 ///
 /// ```compile_fail,E0277
 /// use jobs::{Action, Context};
@@ -97,7 +97,7 @@ mod cell_in_scope_job {}
 ///     Action::Spawn(
 ///         |c, spawner| {
 ///             let shared = std::rc::Rc::new(*c);
-///             spawner.spawn_fn(move |_| assert_eq!(*shared, 1));
+///             spawner.spawn(move |_| assert_eq!(*shared, 1));
 ///         },
 ///         |_, _| Action::Done,
 ///     )
@@ -112,7 +112,7 @@ mod cell_in_scope_job {}
 ///     Action::Spawn(
 ///         |c, spawner| {
 ///             let shared = std::sync::Arc::new(*c);
-///             spawner.spawn_fn(move |_| assert_eq!(*shared, 1));
+///             spawner.spawn(move |_| assert_eq!(*shared, 1));
 ///         },
 ///         |_, _| Action::Done,
 ///     )
@@ -130,8 +130,8 @@ mod rc_in_child {}
 ///     Action::Spawn(
 ///         |h, spawner| {
 ///             let h: &Hits = h;
-///             spawner.spawn_fn(move |_| h.hits.set(h.hits.get() + 1));
-///             spawner.spawn_fn(move |_| h.hits.set(h.hits.get() + 1));
+///             spawner.spawn(move |_| h.hits.set(h.hits.get() + 1));
+///             spawner.spawn(move |_| h.hits.set(h.hits.get() + 1));
 ///         },
 ///         |_, _| Action::Done,
 ///     )
@@ -148,8 +148,8 @@ mod rc_in_child {}
 ///     Action::Spawn(
 ///         |h, spawner| {
 ///             let h: &Hits = h;
-///             spawner.spawn_fn(move |_| { h.hits.fetch_add(1, Ordering::Relaxed); });
-///             spawner.spawn_fn(move |_| { h.hits.fetch_add(1, Ordering::Relaxed); });
+///             spawner.spawn(move |_| { h.hits.fetch_add(1, Ordering::Relaxed); });
+///             spawner.spawn(move |_| { h.hits.fetch_add(1, Ordering::Relaxed); });
 ///         },
 ///         |_, _| Action::Done,
 ///     )
@@ -165,7 +165,7 @@ mod children_share_capture_not_sync {}
 ///     Action::Spawn(
 ///         |c, spawner| {
 ///             let cx = spawner.context();
-///             spawner.spawn_fn(move |_| { let _ = cx.worker_index(); });
+///             spawner.spawn(move |_| { let _ = cx.worker_index(); });
 ///         },
 ///         |_, _| Action::Done,
 ///     )
@@ -180,7 +180,7 @@ mod children_share_capture_not_sync {}
 ///     Action::Spawn(
 ///         |c, spawner| {
 ///             let parent_worker = spawner.context().worker_index();
-///             spawner.spawn_fn(move |_| { let _ = parent_worker; });
+///             spawner.spawn(move |_| { let _ = parent_worker; });
 ///         },
 ///         |_, _| Action::Done,
 ///     )
@@ -220,7 +220,7 @@ mod context_in_other_job {}
 ///     Action::Spawn(
 ///         |c, spawner| {
 ///             let sp = &mut *spawner;
-///             let job = jobs::Job::from_fn(move |_| sp.spawn_fn(|_| {}));
+///             let job = jobs::Job::from_fn(move |_| sp.spawn(|_| {}));
 ///         },
 ///         |_, _| Action::Done,
 ///     )
@@ -235,7 +235,7 @@ mod context_in_other_job {}
 ///     Action::Spawn(
 ///         |c, spawner| {
 ///             let sp = &mut *spawner;
-///             sp.spawn_fn(|_| {});
+///             sp.spawn(|_| {});
 ///         },
 ///         |_, _| Action::Done,
 ///     )

@@ -54,7 +54,7 @@ mod capturing_continuation {}
 /// fn start(c: &mut Vec<u32>, _cx: &mut Context<'_>) -> Action<Vec<u32>> {
 ///     let extra = c.len() as u32;
 ///     Action::Spawn(
-///         |c, spawner| spawner.spawn_fn(move |_| c.push(extra)),
+///         |c, spawner| spawner.spawn(move |_| c.push(extra)),
 ///         |_, _| Action::Done,
 ///     )
 /// }
@@ -68,7 +68,7 @@ mod capturing_continuation {}
 ///     Action::Spawn(
 ///         |c, spawner| {
 ///             let extra = c.len() as u32;
-///             spawner.spawn_fn(move |_| c.push(extra))
+///             spawner.spawn(move |_| c.push(extra))
 ///         },
 ///         |_, _| Action::Done,
 ///     )

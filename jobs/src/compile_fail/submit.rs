@@ -93,7 +93,7 @@ mod submit_batch_borrows_local {}
 /// let system = jobs::JobSystem::new(jobs::Config::default().workers(1)).unwrap();
 /// let done = system.counter();
 /// let local = vec![1u32, 2, 3];
-/// system.submit_for(&done, jobs::Priority::Normal, 0..3, jobs::Grain::Auto, |i| {
+/// system.submit_for(&done, 0..3, jobs::Batch::from(jobs::Grain::Auto).priority(jobs::Priority::Normal), |i| {
 ///     assert!(local[i] > 0)
 /// });
 /// system.wait(&done).unwrap();
@@ -105,7 +105,7 @@ mod submit_batch_borrows_local {}
 /// let system = jobs::JobSystem::new(jobs::Config::default().workers(1)).unwrap();
 /// let done = system.counter();
 /// let local = vec![1u32, 2, 3];
-/// system.submit_for(&done, jobs::Priority::Normal, 0..3, jobs::Grain::Auto, move |i| {
+/// system.submit_for(&done, 0..3, jobs::Batch::from(jobs::Grain::Auto).priority(jobs::Priority::Normal), move |i| {
 ///     assert!(local[i] > 0)
 /// });
 /// system.wait(&done).unwrap();

@@ -73,7 +73,7 @@ pub(crate) unsafe fn run_steps<C>(mut job: JobRef, local: LocalPtr) -> Option<Jo
                 local_ref().yield_job(job);
                 return None;
             }
-            Action::Wait(counter, then) | Action::After(counter, then)
+            Action::Wait(counter, then) | Action::WaitSettled(counter, then)
                 if waits_on_itself(header, &counter) =>
             {
                 // It is counted on that counter: the counter cannot reach zero before it ends.
@@ -98,7 +98,7 @@ pub(crate) unsafe fn run_steps<C>(mut job: JobRef, local: LocalPtr) -> Option<Jo
                     None => return None,
                 }
             }
-            Action::After(counter, then) => {
+            Action::WaitSettled(counter, then) => {
                 // As `Wait`, without passing the counter's panic on.
                 // SAFETY: we own the job (see the comment at the top of the loop).
                 unsafe { (*ptr).next = Next::Step(then) };

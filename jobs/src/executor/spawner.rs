@@ -7,7 +7,7 @@ use std::ptr::NonNull;
 
 use super::children::SPAWN_GUARD;
 use super::local::{Local, LocalPtr};
-use crate::batch::{self, Grain};
+use crate::batch::{self, Batch};
 use crate::job::{Completion, Header, Job, JobRef};
 use crate::Context;
 
@@ -37,8 +37,8 @@ use crate::Context;
 /// }
 /// fn halves<'c>(sum: &'c mut Sum, spawner: &mut Spawner<'c, '_>) {
 ///     let [a, b] = &mut sum.parts;
-///     spawner.spawn_fn(move |_| *a = (0..500).sum());
-///     spawner.spawn_fn(move |_| *b = (500..1000).sum());
+///     spawner.spawn(move |_| *a = (0..500).sum());
+///     spawner.spawn(move |_| *b = (500..1000).sum());
 /// }
 /// fn add(sum: &mut Sum, _: &mut Context<'_>) -> Action<Sum> {
 ///     sum.total = sum.parts[0] + sum.parts[1];
@@ -200,8 +200,8 @@ impl<'c, 'w> Spawner<'c, 'w> {
         unsafe { self.parent.as_ref() }
     }
 
-    /// Spawns a child job.
-    pub fn spawn(&mut self, job: Job<'c>) {
+    /// Spawns a child job (a capture and steps) that may borrow for `'c`.
+    pub fn spawn_job(&mut self, job: Job<'c>) {
         self.children.count(1);
         let inherit = self.parent().inherit();
         let job = job.into_ref(Completion::Parent(self.parent), inherit, || {
@@ -229,33 +229,37 @@ impl<'c, 'w> Spawner<'c, 'w> {
         publish(self.local, older);
     }
 
-    /// Spawns a child that runs a closure to completion.
-    pub fn spawn_fn<F>(&mut self, f: F)
+    /// Spawns a child that runs a closure to completion; it may borrow for `'c` (the parent's
+    /// capture).
+    pub fn spawn<F>(&mut self, f: F)
     where
         F: FnOnce(&mut Context<'_>) + Send + 'c,
     {
-        self.spawn(Job::from_fn(f));
+        self.spawn_job(Job::from_fn(f));
     }
 
-    /// Runs `body(i)` for every `i` in `range` as children of this job, in chunks of `grain`
-    /// items spread over the workers. The parent continues when every item has run.
-    pub fn parallel_for<F>(&mut self, range: Range<usize>, grain: Grain, body: F)
+    /// Runs `body(i)` for every `i` in `range` as children of this job, cut and run as `batch`
+    /// says ([`Batch`]: a [`Grain`](crate::Grain) alone is one at the parent's priority), spread over the
+    /// workers. The parent continues when every item has run.
+    pub fn parallel_for<F>(&mut self, range: Range<usize>, batch: impl Into<Batch>, body: F)
     where
         F: Fn(usize) + Send + Sync + 'c,
     {
-        self.spawn_batch(range.len(), |workers, done| {
-            batch::items(body, range, grain, workers, done)
+        let batch = batch.into();
+        self.spawn_batch(range.len(), batch, |workers, done| {
+            batch::items(body, range, batch.grain, workers, done)
         });
     }
 
-    /// Like [`parallel_for`](Self::parallel_for), but `body` gets a whole chunk of at most
-    /// `grain` items at a time.
-    pub fn parallel_for_chunks<F>(&mut self, range: Range<usize>, grain: Grain, body: F)
+    /// Like [`parallel_for`](Self::parallel_for), but `body` gets a whole chunk of items at a
+    /// time.
+    pub fn parallel_for_chunks<F>(&mut self, range: Range<usize>, batch: impl Into<Batch>, body: F)
     where
         F: Fn(Range<usize>) + Send + Sync + 'c,
     {
-        self.spawn_batch(range.len(), |workers, done| {
-            batch::chunks(body, range, grain, workers, done)
+        let batch = batch.into();
+        self.spawn_batch(range.len(), batch, |workers, done| {
+            batch::chunks(body, range, batch.grain, workers, done)
         });
     }
 
@@ -278,7 +282,7 @@ impl<'c, 'w> Spawner<'c, 'w> {
     /// system.wait(&done)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn for_each_mut<T, F>(&mut self, items: &'c mut [T], grain: Grain, body: F)
+    pub fn for_each_mut<T, F>(&mut self, items: &'c mut [T], batch: impl Into<Batch>, body: F)
     where
         T: Send + 'c,
         F: Fn(usize, &mut T) + Send + Sync + 'c,
@@ -288,7 +292,7 @@ impl<'c, 'w> Spawner<'c, 'w> {
         // borrowed for `'c`: the parent stays suspended, its capture untouched, until every
         // child has finished.
         let chunks = unsafe { batch::each_mut(items, body) };
-        self.parallel_for_chunks(0..len, grain, chunks);
+        self.parallel_for_chunks(0..len, batch, chunks);
     }
 
     /// Counts the batch's runners as children of the parent (see `batch.rs`: when the last
@@ -296,13 +300,17 @@ impl<'c, 'w> Spawner<'c, 'w> {
     fn spawn_batch(
         &mut self,
         items: usize,
+        batch: Batch,
         runners: impl FnOnce(usize, Completion) -> Vec<Job<'c>>,
     ) {
         if items == 0 {
             return;
         }
         let completion = Completion::Parent(self.parent);
-        let inherit = self.parent().inherit();
+        let mut inherit = self.parent().inherit();
+        if let Some(priority) = batch.priority {
+            inherit.priority = priority;
+        }
         let threads = self.local().shared.threads_running_jobs();
         let runners = runners(threads, completion);
         // SAFETY: as in `parent`.

@@ -11,7 +11,7 @@ use jobs::{Action, Config, Context, Counter, Job, JobSystem};
 
 /// A system of `workers` unpinned workers (the tests share two cores with each other).
 pub fn system(workers: usize) -> JobSystem {
-    JobSystem::new(Config::default().workers(workers).pin_workers(false)).expect("valid config")
+    JobSystem::new(Config::default().workers(workers).core_affinity(false)).expect("valid config")
 }
 
 /// Runs `body` on its own thread and fails the test if it has not finished within `seconds`:
@@ -169,7 +169,7 @@ pub fn node<'a>(n: &mut Node<'a>, _: &mut Context<'_>) -> Action<Node<'a>> {
         |n, s| {
             let depth = n.depth - 1;
             let [left, right] = &mut n.sums;
-            s.spawn(Job::new(
+            s.spawn_job(Job::new(
                 Node {
                     depth,
                     sums: [0; 2],
@@ -177,7 +177,7 @@ pub fn node<'a>(n: &mut Node<'a>, _: &mut Context<'_>) -> Action<Node<'a>> {
                 },
                 node,
             ));
-            s.spawn(Job::new(
+            s.spawn_job(Job::new(
                 Node {
                     depth,
                     sums: [0; 2],

@@ -42,6 +42,7 @@ pub mod graph_overhead;
 pub mod idle_cpu;
 pub mod parallel_for;
 pub mod pipelined_frames;
+pub mod present_latency;
 pub mod priority_latency;
 pub mod recorder_cost;
 pub mod spawn_tree;

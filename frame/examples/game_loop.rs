@@ -3,7 +3,8 @@
 //! Run with `cargo run --release -p frame --example game_loop` (add `-- --turns 600` to run
 //! longer). Bodies orbit an attractor that the "input" moves. The simulation runs at a fixed
 //! 60 steps a second (forces in parallel, then integration); the screen is drawn 90 times a
-//! second, between two simulation states by the interpolation factor, and shown from the main
+//! second, between two simulation states by the interpolation factor, encoded on a render thread
+//! of the game's own (as a renderer records its command lists there) and shown from the main
 //! thread twice a second. Frames overlap: the next step computes forces while a frame draws.
 //!
 //! What the loop shows:
@@ -13,11 +14,16 @@
 //! - read-back: the main thread reads the newest completed frame's state for its status line,
 //!   without waiting for the frames in flight;
 //! - carried state (the bodies: each frame starts from the previous one's) and scratch (the
-//!   input and the screen, written whole every frame).
+//!   input and the screen, written whole every frame);
+//! - a render thread: registered with the job system, it runs the pass pinned to it as soon as
+//!   it is ready (`run_pinned_until` in its own loop);
+//! - a main-thread present with no pacing delay: `GameLoop` runs main-thread passes while it
+//!   waits for the next turn, so the present starts when its frame's image is encoded.
 
 use std::error::Error;
 use std::ops::ControlFlow;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use frame::{Frames, FramesConfig, GameLoop, GraphBuilder};
@@ -50,6 +56,24 @@ fn main() -> Result<(), Box<dyn Error>> {
     // One worker per core but one, pinned; the main thread helps when it waits.
     let system = Arc::new(JobSystem::new(Config::default())?);
 
+    // The game's render thread: it registers, says which thread it is, and runs the passes
+    // pinned to it as they become ready until the game ends.
+    let stop = Arc::new(AtomicBool::new(false));
+    let (tell, render_thread) = mpsc::channel();
+    let render_loop = {
+        let (system, stop) = (system.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name("render".into())
+            .spawn(move || {
+                let registration = system.register_thread().expect("a slot is free");
+                tell.send(registration.thread()).expect("main is listening");
+                while !stop.load(Ordering::Acquire) {
+                    let _ = system.run_pinned_until(Instant::now() + Duration::from_millis(10));
+                }
+            })?
+    };
+    let render_thread = render_thread.recv()?;
+
     // 1. Declare the resources and the passes, once.
     let mut graph = GraphBuilder::new();
     let input = graph.scratch("input", Input::default());
@@ -68,6 +92,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let bodies = graph.carried("bodies", start);
     let forces = graph.transient::<[f32; 2]>("forces", BODIES);
     let screen = graph.scratch("screen", vec![0u16; WIDTH * HEIGHT]);
+    let encoded = graph.scratch("encoded", String::new());
 
     // Forces (simulation): many jobs, each a chunk of bodies. Each job borrows its own part of
     // `forces` until the pass ends.
@@ -133,13 +158,21 @@ fn main() -> Result<(), Box<dyn Error>> {
         )
         .render()
         .priority(jobs::Priority::Low);
+    // Encode (render): on the render thread, as a renderer records its command lists.
+    graph
+        .pass("encode", (screen.read(), encoded.write()), |(screen, text), cx| {
+            encode(cx.frame().number, screen, text);
+        })
+        .render()
+        .on_thread(render_thread);
     // Present (render): on the main thread (where a window would be), a side effect: kept
-    // though nothing reads what it does.
+    // though nothing reads what it does. It starts as soon as `encode` is done, also while the
+    // loop waits for the next turn.
     let mut presented = 0u64;
     graph
-        .pass("present", screen.read(), move |screen, cx| {
+        .pass("present", encoded.read(), move |text, _| {
             if presented % 45 == 0 {
-                print!("{}", render(cx.frame().number, screen));
+                print!("{text}");
             }
             presented += 1;
         })
@@ -186,6 +219,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         Ok(ControlFlow::Continue(()))
     })?;
     let elapsed = began.elapsed();
+    stop.store(true, Ordering::Release);
+    render_loop.join().expect("the render thread does not panic");
 
     // 4. What the frames did, from the graph's own statistics.
     let history = frames.history();
@@ -215,9 +250,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
-fn render(frame: u64, screen: &[u16]) -> String {
+/// Writes the screen as text into `out`, reusing its memory.
+fn encode(frame: u64, screen: &[u16], out: &mut String) {
+    use std::fmt::Write;
     const SHADES: &[u8] = b" .:-=+*#%@";
-    let mut out = format!("\x1b[2J\x1b[Hframe {frame}\n");
+    out.clear();
+    let _ = writeln!(out, "\x1b[2J\x1b[Hframe {frame}");
     for row in screen.chunks(WIDTH) {
         out.extend(
             row.iter()
@@ -225,5 +263,4 @@ fn render(frame: u64, screen: &[u16]) -> String {
         );
         out.push('\n');
     }
-    out
 }

@@ -22,8 +22,8 @@ pub use row::{round4, Comparison};
 
 use crate::{
     background_frames, demo_frame, empty_batch, empty_spawn, graph_overhead, idle_cpu,
-    parallel_for, pipelined_frames, priority_latency, recorder_cost, spawn_tree, stranded_work,
-    wake_latency,
+    parallel_for, pipelined_frames, present_latency, priority_latency, recorder_cost, spawn_tree,
+    stranded_work, wake_latency,
 };
 
 /// One benchmark of the table.
@@ -57,6 +57,7 @@ pub const BENCHMARKS: &[Benchmark] = &[
     pipelined_frames::BENCHMARK,
     demo_frame::BENCHMARK,
     background_frames::BENCHMARK,
+    present_latency::BENCHMARK,
 ];
 
 /// Nanoseconds per item: `d` over `count` items.

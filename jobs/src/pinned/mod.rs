@@ -362,11 +362,9 @@ fn hold_here(shared: &Arc<Shared>, slot: u8) {
     });
 }
 
-/// The slot this thread holds in `shared`, if any.
+/// The slot this thread holds in `shared`, if any (the main thread's is in the list too, see
+/// [`hold_main`]): a thread-local look, no lock, no `thread::current()`; every wait makes one.
 pub(crate) fn slot_here(shared: &Arc<Shared>) -> Option<u8> {
-    if shared.is_main_thread() {
-        return Some(MAIN);
-    }
     PINNED_HERE
         .try_with(|here| {
             here.0

@@ -160,9 +160,13 @@ fn main() -> Result<(), Box<dyn Error>> {
         .priority(jobs::Priority::Low);
     // Encode (render): on the render thread, as a renderer records its command lists.
     graph
-        .pass("encode", (screen.read(), encoded.write()), |(screen, text), cx| {
-            encode(cx.frame().number, screen, text);
-        })
+        .pass(
+            "encode",
+            (screen.read(), encoded.write()),
+            |(screen, text), cx| {
+                encode(cx.frame().number, screen, text);
+            },
+        )
         .render()
         .on_thread(render_thread);
     // Present (render): on the main thread (where a window would be), a side effect: kept
@@ -220,7 +224,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     })?;
     let elapsed = began.elapsed();
     stop.store(true, Ordering::Release);
-    render_loop.join().expect("the render thread does not panic");
+    render_loop
+        .join()
+        .expect("the render thread does not panic");
 
     // 4. What the frames did, from the graph's own statistics.
     let history = frames.history();

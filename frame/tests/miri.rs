@@ -19,7 +19,7 @@ fn system() -> Arc<JobSystem> {
                 .workers(2)
                 .core_affinity(false)
                 .spin_before_sleep(Duration::ZERO)
-                .heap_block_size(4096),
+                .heap_chunk_size(4096),
         )
         .expect("valid config"),
     )

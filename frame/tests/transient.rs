@@ -57,7 +57,7 @@ fn transient_memory_is_reused_across_frames() {
                     heap.live_tags
                 );
                 assert!(
-                    heap.live_blocks + heap.free_blocks <= in_flight + 1,
+                    heap.live_chunks + heap.free_chunks <= in_flight + 1,
                     "the heap grows: {heap:?}"
                 );
             }
@@ -184,7 +184,7 @@ fn a_transient_too_large_to_allocate_fails_the_frame_cleanly() {
 fn a_transient_larger_than_a_heap_block_works() {
     watchdog(30, || {
         let system = system(2);
-        let block = system.heap().block_size();
+        let block = system.heap().chunk_size();
         let len = block / 4 * 3; // u32: three blocks' worth
         let mut graph = GraphBuilder::new();
         let big = graph.transient::<u32>("big", len);

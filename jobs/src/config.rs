@@ -10,7 +10,7 @@ use crate::heap::HeapSettings;
 ///
 /// The defaults follow the Naughty Dog model: one thread running jobs per available core, each
 /// worker pinned to its core, one I/O thread, workers that spin for 100 us before they sleep,
-/// and a tagged heap of 2 MiB blocks.
+/// and a tagged heap of 2 MiB chunks.
 ///
 /// ## Threads and cores
 /// A thread that waits with [`help_while_waiting`](Self::help_while_waiting) on (the default)
@@ -38,7 +38,7 @@ use crate::heap::HeapSettings;
 /// [`ConfigError`] naming the value and the range allowed, before any thread starts: the ranges
 /// are the associated constants ([`MAX_WORKERS`](Self::MAX_WORKERS),
 /// [`MAX_IO_THREADS`](Self::MAX_IO_THREADS), [`MAX_SPIN`](Self::MAX_SPIN),
-/// [`MAX_HEAP_BLOCK_SIZE`](Self::MAX_HEAP_BLOCK_SIZE)).
+/// [`MAX_HEAP_CHUNK_SIZE`](Self::MAX_HEAP_CHUNK_SIZE)).
 ///
 /// ```
 /// use std::time::Duration;
@@ -57,7 +57,7 @@ pub struct Config {
     pub(crate) cores: Option<Vec<usize>>,
     pub(crate) io_threads: usize,
     pub(crate) spin: Duration,
-    /// The tagged heap's block size and reserve.
+    /// The tagged heap's chunk size and reserve.
     pub(crate) heap: HeapSettings,
     pub(crate) help_while_waiting: bool,
     pub(crate) recorder_memory: usize,
@@ -72,8 +72,8 @@ impl Default for Config {
             io_threads: 1,
             spin: Duration::from_micros(100),
             heap: HeapSettings {
-                block_size: 2 << 20,
-                reserve_blocks: Config::DEFAULT_HEAP_RESERVE_BLOCKS,
+                chunk_size: 2 << 20,
+                reserve_chunks: Config::DEFAULT_HEAP_RESERVE_CHUNKS,
             },
             help_while_waiting: true,
             recorder_memory: 256 << 20,
@@ -127,27 +127,27 @@ impl Config {
     /// ```
     pub const MAX_SPIN: Duration = Duration::from_secs(1);
 
-    /// The largest [`heap_block_size`](Self::heap_block_size): 1 GiB. A block is the unit the
-    /// heap carves many small allocations from; a request larger than a block gets memory of
-    /// its own anyway, so a larger block only holds memory unused.
+    /// The largest [`heap_chunk_size`](Self::heap_chunk_size): 1 GiB. A chunk is the unit the
+    /// heap carves many small allocations from; a request larger than a chunk gets memory of
+    /// its own anyway, so a larger chunk only holds memory unused.
     ///
     /// ```
-    /// let config = jobs::Config::default().heap_block_size(usize::MAX);
+    /// let config = jobs::Config::default().heap_chunk_size(usize::MAX);
     /// assert_eq!(
     ///     jobs::JobSystem::new(config).unwrap_err(),
-    ///     jobs::ConfigError::HeapBlockTooLarge(usize::MAX)
+    ///     jobs::ConfigError::HeapChunkTooLarge(usize::MAX)
     /// );
     /// ```
-    pub const MAX_HEAP_BLOCK_SIZE: usize = 1 << 30;
+    pub const MAX_HEAP_CHUNK_SIZE: usize = 1 << 30;
 
-    /// The default [`heap_reserve_blocks`](Self::heap_reserve_blocks): 16 blocks (32 MiB of
-    /// address space with the default 2 MiB blocks, of which only the pages once used are
+    /// The default [`heap_reserve_chunks`](Self::heap_reserve_chunks): 16 chunks (32 MiB of
+    /// address space with the default 2 MiB chunks, of which only the pages once used are
     /// memory).
     ///
     /// ```
-    /// assert_eq!(jobs::Config::DEFAULT_HEAP_RESERVE_BLOCKS, 16);
+    /// assert_eq!(jobs::Config::DEFAULT_HEAP_RESERVE_CHUNKS, 16);
     /// ```
-    pub const DEFAULT_HEAP_RESERVE_BLOCKS: usize = 16;
+    pub const DEFAULT_HEAP_RESERVE_CHUNKS: usize = 16;
 
     /// Number of worker threads, 1 to [`MAX_WORKERS`](Self::MAX_WORKERS). Default: one per
     /// available core less the one left to the main thread when it helps (see
@@ -259,29 +259,29 @@ impl Config {
         self
     }
 
-    /// Size of one block of the tagged heap, 1 byte to
-    /// [`MAX_HEAP_BLOCK_SIZE`](Self::MAX_HEAP_BLOCK_SIZE). Default 2 MiB. A request larger than
-    /// a block gets memory of its own, so a tiny block size works, only without sharing.
+    /// Size of one chunk of the tagged heap, 1 byte to
+    /// [`MAX_HEAP_CHUNK_SIZE`](Self::MAX_HEAP_CHUNK_SIZE). Default 2 MiB. A request larger than
+    /// a chunk gets memory of its own, so a tiny chunk size works, only without sharing.
     ///
     /// ```
-    /// let system = jobs::JobSystem::new(jobs::Config::default().heap_block_size(64 << 10))?;
-    /// assert_eq!(system.heap().block_size(), 64 << 10);
+    /// let system = jobs::JobSystem::new(jobs::Config::default().heap_chunk_size(64 << 10))?;
+    /// assert_eq!(system.heap().chunk_size(), 64 << 10);
     /// # Ok::<(), jobs::ConfigError>(())
     /// ```
-    pub fn heap_block_size(mut self, bytes: usize) -> Self {
-        self.heap.block_size = bytes;
+    pub fn heap_chunk_size(mut self, bytes: usize) -> Self {
+        self.heap.chunk_size = bytes;
         self
     }
 
-    /// How many released blocks the tagged heap keeps for reuse (default
-    /// [`DEFAULT_HEAP_RESERVE_BLOCKS`](Self::DEFAULT_HEAP_RESERVE_BLOCKS), 16). A block released
-    /// while the reserve is full goes back to the operating system. Choose about the blocks the
-    /// frames in flight use together, so that steady frames reuse blocks instead of asking the
+    /// How many released chunks the tagged heap keeps for reuse (default
+    /// [`DEFAULT_HEAP_RESERVE_CHUNKS`](Self::DEFAULT_HEAP_RESERVE_CHUNKS), 16). A chunk released
+    /// while the reserve is full goes back to the operating system. Choose about the chunks the
+    /// frames in flight use together, so that steady frames reuse chunks instead of asking the
     /// system for memory; a peak (a level load) then gives its memory back once released. Any
-    /// value is allowed: 0 keeps none, `usize::MAX` keeps every block ever made.
+    /// value is allowed: 0 keeps none, `usize::MAX` keeps every chunk ever made.
     ///
     /// ```
-    /// let system = jobs::JobSystem::new(jobs::Config::default().heap_reserve_blocks(2))?;
+    /// let system = jobs::JobSystem::new(jobs::Config::default().heap_reserve_chunks(2))?;
     /// let heap = system.heap();
     /// for frame in 0..10 {
     ///     heap.allocate_bytes(jobs::Tag(frame), 8, 8)?;
@@ -289,11 +289,11 @@ impl Config {
     /// for frame in 0..10 {
     ///     heap.release(jobs::Tag(frame));
     /// }
-    /// assert_eq!(heap.stats().free_blocks, 2); // the other eight went back to the system
+    /// assert_eq!(heap.stats().free_chunks, 2); // the other eight went back to the system
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn heap_reserve_blocks(mut self, blocks: usize) -> Self {
-        self.heap.reserve_blocks = blocks;
+    pub fn heap_reserve_chunks(mut self, chunks: usize) -> Self {
+        self.heap.reserve_chunks = chunks;
         self
     }
 
@@ -320,9 +320,9 @@ impl Config {
         if self.spin > Config::MAX_SPIN {
             return Err(ConfigError::SpinTooLong(self.spin));
         }
-        match self.heap.block_size {
-            0 => return Err(ConfigError::ZeroHeapBlockSize),
-            n if n > Config::MAX_HEAP_BLOCK_SIZE => return Err(ConfigError::HeapBlockTooLarge(n)),
+        match self.heap.chunk_size {
+            0 => return Err(ConfigError::ZeroHeapChunkSize),
+            n if n > Config::MAX_HEAP_CHUNK_SIZE => return Err(ConfigError::HeapChunkTooLarge(n)),
             _ => {}
         }
         let machine_cores: Vec<usize> = core_affinity::get_core_ids()
@@ -392,10 +392,10 @@ pub enum ConfigError {
     TooManyIoThreads(usize),
     /// `spin_before_sleep(d)` with `d` above [`Config::MAX_SPIN`].
     SpinTooLong(Duration),
-    /// `heap_block_size(0)`.
-    ZeroHeapBlockSize,
-    /// `heap_block_size(n)` with `n` above [`Config::MAX_HEAP_BLOCK_SIZE`].
-    HeapBlockTooLarge(usize),
+    /// `heap_chunk_size(0)`.
+    ZeroHeapChunkSize,
+    /// `heap_chunk_size(n)` with `n` above [`Config::MAX_HEAP_CHUNK_SIZE`].
+    HeapChunkTooLarge(usize),
     /// `cores(vec![])`.
     EmptyCoreList,
     /// A core id in `cores(...)` that this machine does not have.
@@ -439,16 +439,16 @@ impl fmt::Display for ConfigError {
                 "spin_before_sleep({spin:?}): an idle worker spins too long (allowed: 0 to {:?})",
                 Config::MAX_SPIN
             ),
-            ConfigError::ZeroHeapBlockSize => write!(
+            ConfigError::ZeroHeapChunkSize => write!(
                 f,
-                "heap_block_size(0): tagged heap blocks must hold at least one byte \
+                "heap_chunk_size(0): tagged heap chunks must hold at least one byte \
                  (allowed: 1 to {})",
-                Config::MAX_HEAP_BLOCK_SIZE
+                Config::MAX_HEAP_CHUNK_SIZE
             ),
-            ConfigError::HeapBlockTooLarge(n) => write!(
+            ConfigError::HeapChunkTooLarge(n) => write!(
                 f,
-                "heap_block_size({n}): tagged heap blocks are too large (allowed: 1 to {})",
-                Config::MAX_HEAP_BLOCK_SIZE
+                "heap_chunk_size({n}): tagged heap chunks are too large (allowed: 1 to {})",
+                Config::MAX_HEAP_CHUNK_SIZE
             ),
             ConfigError::EmptyCoreList => write!(
                 f,

@@ -1,13 +1,13 @@
 //! The tagged heap: frame memory in the Naughty Dog manner.
 //!
-//! Memory comes in large blocks (2 MiB by default). Each allocation names a [`Tag`] (the frame
-//! graph tags by frame); allocations of one tag are carved one after another out of that tag's
-//! current block. [`TaggedHeap::release`] frees every block of a tag at once, back to a free list
-//! for the next tag: no per-allocation free, no fragmentation across frames. The free list keeps
-//! at most [`Config::heap_reserve_blocks`](crate::Config::heap_reserve_blocks) blocks; a block
-//! released beyond them goes back to the operating system, so a peak of memory does not stay
-//! with the process. Blocks come zeroed from the system without being written (see `pages`):
-//! only the pages a tag uses become memory.
+//! Memory comes in large *chunks* (2 MiB by default). Each allocation (a [`Block`]) names a
+//! [`Tag`] (the frame graph tags by frame); the blocks of one tag are carved one after another
+//! out of that tag's current chunk. [`TaggedHeap::release`] frees every chunk of a tag at once,
+//! back to a free list for the next tag: no per-allocation free, no fragmentation across frames.
+//! The free list keeps at most [`Config::heap_reserve_chunks`](crate::Config::heap_reserve_chunks)
+//! chunks; a chunk released beyond them goes back to the operating system, so a peak of memory
+//! does not stay with the process. Chunks come zeroed from the system without being written
+//! (see `pages`): only the pages a tag uses become memory.
 //!
 //! Safety without trust: a [`Block`] keeps its underlying memory alive, so a block still held
 //! when its tag is released is recycled only once that last `Block` is dropped. Releasing early
@@ -20,7 +20,8 @@ use std::sync::{Arc, Mutex, Weak};
 
 use crate::sync::lock;
 
-/// Whose memory an allocation is: all blocks of a tag are freed together.
+/// Whose memory an allocation is: all blocks of a tag (all the chunks they are carved from) are
+/// freed together.
 ///
 /// ```
 /// let tag = jobs::Tag(42); // e.g. the frame number
@@ -60,20 +61,20 @@ const BLOCK_ALIGN: usize = 4096;
 /// The tagged heap's settings, from [`Config`](crate::Config).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct HeapSettings {
-    /// Bytes in one block.
-    pub(crate) block_size: usize,
-    /// Released blocks kept for reuse; a block released beyond them goes back to the system.
-    pub(crate) reserve_blocks: usize,
+    /// Bytes in one chunk.
+    pub(crate) chunk_size: usize,
+    /// Released chunks kept for reuse; a chunk released beyond them goes back to the system.
+    pub(crate) reserve_chunks: usize,
 }
 
-/// Where blocks come from and go back to.
+/// Where chunks come from and go back to.
 ///
 /// On Linux, pages mapped straight from the kernel: they read as zero without being touched
 /// (a page becomes memory on its first write), and unmapping gives them back at once. The
-/// global allocator does neither for blocks: glibc serves a 4096-aligned request with
-/// `posix_memalign`, which `alloc_zeroed` then fills with zeros page by page (2,000 blocks of
+/// global allocator does neither for chunks: glibc serves a 4096-aligned request with
+/// `posix_memalign`, which `alloc_zeroed` then fills with zeros page by page (2,000 chunks of
 /// 2 MiB were 4 GB resident for 8 bytes each); and after the first large free glibc raises its
-/// mmap threshold, so later blocks come from an arena that returns memory only from its top.
+/// mmap threshold, so later chunks come from an arena that returns memory only from its top.
 /// Elsewhere (and under Miri), the global allocator, zeroed.
 mod pages {
     use std::ptr::NonNull;
@@ -184,7 +185,7 @@ mod pages {
     }
 }
 
-/// One block of memory from the system.
+/// One chunk of memory from the system.
 struct Chunk {
     ptr: NonNull<u8>,
     size: usize,
@@ -199,7 +200,7 @@ unsafe impl Sync for Chunk {}
 
 impl Chunk {
     fn new(size: usize, free_list: Weak<FreeList>) -> Result<Chunk, MemoryError> {
-        // Zero when made, so every byte handed out is initialized (reused blocks keep the bytes
+        // Zero when made, so every byte handed out is initialized (reused chunks keep the bytes
         // of their last user).
         let ptr = pages::allocate(size.max(1)).ok_or(MemoryError::OutOfMemory { size })?;
         Ok(Chunk {
@@ -218,7 +219,7 @@ impl Drop for Chunk {
     }
 }
 
-/// Released blocks kept for reuse: at most `reserve` of them.
+/// Released chunks kept for reuse: at most `reserve` of them.
 struct FreeList {
     chunks: Mutex<Vec<Chunk>>,
     reserve: usize,
@@ -339,10 +340,10 @@ impl fmt::Debug for Block {
 }
 
 struct TagState {
-    /// The block being carved, and how far.
+    /// The chunk being carved, and how far.
     current: Option<(Arc<Live>, usize)>,
-    /// Every block of the tag, released together.
-    blocks: Vec<Arc<Live>>,
+    /// Every chunk of the tag, released together.
+    chunks: Vec<Arc<Live>>,
 }
 
 /// Heap statistics.
@@ -350,16 +351,17 @@ struct TagState {
 pub struct HeapStats {
     /// Tags holding memory.
     pub live_tags: usize,
-    /// Blocks owned by live tags.
-    pub live_blocks: usize,
-    /// Blocks on the free list, ready for reuse: at most
-    /// [`Config::heap_reserve_blocks`](crate::Config::heap_reserve_blocks).
-    pub free_blocks: usize,
+    /// Chunks owned by live tags.
+    pub live_chunks: usize,
+    /// Chunks on the free list, ready for reuse: at most
+    /// [`Config::heap_reserve_chunks`](crate::Config::heap_reserve_chunks).
+    pub free_chunks: usize,
 }
 
-/// Large blocks, tagged; every block of a tag freed at once. How it works: `jobs/src/heap.rs`.
+/// Memory by tag, carved from large chunks; every chunk of a tag freed at once. How it works:
+/// `jobs/src/heap.rs`.
 pub struct TaggedHeap {
-    block_size: usize,
+    chunk_size: usize,
     tags: Mutex<HashMap<Tag, TagState>>,
     free_list: Arc<FreeList>,
 }
@@ -367,22 +369,22 @@ pub struct TaggedHeap {
 impl TaggedHeap {
     pub(crate) fn new(settings: HeapSettings) -> Self {
         TaggedHeap {
-            block_size: settings.block_size,
+            chunk_size: settings.chunk_size,
             tags: Mutex::new(HashMap::new()),
             free_list: Arc::new(FreeList {
                 chunks: Mutex::new(Vec::new()),
-                reserve: settings.reserve_blocks,
+                reserve: settings.reserve_chunks,
             }),
         }
     }
 
-    /// The size of one block.
-    pub fn block_size(&self) -> usize {
-        self.block_size
+    /// The size of one chunk.
+    pub fn chunk_size(&self) -> usize {
+        self.chunk_size
     }
 
     /// `size` bytes aligned to `align`, freed when `tag` is released. A request larger than a
-    /// block gets a block of its own.
+    /// chunk gets a chunk of its own.
     pub fn allocate_bytes(
         &self,
         tag: Tag,
@@ -404,7 +406,7 @@ impl TaggedHeap {
         }) = tags.get_mut(&tag)
         {
             let offset = used.next_multiple_of(align);
-            // Checked: a huge request must fail, not wrap around to a bogus block.
+            // Checked: a huge request must fail, not wrap around to a bogus offset.
             if let Some(end) = offset
                 .checked_add(size)
                 .filter(|&end| end <= live.chunk().size)
@@ -417,15 +419,15 @@ impl TaggedHeap {
                 });
             }
         }
-        // A new block, taken before the tag is recorded, so that a failure leaves no empty tag.
+        // A new chunk, taken before the tag is recorded, so that a failure leaves no empty tag.
         let chunk = self.take_chunk(size)?;
         let state = tags.entry(tag).or_insert_with(|| TagState {
             current: None,
-            blocks: Vec::new(),
+            chunks: Vec::new(),
         });
         let live = Arc::new(Live(Some(chunk)));
-        state.blocks.push(Arc::clone(&live));
-        if size <= self.block_size {
+        state.chunks.push(Arc::clone(&live));
+        if size <= self.chunk_size {
             state.current = Some((Arc::clone(&live), size));
         }
         Ok(Block {
@@ -436,22 +438,22 @@ impl TaggedHeap {
     }
 
     fn take_chunk(&self, size: usize) -> Result<Chunk, MemoryError> {
-        if size > self.block_size {
+        if size > self.chunk_size {
             return Chunk::new(size, Weak::new());
         }
         if let Some(chunk) = lock(&self.free_list.chunks).pop() {
             return Ok(chunk);
         }
-        Chunk::new(self.block_size, Arc::downgrade(&self.free_list))
+        Chunk::new(self.chunk_size, Arc::downgrade(&self.free_list))
     }
 
-    /// Frees every block of `tag`: each goes back to the free list, at once if no [`Block`] of
-    /// it is still held, else when the last one is dropped; a block that finds the free list
-    /// holding [`Config::heap_reserve_blocks`](crate::Config::heap_reserve_blocks) already goes
-    /// back to the operating system. Returns the number of blocks.
+    /// Frees every chunk of `tag`: each goes back to the free list, at once if no [`Block`] of
+    /// it is still held, else when the last one is dropped; a chunk that finds the free list
+    /// holding [`Config::heap_reserve_chunks`](crate::Config::heap_reserve_chunks) already goes
+    /// back to the operating system. Returns the number of chunks.
     pub fn release(&self, tag: Tag) -> usize {
         let state = lock(&self.tags).remove(&tag);
-        state.map_or(0, |state| state.blocks.len())
+        state.map_or(0, |state| state.chunks.len())
     }
 
     /// A snapshot of the heap's use.
@@ -459,8 +461,8 @@ impl TaggedHeap {
         let tags = lock(&self.tags);
         HeapStats {
             live_tags: tags.len(),
-            live_blocks: tags.values().map(|t| t.blocks.len()).sum(),
-            free_blocks: lock(&self.free_list.chunks).len(),
+            live_chunks: tags.values().map(|t| t.chunks.len()).sum(),
+            free_chunks: lock(&self.free_list.chunks).len(),
         }
     }
 }
@@ -469,7 +471,7 @@ impl TaggedHeap {
 /// is released.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemoryRequest {
-    /// Whose memory it is: all blocks of a tag are freed together.
+    /// Whose memory it is: all blocks of a tag are freed together (with its chunks).
     pub tag: Tag,
     /// Bytes wanted.
     pub size: usize,

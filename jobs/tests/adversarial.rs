@@ -535,8 +535,8 @@ fn config_extremes() {
             ok(Config::default().spin_before_sleep(Config::MAX_SPIN + Duration::from_nanos(1)))
                 .is_err()
         );
-        assert!(ok(Config::default().heap_block_size(0)).is_err());
-        assert!(ok(Config::default().heap_block_size(Config::MAX_HEAP_BLOCK_SIZE + 1)).is_err());
+        assert!(ok(Config::default().heap_chunk_size(0)).is_err());
+        assert!(ok(Config::default().heap_chunk_size(Config::MAX_HEAP_CHUNK_SIZE + 1)).is_err());
         assert!(JobSystem::new(Config::default().cores(vec![])).is_err());
         assert!(JobSystem::new(Config::default().cores(vec![0, usize::MAX])).is_err());
         assert_eq!(Grain::fixed(0), Err(ConfigError::ZeroGrain));
@@ -555,12 +555,12 @@ fn config_extremes() {
                 .spin_before_sleep(Config::MAX_SPIN),
             Config::default()
                 .workers(2)
-                .heap_block_size(1)
-                .heap_reserve_blocks(0),
+                .heap_chunk_size(1)
+                .heap_reserve_chunks(0),
             Config::default()
                 .workers(2)
-                .heap_block_size(Config::MAX_HEAP_BLOCK_SIZE)
-                .heap_reserve_blocks(usize::MAX),
+                .heap_chunk_size(Config::MAX_HEAP_CHUNK_SIZE)
+                .heap_reserve_chunks(usize::MAX),
             Config::default().workers(2).recorder_memory(0),
             Config::default().workers(2).recorder_memory(usize::MAX),
             Config::default()

@@ -26,9 +26,9 @@ fn bad_configurations_are_errors_that_name_the_problem() {
             "io_threads(0)",
         ),
         (
-            Config::default().heap_block_size(0),
-            ConfigError::ZeroHeapBlockSize,
-            "heap_block_size(0)",
+            Config::default().heap_chunk_size(0),
+            ConfigError::ZeroHeapChunkSize,
+            "heap_chunk_size(0)",
         ),
         (
             Config::default().cores(vec![]),
@@ -51,9 +51,9 @@ fn bad_configurations_are_errors_that_name_the_problem() {
             "spin_before_sleep(",
         ),
         (
-            Config::default().heap_block_size(usize::MAX),
-            ConfigError::HeapBlockTooLarge(usize::MAX),
-            "heap_block_size(18446744073709551615)",
+            Config::default().heap_chunk_size(usize::MAX),
+            ConfigError::HeapChunkTooLarge(usize::MAX),
+            "heap_chunk_size(18446744073709551615)",
         ),
     ];
     for (config, expected, named) in cases {
@@ -90,7 +90,7 @@ fn the_first_error_wins_and_is_reported_before_any_thread_starts() {
         Config::default()
             .workers(0)
             .io_threads(0)
-            .heap_block_size(0),
+            .heap_chunk_size(0),
     )
     .unwrap_err();
     assert_eq!(err, ConfigError::ZeroWorkers);
@@ -238,17 +238,17 @@ fn the_spin_before_sleep_can_be_zero_or_long() {
 }
 
 #[test]
-fn the_heap_block_size_is_configurable() {
+fn the_heap_chunk_size_is_configurable() {
     let system = JobSystem::new(
         Config::default()
             .workers(1)
             .core_affinity(false)
-            .heap_block_size(256),
+            .heap_chunk_size(256),
     )
     .unwrap();
-    assert_eq!(system.heap().block_size(), 256);
+    assert_eq!(system.heap().chunk_size(), 256);
     let default = JobSystem::new(Config::default().workers(1).core_affinity(false)).unwrap();
-    assert_eq!(default.heap().block_size(), 2 << 20);
+    assert_eq!(default.heap().chunk_size(), 2 << 20);
 }
 
 #[test]
@@ -410,17 +410,17 @@ fn a_spin_too_long_is_an_error_not_dead_workers() {
 }
 
 #[test]
-fn a_heap_block_size_too_large_is_an_error() {
+fn a_heap_chunk_size_too_large_is_an_error() {
     for bytes in [(1 << 30) + 1, usize::MAX] {
         refused(
-            Config::default().workers(1).heap_block_size(bytes),
-            &format!("heap_block_size({bytes})"),
+            Config::default().workers(1).heap_chunk_size(bytes),
+            &format!("heap_chunk_size({bytes})"),
             "1 to 1073741824",
         );
     }
     refused(
-        Config::default().heap_block_size(0),
-        "heap_block_size(0)",
+        Config::default().heap_chunk_size(0),
+        "heap_chunk_size(0)",
         "1 to 1073741824",
     );
 }
@@ -434,7 +434,7 @@ fn every_setting_works_at_its_smallest_and_largest_allowed_value() {
                 .io_threads(1)
                 .core_affinity(false)
                 .spin_before_sleep(Duration::ZERO)
-                .heap_block_size(1)
+                .heap_chunk_size(1)
                 .recorder_memory(0),
         )
         .expect("the smallest settings are allowed");
@@ -443,7 +443,7 @@ fn every_setting_works_at_its_smallest_and_largest_allowed_value() {
                 .workers(2)
                 .core_affinity(false)
                 .spin_before_sleep(Duration::from_secs(1))
-                .heap_block_size(1 << 30)
+                .heap_chunk_size(1 << 30)
                 .recorder_memory(usize::MAX),
         )
         .expect("the largest settings are allowed");

@@ -16,16 +16,16 @@ fn small_heap(block_size: usize) -> JobSystem {
         Config::default()
             .workers(1)
             .core_affinity(false)
-            .heap_block_size(block_size),
+            .heap_chunk_size(block_size),
     )
     .unwrap()
 }
 
-fn stats(live_tags: usize, live_blocks: usize, free_blocks: usize) -> HeapStats {
+fn stats(live_tags: usize, live_chunks: usize, free_chunks: usize) -> HeapStats {
     HeapStats {
         live_tags,
-        live_blocks,
-        free_blocks,
+        live_chunks,
+        free_chunks,
     }
 }
 
@@ -33,7 +33,7 @@ fn stats(live_tags: usize, live_blocks: usize, free_blocks: usize) -> HeapStats 
 fn allocations_of_a_tag_share_blocks_and_are_disjoint() {
     let system = small_heap(4096);
     let heap = system.heap();
-    assert_eq!(heap.block_size(), 4096);
+    assert_eq!(heap.chunk_size(), 4096);
     assert_eq!(heap.stats(), HeapStats::default());
     let mut blocks: Vec<Block> = (0..10)
         .map(|i| heap.allocate_bytes(Tag(1), 100 + i, 8).unwrap())
@@ -70,7 +70,7 @@ fn release_returns_every_block_of_a_tag_to_the_free_list_for_reuse() {
     let heap = system.heap();
     for i in 0..5 {
         drop(heap.allocate_bytes(Tag(1), 1000, 16).unwrap());
-        assert_eq!(heap.stats().live_blocks, i + 1);
+        assert_eq!(heap.stats().live_chunks, i + 1);
     }
     assert_eq!(heap.release(Tag(1)), 5);
     assert_eq!(heap.stats(), stats(0, 0, 5));
@@ -82,7 +82,7 @@ fn release_returns_every_block_of_a_tag_to_the_free_list_for_reuse() {
         assert_eq!(heap.stats(), stats(1, i + 1, 4 - i));
     }
     heap.release(Tag(2));
-    assert_eq!(heap.stats().free_blocks, 5);
+    assert_eq!(heap.stats().free_chunks, 5);
 }
 
 #[test]
@@ -103,13 +103,13 @@ fn a_block_still_held_is_recycled_only_when_dropped() {
     );
     drop(held);
     assert_eq!(
-        heap.stats().free_blocks,
+        heap.stats().free_chunks,
         0,
         "the other allocation still holds it"
     );
     drop(other);
     assert_eq!(
-        heap.stats().free_blocks,
+        heap.stats().free_chunks,
         1,
         "free once the last allocation is dropped"
     );
@@ -123,8 +123,8 @@ fn heap_with_reserve(reserve: usize) -> JobSystem {
         Config::default()
             .workers(1)
             .core_affinity(false)
-            .heap_block_size(4096)
-            .heap_reserve_blocks(reserve),
+            .heap_chunk_size(4096)
+            .heap_reserve_chunks(reserve),
     )
     .unwrap()
 }
@@ -153,7 +153,7 @@ fn the_free_list_keeps_at_most_the_reserve_and_gives_the_rest_back() {
         assert_eq!(heap.stats(), stats(0, 0, kept), "reserve {reserve}");
     }
     assert_eq!(
-        small_heap(4096).heap().stats().free_blocks,
+        small_heap(4096).heap().stats().free_chunks,
         0,
         "nothing is made ahead of use"
     );
@@ -206,7 +206,7 @@ fn a_request_larger_than_a_block_gets_its_own_block_which_is_not_recycled() {
     drop((small, big, next));
     assert_eq!(heap.release(Tag(1)), 2);
     assert_eq!(
-        heap.stats().free_blocks,
+        heap.stats().free_chunks,
         1,
         "only the ordinary block is kept for reuse"
     );
@@ -334,11 +334,11 @@ fn memory_actions_allocate_from_the_heap_and_release_recycles_per_frame() {
             system.wait(&counter).unwrap();
             let live = system.heap().stats();
             assert_eq!(live.live_tags, 1);
-            assert!(live.live_blocks >= 1);
+            assert!(live.live_chunks >= 1);
             let released = system.heap().release(Tag(frame));
-            assert_eq!(released, live.live_blocks);
-            let free = system.heap().stats().free_blocks;
-            assert_eq!(system.heap().stats().live_blocks, 0);
+            assert_eq!(released, live.live_chunks);
+            let free = system.heap().stats().free_chunks;
+            assert_eq!(system.heap().stats().live_chunks, 0);
             // Frames after the first reuse the free blocks: the free list does not grow.
             match free_after_first_frame {
                 None => free_after_first_frame = Some(free),

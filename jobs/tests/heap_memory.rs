@@ -18,7 +18,7 @@ const MIB: usize = 1 << 20;
 fn released_blocks_beyond_the_reserve_go_back_to_the_system() {
     let system = JobSystem::new(Config::default().workers(1).core_affinity(false)).unwrap();
     let heap = system.heap();
-    let reserve = Config::DEFAULT_HEAP_RESERVE_BLOCKS;
+    let reserve = Config::DEFAULT_HEAP_RESERVE_CHUNKS;
     let before = resident_bytes();
 
     // 2,000 tags of 8 bytes: 2,000 blocks of 2 MiB, of which only a page each is used.
@@ -26,7 +26,7 @@ fn released_blocks_beyond_the_reserve_go_back_to_the_system() {
         let mut block = heap.allocate_bytes(Tag(tag), 8, 8).unwrap();
         block.as_mut_slice().fill(1);
     }
-    assert_eq!(heap.stats().live_blocks, 2000);
+    assert_eq!(heap.stats().live_chunks, 2000);
     let live = resident_bytes();
     for tag in 0..2000 {
         assert_eq!(heap.release(Tag(tag)), 1);
@@ -42,15 +42,15 @@ fn released_blocks_beyond_the_reserve_go_back_to_the_system() {
     }
 
     let stats = heap.stats();
-    assert_eq!((stats.live_tags, stats.live_blocks), (0, 0));
+    assert_eq!((stats.live_tags, stats.live_chunks), (0, 0));
     assert!(
-        stats.free_blocks <= reserve,
+        stats.free_chunks <= reserve,
         "{} free blocks kept, more than the reserve of {reserve}",
-        stats.free_blocks
+        stats.free_chunks
     );
 
     // Blocks written in full, then released: all but the reserve leave the process.
-    let block_size = heap.block_size();
+    let block_size = heap.chunk_size();
     for tag in 0..256 {
         let mut block = heap.allocate_bytes(Tag(tag), block_size, 8).unwrap();
         block.as_mut_slice().fill(1);
@@ -59,7 +59,7 @@ fn released_blocks_beyond_the_reserve_go_back_to_the_system() {
     for tag in 0..256 {
         heap.release(Tag(tag));
     }
-    assert!(heap.stats().free_blocks <= reserve);
+    assert!(heap.stats().free_chunks <= reserve);
     if let (Some(before), Some(full), Some(after)) = (before, full, resident_bytes()) {
         eprintln!(
             "resident: {} MiB before, {} MiB with 256 full blocks, {} MiB after releasing them",

@@ -220,7 +220,7 @@ fn memory_blocking_and_for_each_mut() {
     assert!(system.heap().allocate_bytes(Tag(2), 8, 3).is_err());
     let reused = system.heap().allocate_bytes(Tag(2), 8, 8).unwrap();
     assert_eq!(
-        system.heap().stats().free_blocks,
+        system.heap().stats().free_chunks,
         0,
         "the released block is reused"
     );

@@ -190,7 +190,7 @@ fn the_snapshot_includes_the_heap() {
     let stats = system.stats();
     assert_eq!(stats.heap, system.heap().stats());
     assert_eq!(stats.heap.live_tags, 1);
-    assert_eq!(stats.heap.live_blocks, 1);
+    assert_eq!(stats.heap.live_chunks, 1);
 }
 
 #[test]

@@ -791,8 +791,9 @@ impl Local {
             Completion::None => None,
             Completion::Counter(counter) => {
                 // Statistics first: whoever sees the counter reach zero sees these jobs counted
-                // (a frame's job count is read right after its counters reach zero).
-                self.publish_stats();
+                // (a frame's job count is read right after its counters reach zero). Only the
+                // counts: the queue lengths wait for the periodic publication.
+                self.publish_finished();
                 // SAFETY: `count` finished jobs of this counter are still counted on it.
                 unsafe { CounterState::decrement(counter, count) };
                 None
@@ -822,12 +823,21 @@ impl Local {
 
     /// Adds this thread's finished-job counts to the shared statistics.
     pub(crate) fn publish_stats(&mut self) {
-        self.since_publish = 0;
-        let finished = mem::take(&mut self.finished);
-        self.shared.stats().add_finished(self.index, finished);
+        self.publish_finished();
         if let (Some(index), Some(deques)) = (self.index, &self.deques) {
             let queued = deques.len();
             self.shared.stats().worker(index).set_private_queued(queued);
+        }
+    }
+
+    /// Adds this thread's finished-job counts to the shared statistics (one atomic operation per
+    /// priority that ran any).
+    #[inline]
+    fn publish_finished(&mut self) {
+        self.since_publish = 0;
+        if self.finished != [0; 3] {
+            let finished = mem::take(&mut self.finished);
+            self.shared.stats().add_finished(self.index, finished);
         }
     }
 

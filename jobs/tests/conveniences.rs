@@ -277,3 +277,33 @@ fn a_block_reads_back_as_plain_old_data() {
     fn pod<T: jobs::Pod>() {}
     pod::<[f32; 4]>();
 }
+
+#[test]
+fn a_batch_runs_at_the_priority_it_asks_for_from_the_system_and_from_a_spawner() {
+    use jobs::{Action, Batch, Context, Grain, Job, Priority};
+    let system = jobs::JobSystem::new(jobs::Config::default().workers(2).core_affinity(false))
+        .expect("valid config");
+    let low = |stats: &jobs::Stats| stats.jobs_finished[Priority::Low.index()];
+    let before = low(&system.stats());
+    system
+        .parallel_for(0..1000, Batch::new().priority(Priority::Low), |_| {})
+        .unwrap();
+    let after = low(&system.stats());
+    assert!(after - before >= 1000, "{before} -> {after}");
+    // From a spawner: the parent is Normal, the batch asks for Low.
+    struct Parent;
+    fn start(_: &mut Parent, _: &mut Context<'_>) -> Action<Parent> {
+        Action::Spawn(
+            |_, spawner| {
+                let batch = Batch::from(Grain::fixed(10).unwrap()).priority(Priority::Low);
+                spawner.parallel_for(0..500, batch, |_| {});
+            },
+            |_, _| Action::Done,
+        )
+    }
+    let done = system.counter();
+    system.submit_counted(&done, Job::new(Parent, start));
+    system.wait(&done).unwrap();
+    let last = low(&system.stats());
+    assert!(last - after >= 500, "{after} -> {last}");
+}

@@ -464,7 +464,7 @@ impl GraphBuilder {
     /// A buffer of `len` values of `T` that lives for one frame: allocated from the frame's
     /// tag in the tagged heap when the frame starts, released when it has completed. Its first
     /// writer sees unspecified contents.
-    pub fn transient<T: bytemuck::Pod>(&mut self, name: &str, len: usize) -> Buf<T> {
+    pub fn transient<T: crate::Pod>(&mut self, name: &str, len: usize) -> Buf<T> {
         let init = Init::Buffer {
             size: size_of::<T>(),
             align: align_of::<T>().max(16),

@@ -91,6 +91,9 @@ pub use flag::Flag;
 pub use frames::{FrameInfo, FrameSetup, Frames, FramesConfig};
 pub use game_loop::{GameLoop, LoopSummary, Turn};
 pub use graph::Graph;
+/// What a [`transient`](GraphBuilder::transient) buffer holds: plain old data (`bytemuck`'s
+/// `Pod`, re-exported so that a game need not depend on `bytemuck` itself).
+pub use jobs::Pod;
 pub use pass::{Pass, PassContext};
 pub use resource::{Buf, Kind, Res};
 pub use stats::{FrameStats, PassTime};

@@ -104,6 +104,7 @@ impl Grain {
 /// |---|---|---|---|
 /// | [`JobSystem`](crate::JobSystem), waiting | `parallel_for` | `parallel_for_chunks` | `for_each_mut` |
 /// | [`JobSystem`](crate::JobSystem), counted | `submit_for` | | |
+/// | [`Scope`](crate::Scope), part of the scope | `parallel_for` | `parallel_for_chunks` | `for_each_mut` |
 /// | [`Spawner`](crate::Spawner) (and a frame pass), children | `parallel_for` | `parallel_for_chunks` | `for_each_mut` |
 ///
 /// The default priority is Normal from the system and the parent's from a spawner.

@@ -143,4 +143,3 @@ pub use pinned::{
 pub use priority::Priority;
 pub use stats::{Stats, WorkerStats};
 pub use system::{JobSystem, Scope};
-pub use trace::{Recorder, RecordingError, Trace};

@@ -95,6 +95,30 @@ impl Shared {
         self.main_thread.unpark();
     }
 
+    /// Arms `counter` for the runners `make` creates for a batch of `items` items, and queues
+    /// them at `priority` (`JobSystem::submit_runners`, `Scope`'s batches).
+    fn queue_runners<'a>(
+        &self,
+        counter: &Counter,
+        priority: Priority,
+        items: usize,
+        make: impl FnOnce(usize, Completion) -> Vec<Job<'a>>,
+    ) {
+        if items == 0 {
+            return;
+        }
+        // Only the runners are counted (see `batch.rs`): when the counter reaches zero every
+        // item has run and no runner holds the body, for any number of items.
+        let completion = Completion::Counter(counter.arm(0));
+        let runners = make(self.threads_running_jobs(), completion);
+        counter.arm(runners.len());
+        for runner in runners {
+            let job = runner.into_ref(completion, Inherit::at(priority), || self.inboxes.id());
+            self.queues.push(priority.index(), Entry::Job(job));
+        }
+        self.sleep.notify(self.workers);
+    }
+
     /// Whether threads outside the pool run its jobs while they wait.
     pub(crate) fn outside_threads_help(&self) -> bool {
         self.help_while_waiting
@@ -545,19 +569,7 @@ impl JobSystem {
         items: usize,
         make: impl FnOnce(usize, Completion) -> Vec<Job<'a>>,
     ) {
-        if items == 0 {
-            return;
-        }
-        // Only the runners are counted (see `batch.rs`): when the counter reaches zero every
-        // item has run and no runner holds the body, for any number of items.
-        let completion = Completion::Counter(counter.arm(0));
-        let runners = make(self.shared.threads_running_jobs(), completion);
-        counter.arm(runners.len());
-        for runner in runners {
-            let job = runner.into_ref(completion, Inherit::at(priority), || self.id());
-            self.shared.queues.push(priority.index(), Entry::Job(job));
-        }
-        self.shared.sleep.notify(self.shared.workers);
+        self.shared.queue_runners(counter, priority, items, make);
     }
 
     /// Runs `body(i)` for every `i` in `range` on the workers (and this thread), returning when
@@ -996,6 +1008,79 @@ impl<'scope> Scope<'scope, '_> {
             || self.shared.inboxes.id(),
         );
         self.shared.schedule(job);
+    }
+
+    /// Runs `body(i)` for every `i` in `range` as part of the scope (which ends when every item
+    /// has run), cut and run as `batch` says ([`Batch`]; a [`Grain`](crate::Grain) alone runs
+    /// at Normal). Returns at once: the scope waits.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2))?;
+    /// let (a, b) = (AtomicU64::new(0), AtomicU64::new(0));
+    /// system.scope(|s| {
+    ///     s.parallel_for(0..100, jobs::Grain::Auto, |i| { a.fetch_add(i as u64, Ordering::Relaxed); });
+    ///     s.spawn(|_| b.store(7, Ordering::Relaxed));
+    /// });
+    /// assert_eq!((a.into_inner(), b.into_inner()), (4950, 7));
+    /// # Ok::<(), jobs::ConfigError>(())
+    /// ```
+    pub fn parallel_for<F>(&'scope self, range: Range<usize>, batch: impl Into<Batch>, body: F)
+    where
+        F: Fn(usize) + Send + Sync + 'scope,
+    {
+        let batch = batch.into();
+        let priority = batch.priority.unwrap_or(Priority::Normal);
+        self.shared
+            .queue_runners(&self.counter, priority, range.len(), |threads, done| {
+                batch::items(body, range, batch.grain, threads, done)
+            });
+    }
+
+    /// Like [`parallel_for`](Self::parallel_for), with `body` called once per chunk of items.
+    pub fn parallel_for_chunks<F>(
+        &'scope self,
+        range: Range<usize>,
+        batch: impl Into<Batch>,
+        body: F,
+    ) where
+        F: Fn(Range<usize>) + Send + Sync + 'scope,
+    {
+        let batch = batch.into();
+        let priority = batch.priority.unwrap_or(Priority::Normal);
+        self.shared
+            .queue_runners(&self.counter, priority, range.len(), |threads, done| {
+                batch::chunks(body, range, batch.grain, threads, done)
+            });
+    }
+
+    /// Calls `body(i, &mut items[i])` for every item as part of the scope: each item is
+    /// visited once, before the scope ends. `items` is borrowed until then.
+    ///
+    /// ```
+    /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2))?;
+    /// let (mut left, mut right) = (vec![0u32; 500], vec![0u32; 500]);
+    /// system.scope(|s| {
+    ///     s.for_each_mut(&mut left, jobs::Grain::Auto, |i, v| *v = i as u32);
+    ///     s.for_each_mut(&mut right, jobs::Grain::Auto, |_, v| *v = 1);
+    /// });
+    /// assert_eq!((left[499], right.iter().sum::<u32>()), (499, 500));
+    /// # Ok::<(), jobs::ConfigError>(())
+    /// ```
+    pub fn for_each_mut<T, F>(
+        &'scope self,
+        items: &'scope mut [T],
+        batch: impl Into<Batch>,
+        body: F,
+    ) where
+        T: Send + 'scope,
+        F: Fn(usize, &mut T) + Send + Sync + 'scope,
+    {
+        let len = items.len();
+        // SAFETY: the batch hands every index of `0..len` out exactly once, and `items` is
+        // borrowed for `'scope`: the scope does not end before every runner has finished.
+        let chunks = unsafe { batch::each_mut(items, body) };
+        self.parallel_for_chunks(0..len, batch, chunks);
     }
 }
 

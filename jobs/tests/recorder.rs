@@ -10,8 +10,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::watchdog;
+use jobs::trace::RecordingError;
 use jobs::trace::{EventKind, FrameRecord, LaneKind, PassRecord, Trace};
-use jobs::{Config, Job, JobSystem, Label, Priority, RecordingError};
+use jobs::{Config, Job, JobSystem, Label, Priority};
 
 fn system(workers: usize, memory: usize) -> JobSystem {
     JobSystem::new(

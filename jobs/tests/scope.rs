@@ -213,3 +213,31 @@ fn a_scope_inside_a_job_works_on_a_worker() {
         assert_eq!(out.load(Ordering::SeqCst), 28);
     });
 }
+
+#[test]
+fn a_scopes_batches_run_every_item_before_it_ends_and_their_panics_are_raised_there() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let system = jobs::JobSystem::new(jobs::Config::default().workers(2).core_affinity(false))
+        .expect("valid config");
+    let hits = AtomicUsize::new(0);
+    let mut items = vec![0u64; 10_000];
+    system.scope(|s| {
+        s.parallel_for(
+            0..1000,
+            jobs::Batch::new().priority(jobs::Priority::High),
+            |_| {
+                hits.fetch_add(1, Ordering::Relaxed);
+            },
+        );
+        s.parallel_for_chunks(0..0, jobs::Grain::Auto, |_| unreachable!());
+        s.for_each_mut(&mut items, jobs::Grain::fixed(7).unwrap(), |i, v| {
+            *v = i as u64
+        });
+    });
+    assert_eq!(hits.into_inner(), 1000);
+    assert!(items.iter().enumerate().all(|(i, &v)| v == i as u64));
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        system.scope(|s| s.parallel_for(0..100, jobs::Grain::Auto, |i| assert!(i != 50)));
+    }));
+    assert!(caught.is_err(), "the item's panic is raised by the scope");
+}

@@ -23,7 +23,7 @@ use tools::{FrameRange, Report, ReportOptions, Trace};
 #[derive(Parser, Debug)]
 #[command(name = "jobs-trace", version)]
 struct Args {
-    /// The trace: Chrome trace event JSON as `jobs::Trace::write_chrome` writes it.
+    /// The trace: Chrome trace event JSON as `jobs::trace::Trace::write_chrome` writes it.
     trace: PathBuf,
     /// The folder for timeline.png and utilization.png (made if missing); by default they go
     /// beside the trace as NAME-timeline.png and NAME-utilization.png.

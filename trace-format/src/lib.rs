@@ -1,4 +1,4 @@
-//! The trace file of the `jobs` recorder, defined once: what its writer (`jobs::Trace::write_chrome`)
+//! The trace file of the `jobs` recorder, defined once: what its writer (`jobs::trace::Trace::write_chrome`)
 //! writes and its readers (the `tools` crate's `jobs-trace`) read.
 //!
 //! The file is the Chrome trace event format (JSON object form), which Perfetto and

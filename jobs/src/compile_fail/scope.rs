@@ -253,3 +253,49 @@ mod two_jobs_mutably_borrow_one_local {}
 /// assert_eq!(total, 1);
 /// ```
 mod caller_reads_while_job_writes {}
+
+/// A scope's batch over a local of the scope closure (dropped before the scope ends).
+///
+/// ```compile_fail,E0597
+/// let system = jobs::JobSystem::new(jobs::Config::default().workers(1)).unwrap();
+/// system.scope(|s| {
+///     let mut local = vec![0u32; 8];
+///     s.for_each_mut(&mut local, jobs::Grain::Auto, |_, v| *v += 1);
+/// });
+/// ```
+///
+/// Two batches over the same slice at once.
+///
+/// ```compile_fail,E0499
+/// let system = jobs::JobSystem::new(jobs::Config::default().workers(1)).unwrap();
+/// let mut items = vec![0u32; 8];
+/// system.scope(|s| {
+///     s.for_each_mut(&mut items, jobs::Grain::Auto, |_, v| *v += 1);
+///     s.for_each_mut(&mut items, jobs::Grain::Auto, |_, v| *v += 1);
+/// });
+/// ```
+///
+/// The caller reads items a batch of the scope is writing.
+///
+/// ```compile_fail,E0502
+/// let system = jobs::JobSystem::new(jobs::Config::default().workers(1)).unwrap();
+/// let mut items = vec![0u32; 8];
+/// system.scope(|s| {
+///     s.for_each_mut(&mut items, jobs::Grain::Auto, |_, v| *v += 1);
+///     println!("{}", items[0]);
+/// });
+/// ```
+///
+/// Compiles: disjoint halves, read after the scope.
+///
+/// ```
+/// let system = jobs::JobSystem::new(jobs::Config::default().workers(1)).unwrap();
+/// let mut items = vec![0u32; 8];
+/// let (a, b) = items.split_at_mut(4);
+/// system.scope(|s| {
+///     s.for_each_mut(a, jobs::Grain::Auto, |_, v| *v += 1);
+///     s.for_each_mut(b, jobs::Grain::Auto, |_, v| *v += 2);
+/// });
+/// assert_eq!(items.iter().sum::<u32>(), 12);
+/// ```
+mod scope_batches_borrow {}

@@ -537,11 +537,11 @@ impl FramesConfig {
     /// waits of the frame loop). Default [`Priority::Low`]: it helps with everything. With
     /// `Priority::Normal` (or `High`), a main thread waiting for a frame never picks up a long
     /// Low job (streaming, background work) and starts the next frame late
-    /// ([`jobs::WaitOptions::lowest_priority`]); the workers still run the Low jobs. A pass
-    /// [pinned to a thread](crate::PassConfig::on_thread) runs only there, so the waits run
-    /// down to the lowest priority of such passes whatever this says (a Normal present on the
-    /// main thread with `lowest_to_run(High)` waits at Normal): the frame loop never waits for
-    /// a pass it refuses to run.
+    /// ([`jobs::WaitOptions::lowest_priority`]); the workers still run the Low jobs. Jobs
+    /// pinned to the waiting thread run whatever their priority
+    /// ([`jobs::WaitOptions::pinned_jobs_at_any_priority`]): a main-thread pass, or a job a
+    /// pass hands to this thread, runs only here, and the frame loop never waits for a job it
+    /// refuses to run.
     ///
     /// ```
     /// let config = frame::FramesConfig::default().lowest_to_run(jobs::Priority::Normal);
@@ -700,15 +700,6 @@ impl Frames {
             &graph,
             &profile,
         );
-        // A pass pinned to a thread runs only there: a wait on that thread that refused its
-        // priority could never end. The waits run down to the lowest such priority.
-        let lowest_pinned = schedule
-            .passes
-            .iter()
-            .filter(|pass| pass.thread.is_some())
-            .map(|pass| pass.priority)
-            .max();
-        let lowest_to_run = config.lowest_to_run.max(lowest_pinned.unwrap_or(Priority::High));
         Ok(Frames {
             profile,
             system,
@@ -718,7 +709,11 @@ impl Frames {
             names,
             in_flight: VecDeque::with_capacity(config.in_flight),
             max_in_flight: config.in_flight,
-            waiting: WaitOptions::new().lowest_priority(lowest_to_run),
+            // A job pinned to the waiting thread (a main-thread pass, or a job a pass hands to
+            // this thread) runs only here: refusing it for its priority could hang the loop.
+            waiting: WaitOptions::new()
+                .lowest_priority(config.lowest_to_run)
+                .pinned_jobs_at_any_priority(),
             next_frame: 0,
             completed: None,
             next_flags: Flag::DEFAULT_BITS,

@@ -29,6 +29,10 @@ use crate::{FrameSetup, Frames};
 /// done, not at the next turn. In between it sleeps: the main thread burns no CPU between turns
 /// (the workers run the frames in flight meanwhile).
 ///
+/// The loop may run on any thread: on the system's main thread or a
+/// [registered](jobs::JobSystem::register_thread) one it runs the jobs pinned to that thread
+/// while it paces; on any other thread it only sleeps between turns.
+///
 /// [`PassConfig::simulate`]: crate::PassConfig::simulate
 /// [`PassConfig::render`]: crate::PassConfig::render
 ///

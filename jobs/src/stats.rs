@@ -39,7 +39,9 @@ pub struct Stats {
     pub pinned_queued: usize,
     /// Blocking requests handed to I/O threads and not yet back.
     pub io_in_flight: usize,
-    /// Panics of jobs that nothing waited for (no counter, no parent).
+    /// Panics nobody will see: of jobs that nothing waited for (no counter, no parent), and
+    /// every panic after the first where one is reported (a counter's round, a batch, a parent's
+    /// children: ten panicking items of one batch are one error and nine here).
     pub unobserved_panics: u64,
     /// The tagged heap.
     pub heap: HeapStats,

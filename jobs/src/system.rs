@@ -645,6 +645,9 @@ impl JobSystem {
     }
 
     /// Calls `body(i, &mut items[i])` for every item, in parallel: each item is visited once.
+    /// Items are visited a chunk at a time ([`Batch`](crate::Batch)): a panic in `body` ends
+    /// its chunk (the items after it in that chunk are not visited), every other chunk still
+    /// runs, and the first panic is returned as an error.
     ///
     /// ```
     /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2))?;
@@ -1055,7 +1058,8 @@ impl<'scope> Scope<'scope, '_> {
     }
 
     /// Calls `body(i, &mut items[i])` for every item as part of the scope: each item is
-    /// visited once, before the scope ends. `items` is borrowed until then.
+    /// visited once, before the scope ends. `items` is borrowed until then. A panic in `body`
+    /// ends its chunk (the rest of that chunk is not visited); the scope re-raises it.
     ///
     /// ```
     /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2))?;

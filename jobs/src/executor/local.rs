@@ -201,12 +201,24 @@ pub(crate) struct Local {
     /// [`WaitOptions::lowest_priority`](crate::WaitOptions::lowest_priority)): a job handed
     /// over of a lower one is queued instead, and a child of a lower one never runs inline.
     lowest: Priority,
+    /// The lowest priority of the jobs pinned to this thread it may run now: `lowest`, or Low
+    /// in a wait that runs this thread's own jobs at any priority
+    /// ([`WaitOptions::pinned_jobs_at_any_priority`](crate::WaitOptions::pinned_jobs_at_any_priority)).
+    pinned_lowest: Priority,
     /// The number of priorities this thread may run now (`lowest`'s index plus one): the bound
     /// of the loops over priorities.
     runs: usize,
     /// Whether any of the above limits this thread, or it has a pinned inbox to look at first:
     /// a worker outside a limited wait skips those checks with one test.
     limited: bool,
+}
+
+/// What a thread may run now (`Local`'s fields of the same names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Limits {
+    pub(crate) pinned_only: bool,
+    pub(crate) lowest: Priority,
+    pub(crate) pinned_lowest: Priority,
 }
 
 /// A span being recorded: its start and what the job was.
@@ -245,6 +257,7 @@ impl Local {
             last_end: None,
             pinned_only: false,
             lowest: Priority::Low,
+            pinned_lowest: Priority::Low,
             runs: Priority::ALL.len(),
             limited: inbox.is_some(),
             inbox,
@@ -391,7 +404,7 @@ impl Local {
     /// busy; stealing is looking for work (idle in the statistics, between spans in a trace).
     pub(crate) fn find_own_work(&mut self) -> Option<JobRef> {
         if let Some(slot) = self.inbox {
-            if let Some(job) = self.shared.pop_pinned(slot, self.lowest) {
+            if let Some(job) = self.shared.pop_pinned(slot, self.pinned_lowest) {
                 return Some(job);
             }
         }
@@ -569,7 +582,12 @@ impl Local {
         let header = next.header();
         if self.limited
             && ((self.pinned_only && !header.pinned())
-                || header.priority() > self.lowest
+                || header.priority()
+                    > if header.pinned() {
+                        self.pinned_lowest
+                    } else {
+                        self.lowest
+                    }
                 || self
                     .inbox
                     .is_some_and(|slot| self.shared.pinned_waiting(slot)))
@@ -579,21 +597,25 @@ impl Local {
         self.higher_priority_waiting(header.priority())
     }
 
-    /// Sets what this thread may run now: only jobs pinned to it, and the lowest priority (see
-    /// the fields); returns the previous settings, for the caller to restore.
-    pub(crate) fn set_limits(&mut self, pinned_only: bool, lowest: Priority) -> (bool, Priority) {
-        let outer = (
-            mem::replace(&mut self.pinned_only, pinned_only),
-            mem::replace(&mut self.lowest, lowest),
-        );
-        self.runs = lowest.index() + 1;
+    /// Sets what this thread may run now (see the fields); returns the previous settings, for
+    /// the caller to restore.
+    pub(crate) fn set_limits(&mut self, limits: Limits) -> Limits {
+        let outer = self.limits();
+        self.pinned_only = limits.pinned_only;
+        self.lowest = limits.lowest;
+        self.pinned_lowest = limits.pinned_lowest;
+        self.runs = limits.lowest.index() + 1;
         self.set_inbox(self.inbox);
         outer
     }
 
-    /// The lowest priority this thread may run now.
-    pub(crate) fn lowest(&self) -> Priority {
-        self.lowest
+    /// What this thread may run now.
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            pinned_only: self.pinned_only,
+            lowest: self.lowest,
+            pinned_lowest: self.pinned_lowest,
+        }
     }
 
     /// Looks up this thread's pinned inbox again (it may have registered or unregistered since
@@ -607,7 +629,10 @@ impl Local {
 
     fn set_inbox(&mut self, inbox: Option<u8>) {
         self.inbox = inbox;
-        self.limited = self.pinned_only || self.lowest != Priority::Low || inbox.is_some();
+        self.limited = self.pinned_only
+            || self.lowest != Priority::Low
+            || self.pinned_lowest != Priority::Low
+            || inbox.is_some();
     }
 
     /// Runs one job (see [`run`](Self::run)); returns the job it hands over.
@@ -844,7 +869,7 @@ impl Local {
     /// The next job pinned to this thread, if it takes any.
     pub(crate) fn find_pinned(&mut self) -> Option<JobRef> {
         let slot = self.inbox?;
-        self.shared.pop_pinned(slot, self.lowest)
+        self.shared.pop_pinned(slot, self.pinned_lowest)
     }
 }
 

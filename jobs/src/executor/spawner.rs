@@ -265,7 +265,8 @@ impl<'c, 'w> Spawner<'c, 'w> {
 
     /// Calls `body(i, &mut items[i])` for every item, in parallel, as children of this job:
     /// each item is visited once, and the parent continues when all have been. `items` may be
-    /// (part of) the parent's capture.
+    /// (part of) the parent's capture. A panic in `body` ends its chunk (the rest of that chunk
+    /// is not visited) and cancels the parent once every other chunk has run.
     ///
     /// ```
     /// use jobs::{Action, Context, Grain, Job};

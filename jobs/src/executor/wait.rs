@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use super::local::{Local, LocalPtr};
+use super::local::{Limits, Local, LocalPtr};
 use super::worker::Backoff;
 use crate::counter::{Counter, Round, Wakeup};
 use crate::panic::AbortOnUnwind;
@@ -92,7 +92,12 @@ fn help(
         (worker.is_some() || shared.outside_threads_help()) && this().depth() < MAX_HELPING_DEPTH;
     let may_run = this().depth() < MAX_HELPING_DEPTH;
     // A thread that does not help runs only its pinned jobs, also those handed over to it.
-    let _limits = RestoreLimits::set(local, !helps, options.lowest);
+    let pinned_lowest = if options.pinned_any {
+        Priority::Low
+    } else {
+        options.lowest
+    };
+    let _limits = RestoreLimits::set(local, !helps, options.lowest, pinned_lowest);
     let mut sleeper = match worker {
         Some(index) if helps && deadline.is_none() => Sleeper::Worker(index),
         _ => Sleeper::Parked,
@@ -193,24 +198,34 @@ fn help(
 /// wait for High work runs does not open the thread to Low jobs.
 pub(crate) struct RestoreLimits {
     local: LocalPtr,
-    outer: (bool, Priority),
+    outer: Limits,
 }
 
 impl RestoreLimits {
-    pub(crate) fn set(local: LocalPtr, pinned_only: bool, lowest: Priority) -> RestoreLimits {
+    /// Runs only pinned jobs if `pinned_only`, and none below `lowest` (this thread's pinned
+    /// jobs: none below `pinned_lowest`), within what the outer settings allow.
+    pub(crate) fn set(
+        local: LocalPtr,
+        pinned_only: bool,
+        lowest: Priority,
+        pinned_lowest: Priority,
+    ) -> RestoreLimits {
         // SAFETY: `local` is this thread's state; a short borrow (see `LocalPtr`).
         let this = unsafe { &mut *local.as_ptr() };
-        let lowest = lowest.min(this.lowest());
-        let outer = this.set_limits(pinned_only, lowest);
+        let outer = this.limits();
+        let outer = this.set_limits(Limits {
+            pinned_only,
+            lowest: lowest.min(outer.lowest),
+            pinned_lowest: pinned_lowest.min(outer.pinned_lowest),
+        });
         RestoreLimits { local, outer }
     }
 }
 
 impl Drop for RestoreLimits {
     fn drop(&mut self) {
-        let (pinned_only, lowest) = self.outer;
         // SAFETY: as in `set`: the same thread, which holds no other borrow of its state here.
-        unsafe { &mut *self.local.as_ptr() }.set_limits(pinned_only, lowest);
+        unsafe { &mut *self.local.as_ptr() }.set_limits(self.outer);
     }
 }
 
@@ -235,6 +250,7 @@ impl Drop for RestoreLimits {
 pub struct WaitOptions {
     pub(crate) deadline: Option<Instant>,
     pub(crate) lowest: Priority,
+    pub(crate) pinned_any: bool,
 }
 
 impl Default for WaitOptions {
@@ -249,6 +265,7 @@ impl WaitOptions {
         WaitOptions {
             deadline: None,
             lowest: Priority::Low,
+            pinned_any: false,
         }
     }
 
@@ -275,6 +292,30 @@ impl WaitOptions {
         self.lowest = lowest;
         self
     }
+
+    /// Runs the jobs pinned to this thread whatever their priority, while
+    /// [`lowest_priority`](Self::lowest_priority) still limits every other job. Only this thread
+    /// can run them: a wait for work that hands some of it to this thread (a frame whose
+    /// passes pin a present or an upload here) would otherwise never end if that job's
+    /// priority were below the limit. A nested wait still narrows it.
+    ///
+    /// ```
+    /// use jobs::{Job, Priority, WaitOptions};
+    /// let system = jobs::JobSystem::new(jobs::Config::default().workers(1))?;
+    /// let frame = system.counter();
+    /// let f = frame.clone();
+    /// // High work that hands a Normal job to the main thread and counts it on the frame.
+    /// system.submit_counted(&frame, Job::from_fn(move |cx| {
+    ///     cx.spawn_job_counted(&f, Job::from_fn(|cx| assert!(cx.on_main_thread())).pinned_to_main());
+    /// }).with_priority(Priority::High));
+    /// let options = WaitOptions::new().lowest_priority(Priority::High).pinned_jobs_at_any_priority();
+    /// assert!(system.wait_with(&frame, options)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn pinned_jobs_at_any_priority(mut self) -> WaitOptions {
+        self.pinned_any = true;
+        self
+    }
 }
 
 /// The longest an outside thread helping for a while ([`help_for`]) parks before it looks for
@@ -293,7 +334,7 @@ pub(crate) fn help_for(shared: &Arc<Shared>, local: LocalPtr, deadline: Instant)
     };
     this().refresh_inbox();
     let may_run = this().depth() < MAX_HELPING_DEPTH;
-    let _limits = RestoreLimits::set(local, !may_run, Priority::Low);
+    let _limits = RestoreLimits::set(local, !may_run, Priority::Low, Priority::Low);
     let mut ran = 0usize;
     let mut backoff = Backoff::new();
     let mut idle_since: Option<Instant> = None;
@@ -350,7 +391,7 @@ pub(crate) fn run_pinned(
     let may_run = this().depth() < MAX_HELPING_DEPTH;
     // Only pinned jobs, also among those handed over to run next; the lowest priority of an
     // outer wait still holds.
-    let _limits = RestoreLimits::set(local, true, Priority::Low);
+    let _limits = RestoreLimits::set(local, true, Priority::Low, Priority::Low);
     // What is queued now runs whatever the deadline; after that, only until the deadline.
     // Without one, nothing more: a job that yields or pins a successor here would otherwise
     // keep this from returning.

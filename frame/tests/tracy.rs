@@ -45,7 +45,9 @@ fn frames(ran: &Arc<AtomicU64>) -> Frames {
     let input = graph.import("input", 0u64);
     let state = graph.scratch("state", vec![0u64; 64]);
     let image = graph.import("image", 0u64);
-    let exploded = graph.import("exploded", 0u64);
+    // Carried: a failed frame puts it back to the last good copy (an imported one would be
+    // poisoned, failing every later frame).
+    let exploded = graph.carried("exploded", 0u64);
     graph.step_pass("load", input.write(), (), load);
     let integrate = graph
         .pass(

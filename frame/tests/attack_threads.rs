@@ -18,30 +18,9 @@ use std::sync::{mpsc, Arc};
 use std::thread::{JoinHandle, ThreadId};
 use std::time::{Duration, Instant};
 
-use common::{run_frames, system, DT};
+use common::{run_frames, soft_watchdog, system, DT};
 use frame::{Frames, FramesConfig, GameLoop, GraphBuilder, Pass, Res, Write};
 use jobs::{Action, Context, Job, JobSystem, PinnedThread, Priority};
-
-/// Runs `body` on its own thread; panics (fails the test) if it has not finished in `seconds`.
-fn soft_watchdog<T: Send + 'static>(seconds: u64, body: impl FnOnce() -> T + Send + 'static) -> T {
-    let (done, finished) = mpsc::channel();
-    let handle = std::thread::Builder::new()
-        .name("test-main".into())
-        .spawn(move || {
-            let _done = done;
-            body()
-        })
-        .expect("spawn the test body");
-    match finished.recv_timeout(Duration::from_secs(seconds)) {
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            panic!("the test did not finish within {seconds} s: a hang")
-        }
-        Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
-            Ok(value) => value,
-            Err(panic) => std::panic::resume_unwind(panic),
-        },
-    }
-}
 
 const WATCH: u64 = 30;
 

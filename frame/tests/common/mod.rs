@@ -25,6 +25,32 @@ pub fn system(workers: usize) -> Arc<JobSystem> {
 /// other tests need). The thread that runs `body` is the "main thread" of every job system
 /// created inside it. A panic in `body` is passed on to the test.
 pub fn watchdog<T: Send + 'static>(seconds: u64, body: impl FnOnce() -> T + Send + 'static) -> T {
+    watch(seconds, body, |seconds| {
+        eprintln!(
+            "watchdog: the test did not finish within {seconds} s: a hang (a deadlock, a lost \
+             wake-up, or a frame that never completes); aborting"
+        );
+        std::process::abort()
+    })
+}
+
+/// As [`watchdog`], but a hang fails only this test (a panic) instead of aborting the process:
+/// for suites whose hangs are expected findings, kept running beside the other tests.
+pub fn soft_watchdog<T: Send + 'static>(
+    seconds: u64,
+    body: impl FnOnce() -> T + Send + 'static,
+) -> T {
+    watch(seconds, body, |seconds| {
+        panic!("the test did not finish within {seconds} s: a hang")
+    })
+}
+
+/// Runs `body` on its own thread; calls `hung` if it has not finished within `seconds`.
+fn watch<T: Send + 'static>(
+    seconds: u64,
+    body: impl FnOnce() -> T + Send + 'static,
+    hung: fn(u64) -> !,
+) -> T {
     let (done, finished) = mpsc::channel();
     let handle = std::thread::Builder::new()
         .name("test-main".into())
@@ -35,13 +61,7 @@ pub fn watchdog<T: Send + 'static>(seconds: u64, body: impl FnOnce() -> T + Send
         })
         .expect("spawn the test body");
     match finished.recv_timeout(Duration::from_secs(seconds)) {
-        Err(mpsc::RecvTimeoutError::Timeout) => {
-            eprintln!(
-                "watchdog: the test did not finish within {seconds} s: a hang (a deadlock, a lost \
-                 wake-up, or a frame that never completes); aborting"
-            );
-            std::process::abort();
-        }
+        Err(mpsc::RecvTimeoutError::Timeout) => hung(seconds),
         Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => match handle.join() {
             Ok(value) => value,
             Err(panic) => std::panic::resume_unwind(panic),

@@ -634,3 +634,34 @@ fn idle_workers_steal_and_counters_carry_panics_across_rounds() {
     system.wait(&outer).unwrap();
     assert!(inner.is_zero());
 }
+
+#[test]
+fn for_each_mut_from_a_scope_and_a_spawner_over_borrowed_items() {
+    let system = system(2);
+    // A scope's batch over the caller's stack, beside a plain scoped job.
+    let (mut left, mut right) = (vec![0u32; 9], vec![0u32; 5]);
+    system.scope(|s| {
+        s.for_each_mut(&mut left, Grain::fixed(2).unwrap(), |i, v| *v = i as u32);
+        s.spawn(|_| right.iter_mut().for_each(|v| *v = 7));
+    });
+    assert_eq!(left, (0..9).collect::<Vec<u32>>());
+    assert_eq!(right, vec![7; 5]);
+    // A spawner's batch over the parent's capture, read by the continuation.
+    struct Items(Vec<u64>);
+    fn start(_: &mut Items, _: &mut Context<'_>) -> Action<Items> {
+        Action::Spawn(
+            |items, spawner| {
+                spawner.for_each_mut(&mut items.0, Grain::fixed(3).unwrap(), |i, v| {
+                    *v += i as u64
+                })
+            },
+            |items, _| {
+                assert!(items.0.iter().enumerate().all(|(i, &v)| v == i as u64 + 1));
+                Action::Done
+            },
+        )
+    }
+    let done = Counter::new();
+    system.submit_counted(&done, Job::new(Items(vec![1; 10]), start));
+    system.wait(&done).unwrap();
+}

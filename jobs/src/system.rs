@@ -96,14 +96,16 @@ impl Shared {
     }
 
     /// Arms `counter` for the runners `make` creates for a batch of `items` items, and queues
-    /// them at `priority` (`JobSystem::submit_runners`, `Scope`'s batches).
+    /// them at the batch's priority (Normal unless it names one): the system's and a
+    /// `Scope`'s batches.
     fn queue_runners<'a>(
         &self,
         counter: &Counter,
-        priority: Priority,
+        batch: Batch,
         items: usize,
         make: impl FnOnce(usize, Completion) -> Vec<Job<'a>>,
     ) {
+        let priority = batch.priority.unwrap_or(Priority::Normal);
         if items == 0 {
             return;
         }
@@ -555,21 +557,10 @@ impl JobSystem {
         F: Fn(usize) + Send + Sync + 'static,
     {
         let batch = batch.into();
-        let priority = batch.priority.unwrap_or(Priority::Normal);
-        self.submit_runners(counter, priority, range.len(), |workers, completion| {
-            batch::items(body, range, batch.grain, workers, completion)
-        });
-    }
-
-    /// Arms `counter` for the runners `make` creates for `items` items, and queues them.
-    fn submit_runners<'a>(
-        &self,
-        counter: &Counter,
-        priority: Priority,
-        items: usize,
-        make: impl FnOnce(usize, Completion) -> Vec<Job<'a>>,
-    ) {
-        self.shared.queue_runners(counter, priority, items, make);
+        self.shared
+            .queue_runners(counter, batch, range.len(), |workers, completion| {
+                batch::items(body, range, batch.grain, workers, completion)
+            });
     }
 
     /// Runs `body(i)` for every `i` in `range` on the workers (and this thread), returning when
@@ -638,8 +629,7 @@ impl JobSystem {
         make: impl FnOnce(usize, Completion) -> Vec<Job<'a>>,
     ) -> Result<(), JobPanic> {
         let counter = self.counter();
-        let priority = batch.priority.unwrap_or(Priority::Normal);
-        self.submit_runners(&counter, priority, items, make);
+        self.shared.queue_runners(&counter, batch, items, make);
         // Every runner borrowing the body is counted: after this wait none is left.
         self.wait_for_borrowers(&counter)
     }
@@ -1033,9 +1023,8 @@ impl<'scope> Scope<'scope, '_> {
         F: Fn(usize) + Send + Sync + 'scope,
     {
         let batch = batch.into();
-        let priority = batch.priority.unwrap_or(Priority::Normal);
         self.shared
-            .queue_runners(&self.counter, priority, range.len(), |threads, done| {
+            .queue_runners(&self.counter, batch, range.len(), |threads, done| {
                 batch::items(body, range, batch.grain, threads, done)
             });
     }
@@ -1050,9 +1039,8 @@ impl<'scope> Scope<'scope, '_> {
         F: Fn(Range<usize>) + Send + Sync + 'scope,
     {
         let batch = batch.into();
-        let priority = batch.priority.unwrap_or(Priority::Normal);
         self.shared
-            .queue_runners(&self.counter, priority, range.len(), |threads, done| {
+            .queue_runners(&self.counter, batch, range.len(), |threads, done| {
                 batch::chunks(body, range, batch.grain, threads, done)
             });
     }

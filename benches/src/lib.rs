@@ -40,6 +40,7 @@ pub mod empty_batch;
 pub mod empty_spawn;
 pub mod graph_overhead;
 pub mod idle_cpu;
+pub mod join_tree;
 pub mod parallel_for;
 pub mod pipelined_frames;
 pub mod present_latency;

@@ -57,7 +57,7 @@ const LINEUP: Lineup<Pools> = Lineup {
         Peer {
             name: "rayon-core",
             does: "rayon_core::join recursion, 2^20 leaves",
-            target: "ratio <= 4",
+            target: "ratio <= 2",
             run: |p| rayon_core_join(&p.systems.rayon, DEPTH),
         },
         Peer {

@@ -61,6 +61,7 @@ pub struct Config {
     pub(crate) heap: HeapSettings,
     pub(crate) help_while_waiting: bool,
     pub(crate) recorder_memory: usize,
+    pub(crate) stack_size: usize,
 }
 
 impl Default for Config {
@@ -77,6 +78,7 @@ impl Default for Config {
             },
             help_while_waiting: true,
             recorder_memory: 256 << 20,
+            stack_size: Config::DEFAULT_STACK_SIZE,
         }
     }
 }
@@ -139,6 +141,25 @@ impl Config {
     /// );
     /// ```
     pub const MAX_HEAP_CHUNK_SIZE: usize = 1 << 30;
+
+    /// The default [`worker_stack_size`](Self::worker_stack_size): 2 MiB, what Rust gives a
+    /// new thread.
+    pub const DEFAULT_STACK_SIZE: usize = 2 << 20;
+
+    /// The smallest [`worker_stack_size`](Self::worker_stack_size): 64 KiB. Below that, the
+    /// executor's own frames and a panic's unwinding leave little or nothing for jobs.
+    ///
+    /// ```
+    /// let config = jobs::Config::default().worker_stack_size(4096);
+    /// let err = jobs::JobSystem::new(config).unwrap_err();
+    /// assert_eq!(err, jobs::ConfigError::StackSize(4096));
+    /// assert!(err.to_string().contains("65536 to 1073741824"));
+    /// ```
+    pub const MIN_STACK_SIZE: usize = 64 << 10;
+
+    /// The largest [`worker_stack_size`](Self::worker_stack_size): 1 GiB. Only the pages a
+    /// worker touches become memory, but every worker reserves the whole size of address space.
+    pub const MAX_STACK_SIZE: usize = 1 << 30;
 
     /// The default [`heap_reserve_chunks`](Self::heap_reserve_chunks): 16 chunks (32 MiB of
     /// address space with the default 2 MiB chunks, of which only the pages once used are
@@ -297,6 +318,24 @@ impl Config {
         self
     }
 
+    /// The stack size of each worker (and I/O) thread, [`MIN_STACK_SIZE`](Self::MIN_STACK_SIZE)
+    /// to [`MAX_STACK_SIZE`](Self::MAX_STACK_SIZE). Default
+    /// [`DEFAULT_STACK_SIZE`](Self::DEFAULT_STACK_SIZE), 2 MiB. Jobs that recurse deeply on
+    /// their stack want more: each level of nested
+    /// [`Context::join`](crate::Context::join) takes about 200 bytes of stack in an optimized
+    /// build (some 1.5 KiB in a debug build) plus the caller's own frame, so 2 MiB hold about
+    /// ten thousand levels optimized and a thousand in debug.
+    ///
+    /// ```
+    /// let system = jobs::JobSystem::new(jobs::Config::default().worker_stack_size(16 << 20))?;
+    /// # drop(system);
+    /// # Ok::<(), jobs::ConfigError>(())
+    /// ```
+    pub fn worker_stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = bytes;
+        self
+    }
+
     /// Checks the configuration against this machine; returns the resolved worker cores.
     pub(crate) fn resolve(&self) -> Result<Resolved, ConfigError> {
         let available = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
@@ -324,6 +363,9 @@ impl Config {
             0 => return Err(ConfigError::ZeroHeapChunkSize),
             n if n > Config::MAX_HEAP_CHUNK_SIZE => return Err(ConfigError::HeapChunkTooLarge(n)),
             _ => {}
+        }
+        if !(Config::MIN_STACK_SIZE..=Config::MAX_STACK_SIZE).contains(&self.stack_size) {
+            return Err(ConfigError::StackSize(self.stack_size));
         }
         let machine_cores: Vec<usize> = core_affinity::get_core_ids()
             .map(|ids| ids.into_iter().map(|c| c.id).collect())
@@ -407,6 +449,8 @@ pub enum ConfigError {
     },
     /// A grain size of zero: every chunk must hold at least one item.
     ZeroGrain,
+    /// `worker_stack_size(n)` outside [`Config::MIN_STACK_SIZE`] to [`Config::MAX_STACK_SIZE`].
+    StackSize(usize),
     /// The operating system refused to start a thread.
     Spawn(String),
 }
@@ -463,6 +507,12 @@ impl fmt::Display for ConfigError {
             ConfigError::ZeroGrain => {
                 write!(f, "grain size 0: a chunk must hold at least one item")
             }
+            ConfigError::StackSize(n) => write!(
+                f,
+                "worker_stack_size({n}): a worker's stack size in bytes (allowed: {} to {})",
+                Config::MIN_STACK_SIZE,
+                Config::MAX_STACK_SIZE
+            ),
             ConfigError::Spawn(why) => write!(f, "could not start a thread: {why}"),
         }
     }

@@ -46,6 +46,16 @@ impl<'w> Context<'w> {
         unsafe { &mut *self.local.as_ptr() }
     }
 
+    /// This thread's executor state, for `executor::join`.
+    pub(crate) fn local_ptr(&self) -> LocalPtr {
+        self.local
+    }
+
+    /// What the running job passes on to the jobs it starts.
+    pub(crate) fn inherit(&self) -> Inherit {
+        self.inherit
+    }
+
     fn local_ref(&self) -> &Local {
         // SAFETY: as in `local`.
         unsafe { self.local.as_ref() }
@@ -82,6 +92,53 @@ impl<'w> Context<'w> {
     pub fn higher_priority_waiting(&self) -> bool {
         self.local_ref()
             .higher_priority_waiting(self.inherit.priority)
+    }
+
+    /// Runs `a` and `b`, in parallel if a worker is idle, and returns both results: fork-join
+    /// on this thread's stack, for recursive splits (a tree, a sort, a spatial partition)
+    /// where a spawn-then-continue step per level would cost a job, a suspension and a resume
+    /// per node.
+    ///
+    /// `a` runs here at once, while `b` waits in this thread's own deque where an idle worker
+    /// can take it; if nobody did, `b` runs here next, as a plain call. Nothing is allocated.
+    /// If another thread took `b`, this thread runs other jobs until `b` has finished (as
+    /// [`JobSystem::wait`](crate::JobSystem::wait) inside a job does), so the job calling
+    /// `join` holds its thread until both halves are done: keep the halves short and
+    /// recursive, and use [`Action::Spawn`](crate::Action::Spawn) to wait for long work
+    /// without holding a thread.
+    ///
+    /// Both closures may borrow the caller's stack (`join` returns only after both have run),
+    /// and each gets a context of this job (its priority, label and frame) to join or spawn
+    /// further. A panic in either is passed on from `join` once the other half has finished
+    /// or is known not to start (if `a` panicked before another thread took `b`, `b` does not
+    /// run); if both panicked, `a`'s goes on.
+    ///
+    /// ```
+    /// use jobs::{Context, Job, JobSystem};
+    ///
+    /// fn sum(cx: &mut Context<'_>, values: &[u64]) -> u64 {
+    ///     if values.len() <= 1024 {
+    ///         return values.iter().sum();
+    ///     }
+    ///     let (left, right) = values.split_at(values.len() / 2);
+    ///     let (l, r) = cx.join(|cx| sum(cx, left), |cx| sum(cx, right));
+    ///     l + r
+    /// }
+    ///
+    /// let system = JobSystem::new(jobs::Config::default().workers(2))?;
+    /// let values: Vec<u64> = (0..100_000).collect();
+    /// let mut total = 0;
+    /// system.scope(|s| s.spawn(|cx| total = sum(cx, &values)));
+    /// assert_eq!(total, 4_999_950_000);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn join<A, B, RA, RB>(&mut self, a: A, b: B) -> (RA, RB)
+    where
+        A: FnOnce(&mut Context<'_>) -> RA,
+        B: FnOnce(&mut Context<'_>) -> RB + Send,
+        RB: Send,
+    {
+        crate::executor::join(self, a, b)
     }
 
     /// Spawns a detached closure onto this thread's own queue (other workers take it when they

@@ -109,6 +109,7 @@ struct Waiter {
 }
 
 /// How to wake a thread that waits on a counter.
+#[derive(Clone)]
 pub(crate) enum Wakeup {
     /// A thread that parks: unparked.
     Thread(Thread),
@@ -117,7 +118,7 @@ pub(crate) enum Wakeup {
 }
 
 impl Wakeup {
-    fn wake(self) {
+    pub(crate) fn wake(self) {
         match self {
             Wakeup::Thread(thread) => thread.unpark(),
             Wakeup::Worker(shared, index) => shared.sleep.wake_worker(index),

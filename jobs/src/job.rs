@@ -333,6 +333,32 @@ pub(crate) struct Header {
 const _: () = assert!(mem::size_of::<Header>() == 40);
 
 impl Header {
+    /// The header of a `join`'s half in a stack frame (`executor/join.rs`): `vtable` from
+    /// [`VTable::on_stack`], what the running job passes on, and `completion`, the running
+    /// job's own, recorded only so that a wait inside the half on another thread sees which
+    /// counter the joining job is counted on (the half itself reports to nobody).
+    pub(crate) fn on_stack(
+        vtable: &'static VTable,
+        inherit: Inherit,
+        completion: Completion,
+    ) -> Header {
+        debug_assert!(vtable.on_stack);
+        Header {
+            vtable,
+            completion: PackedCompletion::pack(completion),
+            children: ChildCount::new(),
+            panic: PanicSlot::new(),
+            priority: inherit.priority,
+            flags: if inherit.frame.is_some() {
+                Header::IN_FRAME
+            } else {
+                0
+            },
+            label: inherit.label,
+            frame: inherit.frame.unwrap_or(0),
+        }
+    }
+
     const PINNED: u8 = 1;
     const IN_FRAME: u8 = 2;
     const SLOT_SHIFT: u8 = 2;
@@ -376,14 +402,44 @@ impl Header {
     }
 }
 
-struct VTable {
+/// What the executor calls on a job it holds only as a [`JobRef`]: the functions for one
+/// capture type.
+pub(crate) struct VTable {
     /// Runs steps until the job finishes or is handed to a new owner; returns a job for this
     /// thread to run next (see `executor::run_steps`).
     run: unsafe fn(JobRef, LocalPtr) -> Option<JobRef>,
     /// Runs the pending blocking step on an I/O thread.
     blocking: unsafe fn(NonNull<Header>) -> Result<(), Payload>,
-    /// Frees the job without running it.
+    /// Frees the job without running it (a job on a stack: tells its owner it will not run).
     drop: unsafe fn(NonNull<Header>),
+    /// Whether the job is the second half of a `join`, in the joining thread's stack frame
+    /// (`executor/join.rs`): it is not counted anywhere, and cancelling it only tells the
+    /// joining thread.
+    on_stack: bool,
+}
+
+impl VTable {
+    /// The functions of a `join`'s half on a stack: `run` runs it and sets its latch, `drop`
+    /// sets its latch without running it. Such a job never takes a blocking step.
+    pub(crate) const fn on_stack(
+        run: unsafe fn(JobRef, LocalPtr) -> Option<JobRef>,
+        drop: unsafe fn(NonNull<Header>),
+    ) -> VTable {
+        VTable {
+            run,
+            blocking: no_blocking_step,
+            drop,
+            on_stack: true,
+        }
+    }
+}
+
+/// The blocking step of a job that never takes one (a `join`'s half).
+///
+/// # Safety
+/// Never called: only `Action::Blocking` hands a job to an I/O thread.
+unsafe fn no_blocking_step(_: NonNull<Header>) -> Result<(), Payload> {
+    unreachable!("a join's half never takes a blocking step")
 }
 
 /// A job's one block of memory: the header, the capture, and the step to run next. The
@@ -416,6 +472,7 @@ impl<C> HeapJob<C> {
         run: run_steps::<C>,
         blocking: run_blocking::<C>,
         drop: drop_job::<C>,
+        on_stack: false,
     };
 }
 
@@ -441,6 +498,19 @@ impl JobRef {
     /// brought to zero ([`Header::finish_children`] returned true): nobody else owns it.
     pub(crate) unsafe fn resume_parent(parent: NonNull<Header>) -> JobRef {
         JobRef { ptr: parent }
+    }
+
+    /// The `JobRef` of a `join`'s half in a stack frame (`executor/join.rs`).
+    ///
+    /// # Safety
+    /// `ptr` points to the header (made by [`Header::on_stack`]) at the start of a live block
+    /// whose vtable's functions take it, and the pointer's provenance covers the whole block.
+    /// The block stays alive and in place until this `JobRef` is consumed: run (its `run`
+    /// function sets the latch the frame's owner waits on), cancelled (its `drop` sets it), or
+    /// turned back into a pointer by the frame's owner ([`into_raw`](Self::into_raw)). Only one
+    /// such `JobRef` is made per block.
+    pub(crate) unsafe fn on_stack(ptr: NonNull<Header>) -> JobRef {
+        JobRef { ptr }
     }
 
     /// The pointer, for a queue that holds jobs as raw pointers (`deque.rs`): the job now
@@ -533,6 +603,17 @@ impl JobRef {
     /// # Safety
     /// No step of the job is running (nothing borrows its capture).
     pub(crate) unsafe fn finish_detached(self, panic: Option<Payload>, shared: &Shared) {
+        if self.header().vtable.on_stack {
+            // A `join`'s half, cancelled before it ran: its joining thread raises the
+            // cancellation, and nothing counts the half. Its latch is set last, after which
+            // the block may be gone.
+            if let Some(panic) = panic {
+                drop_payload(panic);
+            }
+            // SAFETY: we own the half and it is not running; its `drop` sets its latch.
+            unsafe { (self.header().vtable.drop)(self.ptr) };
+            return;
+        }
         let completion = self.header().completion();
         let (panic, second) = self.drop_capture(panic);
         // SAFETY: the job was counted on `completion` and is not reported yet.

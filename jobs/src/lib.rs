@@ -81,6 +81,9 @@
 //! | [`Spawner`] (children, borrow the capture) | [`spawn`](Spawner::spawn) | [`spawn_job`](Spawner::spawn_job) | (the parent) |
 //! | [`Context`] (detached) | [`spawn`](Context::spawn) | [`spawn_job`](Context::spawn_job) | [`spawn_counted`](Context::spawn_counted), [`spawn_job_counted`](Context::spawn_job_counted) |
 //!
+//! Recursive splits inside a job (a tree, a sort, a spatial partition) fork with
+//! [`Context::join`], on the job's stack: no heap job, no suspension, as cheap as rayon's `join`.
+//!
 //! Batches are described by a [`Batch`] (a [`Grain`] and a priority): see its table of entry
 //! points. Threads other than the workers: [`JobSystem::register_thread`] (jobs
 //! [pinned](Job::pinned_to) to a render or audio thread), [`JobSystem::run_pinned_until`] (run
@@ -93,12 +96,15 @@
 //!   actions, the spawner, waiting;
 //! - the shared queues per priority (`queue.rs`);
 //! - the sleep/wake protocol and why no wake-up is lost (`sleep/README.md`, checked by `loom`);
+//! - `join` on the caller's stack and the latch of a half another thread took
+//!   (`executor/join.rs`, `executor/latch.rs`, checked by `loom`);
 //! - counters, rounds, and how they stay alive ([`Counter`]); panics (`panic.rs`).
 //!
 //! ## Checking the unsafe core
 //! `cargo +nightly miri test -p jobs --test miri` runs a reduced suite under Miri;
-//! `RUSTFLAGS="--cfg loom" cargo test -p jobs --release --lib -- sleep deque` runs the loom
-//! models of the sleep/wake protocol and of the workers' deques.
+//! `RUSTFLAGS="--cfg loom" cargo test -p jobs --release --lib -- sleep deque children pinned latch`
+//! runs the loom models of the sleep/wake protocol, the workers' deques, the children count, the
+//! pinned inboxes and the join latch.
 
 mod action;
 mod batch;

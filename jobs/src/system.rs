@@ -304,6 +304,7 @@ fn io_main(shared: Arc<Shared>, index: usize, requests: Receiver<JobRef>) {
 /// Starts a thread of the pool; an error (the operating system's reason) if it cannot.
 fn spawn_thread(
     name: String,
+    stack_size: usize,
     body: impl FnOnce() + Send + 'static,
 ) -> Result<JoinHandle<()>, ConfigError> {
     #[cfg(test)]
@@ -312,6 +313,7 @@ fn spawn_thread(
     }
     thread::Builder::new()
         .name(name)
+        .stack_size(stack_size)
         .spawn(body)
         .map_err(|e| ConfigError::Spawn(e.to_string()))
 }
@@ -369,9 +371,11 @@ impl JobSystem {
         };
         for (index, (core, deques)) in resolved.cores.into_iter().zip(deques).enumerate() {
             let shared = Arc::clone(&system.shared);
-            let spawned = spawn_thread(format!("jobs-worker-{index}"), move || {
-                executor::worker_main(shared, index, core, deques)
-            });
+            let spawned = spawn_thread(
+                format!("jobs-worker-{index}"),
+                config.stack_size,
+                move || executor::worker_main(shared, index, core, deques),
+            );
             match spawned {
                 Ok(handle) => system.workers.push(handle),
                 Err(err) => {
@@ -386,7 +390,7 @@ impl JobSystem {
         for index in 0..config.io_threads {
             let shared = Arc::clone(&system.shared);
             let receiver = receiver.clone();
-            let handle = spawn_thread(format!("jobs-io-{index}"), move || {
+            let handle = spawn_thread(format!("jobs-io-{index}"), config.stack_size, move || {
                 io_main(shared, index, receiver)
             })?;
             system.io_threads.push(handle);

@@ -665,3 +665,68 @@ fn for_each_mut_from_a_scope_and_a_spawner_over_borrowed_items() {
     system.submit_counted(&done, Job::new(Items(vec![1; 10]), start));
     system.wait(&done).unwrap();
 }
+
+/// `Context::join`: halves on the joining thread's stack, taken by the other worker (whose
+/// result is written into the joining frame), the joining worker sleeping until the half ends,
+/// and panics of both halves.
+#[test]
+fn join_halves_borrow_the_stack_and_cross_threads() {
+    fn tree(cx: &mut Context<'_>, depth: u32) -> u64 {
+        if depth == 0 {
+            return 1;
+        }
+        let (l, r) = cx.join(|cx| tree(cx, depth - 1), |cx| tree(cx, depth - 1));
+        l + r
+    }
+    let system = system(2);
+    let mut total = 0;
+    system.scope(|s| s.spawn(|cx| total = tree(cx, 4)));
+    assert_eq!(total, 16);
+
+    // `b` is taken by the other worker for certain (`a` waits for it to start), writes into
+    // the joining frame, and returns a value owning heap memory.
+    let mut written = [0u8; 4];
+    let mut got = Vec::new();
+    system.scope(|s| {
+        s.spawn(|cx| {
+            let started = std::sync::atomic::AtomicBool::new(false);
+            let (_, v) = cx.join(
+                |_| {
+                    while !started.load(Ordering::SeqCst) {
+                        std::thread::yield_now();
+                    }
+                },
+                |_| {
+                    started.store(true, Ordering::SeqCst);
+                    written = [1, 2, 3, 4];
+                    vec![7u32; 3]
+                },
+            );
+            got = v;
+        })
+    });
+    assert_eq!(written, [1, 2, 3, 4]);
+    assert_eq!(got, vec![7, 7, 7]);
+
+    // Both halves panic, `b` on the other worker: `a`'s panic goes on.
+    let done = system.counter();
+    system.submit_counted(
+        &done,
+        Job::from_fn(|cx| {
+            let started = std::sync::atomic::AtomicBool::new(false);
+            cx.join(
+                |_| {
+                    while !started.load(Ordering::SeqCst) {
+                        std::thread::yield_now();
+                    }
+                    panic!("a")
+                },
+                |_| {
+                    started.store(true, Ordering::SeqCst);
+                    panic!("b")
+                },
+            );
+        }),
+    );
+    assert_eq!(system.wait(&done).unwrap_err().message(), "a");
+}

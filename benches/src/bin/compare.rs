@@ -10,7 +10,7 @@
 //! per line per row instead of the table.
 //!
 //! The benchmarks (`--help` lists them too; `benches/README.md` lists them with their peers):
-//! `empty_batch`, `empty_spawn`, `recorder_cost`, `spawn_tree`, `parallel_for`,
+//! `empty_batch`, `empty_spawn`, `recorder_cost`, `spawn_tree`, `join_tree`, `parallel_for`,
 //! `priority_latency`, `idle_cpu`, `stranded_work`, `wake_latency` (the job system against
 //! rayon-core, rayon, chili, bevy_tasks or a sequential loop, one row per peer), and for the
 //! frame graph `graph_overhead` (the executor's ns per pass per frame on 100 empty passes, 1

@@ -21,7 +21,7 @@ pub use rounds::{alternate, median, median_ratio, Settings};
 pub use row::{round4, Comparison};
 
 use crate::{
-    background_frames, demo_frame, empty_batch, empty_spawn, graph_overhead, idle_cpu,
+    background_frames, demo_frame, empty_batch, empty_spawn, graph_overhead, idle_cpu, join_tree,
     parallel_for, pipelined_frames, present_latency, priority_latency, recorder_cost, spawn_tree,
     stranded_work, wake_latency,
 };
@@ -48,6 +48,7 @@ pub const BENCHMARKS: &[Benchmark] = &[
     empty_spawn::BENCHMARK,
     recorder_cost::BENCHMARK,
     spawn_tree::BENCHMARK,
+    join_tree::BENCHMARK,
     parallel_for::BENCHMARK,
     priority_latency::BENCHMARK,
     idle_cpu::BENCHMARK,

@@ -28,6 +28,9 @@
 //!   `submit_counted`, `submit_batch`, `submit_for`, `Context::spawn`) is `'static`.
 //! - [`parallel`]: the bodies of `parallel_for` and `for_each_mut` are shared between threads
 //!   (`Fn + Sync`), and the items of `for_each_mut` are borrowed by nobody else meanwhile.
+//! - [`join`]: [`Context::join`](crate::Context::join)'s second half (which may run on another
+//!   thread) captures and returns only `Send` data; the halves do not both borrow one local
+//!   mutably, and do not pass a borrow of the caller's stack to a detached job.
 //!
 //! Not pinned, because the API makes no such promise: a [`Block`](crate::Block) is `Send`,
 //! `Sync` and `'static` on purpose (it keeps its memory alive, so releasing its tag early is
@@ -48,6 +51,7 @@
 //! ```
 
 mod children;
+mod join;
 mod parallel;
 mod scope;
 mod send;

@@ -342,6 +342,39 @@ impl Local {
         None
     }
 
+    /// Offers the second half of a `join` to other threads: pushes it onto this thread's own
+    /// deque, unless this thread has none, its deque is full, or it runs only pinned jobs or
+    /// only higher priorities now (then the half is handed back, for the caller to run
+    /// itself). Returns the deque's priority index, to take the half back from.
+    pub(crate) fn offer_half(&mut self, job: JobRef) -> Result<usize, JobRef> {
+        let p = job.header().priority().index();
+        match &self.deques {
+            Some(deques) if !self.pinned_only && p < self.runs => match deques.try_push(p, job) {
+                Ok(was_empty) => {
+                    self.pushed(p, was_empty);
+                    Ok(p)
+                }
+                Err(full) => Err(full),
+            },
+            _ => Err(job),
+        }
+    }
+
+    /// The newest job of this thread's own deque `p` (where a `join` offered its half).
+    pub(crate) fn pop_own(&mut self, p: usize) -> Option<JobRef> {
+        self.deques.as_ref().and_then(|deques| deques.pop(p))
+    }
+
+    /// The completion of the job running on top of this thread's stack (none past the nesting
+    /// bound, where they are not recorded).
+    pub(crate) fn running_completion(&self) -> Completion {
+        self.depth
+            .checked_sub(1)
+            .and_then(|top| self.running.get(top))
+            .copied()
+            .unwrap_or(Completion::None)
+    }
+
     /// A deque of this worker just became non-empty: wake a sleeper if nobody is looking (module
     /// docs; the other half of this handshake is in `Sleep::sleep`).
     #[inline]

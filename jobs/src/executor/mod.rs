@@ -2,6 +2,8 @@
 
 mod children;
 mod deque;
+mod join;
+mod latch;
 mod local;
 mod run;
 mod spawner;
@@ -9,6 +11,7 @@ mod wait;
 mod worker;
 
 pub(crate) use children::ChildCount;
+pub(crate) use join::join;
 pub(crate) use local::{
     deques, is_worker_of, runs_jobs_here, set_inbox_here, with_local, Local, LocalPtr, Stealers,
 };

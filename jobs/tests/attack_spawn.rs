@@ -551,6 +551,109 @@ fn miri_child_runs_inline_on_a_full_deque() {
     });
 }
 
+/// A closure child that finds the deque full runs at once inside `spawn` without becoming a
+/// job: it still runs at the parent's priority with its label and frame, counts as a finished
+/// job in the statistics, cancels the parent with its panic (the rest of the spawn still runs),
+/// and a wait inside it on the counter its parent is counted on is a reported deadlock.
+#[test]
+fn a_child_run_at_once_is_a_child_in_every_way_but_memory() {
+    watchdog(WATCH, || {
+        let system = sys(1, false);
+        let done = system.counter();
+        let before = system.stats().jobs_at(Priority::High);
+        let runs = Arc::new(AtomicUsize::new(0));
+        let wrong = Arc::new(AtomicUsize::new(0));
+        let resumed = Flag::default();
+        struct Parent(Arc<AtomicUsize>, Arc<AtomicUsize>, Flag);
+        let label = jobs::Label::new("fan");
+        system.submit_counted(
+            &done,
+            Job::new(
+                Parent(runs.clone(), wrong.clone(), resumed.clone()),
+                |_, _| {
+                    Action::Spawn(
+                        |p, s| {
+                            for i in 0..3000usize {
+                                let (runs, wrong) = (&p.0, &p.1);
+                                s.spawn(move |cx| {
+                                    runs.fetch_add(1, SeqCst);
+                                    if cx.priority() != Priority::High
+                                        || cx.label().name() != "fan"
+                                        || cx.frame() != Some(7)
+                                    {
+                                        wrong.fetch_add(1, SeqCst);
+                                    }
+                                    if i == 2500 {
+                                        panic!("child {i} panicked");
+                                    }
+                                });
+                            }
+                        },
+                        |p, _| {
+                            p.2.set();
+                            Action::Done
+                        },
+                    )
+                },
+            )
+            .with_priority(Priority::High)
+            .with_label(label)
+            .in_frame(7),
+        );
+        let err = system.wait(&done).expect_err("a child panicked");
+        assert_eq!(err.message(), "child 2500 panicked");
+        assert_eq!(runs.load(SeqCst), 3000, "every child ran");
+        assert_eq!(
+            wrong.load(SeqCst),
+            0,
+            "children inherit priority, label, frame"
+        );
+        assert!(!resumed.get(), "the parent was cancelled, not continued");
+        let finished = system.stats().jobs_at(Priority::High) - before;
+        assert!(
+            finished >= 3000,
+            "children counted as finished jobs: {finished}"
+        );
+
+        // A wait inside a child run at once, on the counter its parent is counted on.
+        let system = Arc::new(sys(1, false));
+        let counter = system.counter();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        struct Waits(Arc<JobSystem>, Counter, Arc<Mutex<Vec<String>>>);
+        system.submit_counted(
+            &counter,
+            Job::new(
+                Waits(system.clone(), counter.clone(), got.clone()),
+                |_, _| {
+                    Action::Spawn(
+                        |w, s| {
+                            for i in 0..1100usize {
+                                let (sys, c, got) = (&w.0, &w.1, &w.2);
+                                s.spawn(move |_| {
+                                    if i == 1099 {
+                                        let r = sys.wait_timeout(c, Duration::from_secs(10));
+                                        let r = r.map_err(|e| e.message().to_owned());
+                                        got.lock().unwrap().push(format!("{r:?}"));
+                                    }
+                                });
+                            }
+                        },
+                        |_, _| Action::Done,
+                    )
+                },
+            ),
+        );
+        assert!(poll_until(60, || counter.is_zero()), "the fan finished");
+        let got = got.lock().unwrap().clone();
+        assert_eq!(got.len(), 1);
+        assert!(
+            got[0].contains("deadlock"),
+            "the child's wait returned {}",
+            got[0]
+        );
+    });
+}
+
 // ------------------------------------------------------------------------------------------
 // Panics.
 // ------------------------------------------------------------------------------------------

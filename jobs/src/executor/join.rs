@@ -61,12 +61,12 @@ where
 {
     const VTABLE: &'static VTable = &VTable::on_stack(run_half::<B, R>, cancel_half::<B, R>);
 
-    /// The closure, taken back by the joining thread when no other thread will run it.
-    fn take_body(&self) -> B {
-        // SAFETY: called by the joining thread only when the half was never offered, or was
-        // taken back from its deque: no other thread can reach the job.
-        let body = unsafe { (*self.body.get()).take() };
-        body.expect("a join's half runs once")
+    /// The closure, if nobody took it yet: by the joining thread when no other thread will run
+    /// it, or after a cancellation (which leaves it).
+    fn take_body(&self) -> Option<B> {
+        // SAFETY: called by the joining thread only when the half was never offered, was
+        // taken back from its deque, or its latch is set: no other thread reaches the job.
+        unsafe { (*self.body.get()).take() }
     }
 
     /// The result, once the latch is set.
@@ -109,9 +109,8 @@ where
         Err(job) => {
             // Nobody else may run it: both halves here, one after the other.
             let _ = job.into_raw();
-            let ra = a(cx);
-            let b = half.take_body();
-            return (ra, b(cx));
+            let ra = catch_unwind(AssertUnwindSafe(|| a(cx)));
+            return run_here(cx, ra, &half);
         }
     };
     // Until the half is back or its latch is set, other threads may use `half`.
@@ -125,15 +124,7 @@ where
                 // Nobody took it: it is ours alone again.
                 let _ = job.into_raw();
                 mem::forget(abort);
-                let b = half.take_body();
-                return match ra {
-                    Ok(ra) => (ra, b(cx)),
-                    Err(panic) => {
-                        // `a` panicked: `b` never ran, and does not now.
-                        drop(b);
-                        resume_unwind(panic)
-                    }
-                };
+                return run_here(cx, ra, &half);
             }
             // Newer than the half: left by `a`.
             // SAFETY: we own `job`; no borrow of this thread's state is held.
@@ -145,23 +136,75 @@ where
     wait_for_half(local, &half.latch);
     mem::forget(abort);
     let rb = half.take_result();
+    // A cancelled half leaves its closure: dropped here, before any panic goes on.
+    if let Some(body) = half.take_body() {
+        dispose(local, body);
+    }
+    settle(local, ra, Some(rb))
+}
+
+/// Runs `b` here after `a` returned `ra`, unless `a` panicked (then `b` is dropped unrun).
+fn run_here<B, RA, RB>(
+    cx: &mut Context<'_>,
+    ra: Result<RA, Payload>,
+    half: &StackJob<B, RB>,
+) -> (RA, RB)
+where
+    B: FnOnce(&mut Context<'_>) -> RB + Send,
+    RB: Send,
+{
+    let local = cx.local_ptr();
+    let b = half
+        .take_body()
+        .expect("a half not run elsewhere keeps its closure");
+    let rb = if ra.is_ok() {
+        Some(catch_unwind(AssertUnwindSafe(|| b(cx))))
+    } else {
+        dispose(local, b);
+        None
+    };
+    settle(local, ra, rb)
+}
+
+/// Both results, or the panic that goes on from `join`: `a`'s if it panicked, else `b`'s. What
+/// is left (the other half's result, or its second panic) is dropped first, under
+/// `catch_unwind`: a `Drop` that panics while a panic goes on would abort.
+fn settle<RA, RB>(
+    local: LocalPtr,
+    ra: Result<RA, Payload>,
+    rb: Option<Result<RB, Payload>>,
+) -> (RA, RB) {
     match (ra, rb) {
-        (Ok(ra), Ok(rb)) => (ra, rb),
-        (Ok(_), Err(panic)) => resume_unwind(panic),
+        (Ok(ra), Some(Ok(rb))) => (ra, rb),
+        (Ok(ra), Some(Err(panic))) => {
+            dispose(local, ra);
+            resume_unwind(panic)
+        }
+        (Ok(_), None) => unreachable!("b runs whenever a returned"),
         (Err(panic), rb) => {
-            // `a`'s panic goes on; `b`'s result is dropped first, a panic of its own included.
-            let second = match rb {
-                Ok(rb) => catch_unwind(AssertUnwindSafe(|| drop(rb))).err(),
-                Err(second) => Some(second),
-            };
-            if let Some(second) = second {
-                // SAFETY: a short borrow of this thread's state.
-                unsafe { local.as_ref() }.shared.unobserved_panic();
-                drop_payload(second);
+            match rb {
+                Some(Ok(rb)) => dispose(local, rb),
+                Some(Err(second)) => unobserved(local, second),
+                None => {}
             }
             resume_unwind(panic)
         }
     }
+}
+
+/// Drops `value` (user data: its `Drop` may panic) where a panic cannot abort; a panic of its
+/// drop is counted as unobserved.
+fn dispose<T>(local: LocalPtr, value: T) {
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| drop(value))) {
+        unobserved(local, panic);
+    }
+}
+
+/// Counts a panic nobody will see (a second one of this join) and drops its payload.
+fn unobserved(local: LocalPtr, panic: Payload) {
+    // SAFETY: a short borrow of this thread's state, in user context (no other borrow held).
+    unsafe { local.as_ref() }.shared.unobserved_panic();
+    drop_payload(panic);
 }
 
 /// How long a worker whose system shut down around its join sleeps between two looks at the

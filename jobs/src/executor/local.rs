@@ -342,6 +342,92 @@ impl Local {
         None
     }
 
+    /// Whether a child of priority `p` spawned now would run at once inside `spawn`
+    /// (`push_child`'s rule: this thread's deque for it is full, fewer than [`INLINE_DEPTH`]
+    /// jobs run on its stack, and it may run such a job now).
+    #[inline]
+    pub(crate) fn child_runs_at_once(&self, p: usize) -> bool {
+        match &self.deques {
+            Some(deques) => {
+                !self.pinned_only
+                    && self.depth < INLINE_DEPTH
+                    && p < self.runs
+                    && deques.0[p].is_full()
+            }
+            None => false,
+        }
+    }
+
+    /// Runs a child closure of `parent` at once, on this thread, without making it a job: what
+    /// `push_child` does for a child that finds its deque full, without the job's memory, queue
+    /// and interpreter. The child is never counted on the parent (it has finished when this
+    /// returns); a panic goes to the parent's slot, cancelling it, as a child job's would.
+    ///
+    /// # Safety
+    /// `local` is this thread's live executor state with no borrow of it held; `parent` is
+    /// suspended in `Action::Spawn` (its spawner is live).
+    pub(crate) unsafe fn run_child_at_once<F>(
+        local: LocalPtr,
+        parent: NonNull<Header>,
+        inherit: Inherit,
+        f: F,
+    ) where
+        F: FnOnce(&mut crate::Context<'_>),
+    {
+        let completion = Completion::Parent(parent);
+        let (outer, span) = {
+            // SAFETY: a short borrow, ended before the child's user code runs.
+            let this = unsafe { &mut *local.as_ptr() };
+            let span = if this.shared.recorder.is_recording() {
+                this.open_span(inherit)
+            } else {
+                this.last_end = None;
+                None
+            };
+            if this.pending != completion {
+                this.flush();
+            }
+            if let Some(slot) = this.running.get_mut(this.depth) {
+                *slot = completion;
+            }
+            this.depth += 1;
+            (std::mem::replace(&mut this.current, inherit.priority), span)
+        };
+        let outcome = {
+            let _zone = probe::job_zone(inherit);
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                f(&mut crate::Context::new(local, inherit))
+            }))
+        };
+        let unkept = {
+            // SAFETY: the child's user code has returned; a short borrow, ended before any
+            // payload is dropped.
+            let this = unsafe { &mut *local.as_ptr() };
+            this.depth -= 1;
+            if let Some(span) = span {
+                this.close_span(span);
+            }
+            this.current = outer;
+            this.count_finished(1);
+            match outcome {
+                Ok(()) => None,
+                Err(panic) => {
+                    this.job_panicked(inherit, &panic);
+                    // SAFETY: the parent is suspended while its spawner is live (the caller's
+                    // contract); its slot is an atomic.
+                    let unkept = unsafe { parent.as_ref() }.record_panic(panic);
+                    if unkept.is_some() {
+                        this.shared.unobserved_panic();
+                    }
+                    unkept
+                }
+            }
+        };
+        if let Some(payload) = unkept {
+            crate::panic::drop_payload(payload);
+        }
+    }
+
     /// Offers the second half of a `join` to other threads: pushes it onto this thread's own
     /// deque, unless this thread has none, its deque is full, or it runs only pinned jobs or
     /// only higher priorities now (then the half is handed back, for the caller to run

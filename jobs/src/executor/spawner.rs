@@ -22,7 +22,10 @@ use crate::Context;
 /// priority that arrived meanwhile; the others go to this thread's deque, where idle workers
 /// steal them: the first few when the closure returns, later ones as they are spawned. When that
 /// deque is full, a child runs at once, inside `spawn` (as enkiTS runs a task when its pipe is
-/// full): a job spawning a million children holds a deque's worth of them at a time. So keep the
+/// full): a job spawning a million children holds a deque's worth of them at a time. A closure
+/// child ([`spawn`](Self::spawn)) that runs at once never becomes a job at all (no job memory,
+/// no queue, no step): it is called, and a panic of it cancels the parent as a child job's
+/// would. So keep the
 /// closure to spawning, and put long work in a step; and never wait inside the closure for a
 /// child to run (spin on a flag it sets, block on a channel it sends to): the newest child, and
 /// the first eight, run only after the closure returns. What runs after the children is the
@@ -235,6 +238,15 @@ impl<'c, 'w> Spawner<'c, 'w> {
     where
         F: FnOnce(&mut Context<'_>) + Send + 'c,
     {
+        let inherit = self.parent().inherit();
+        if self.local().child_runs_at_once(inherit.priority.index()) {
+            // The deque is full: the child would run at once anyway (type docs). It runs
+            // without becoming a job: no job memory, no queue, no interpreter.
+            // SAFETY: `local` is this thread's state, no borrow of it held; the parent is
+            // suspended while this spawner lives.
+            unsafe { Local::run_child_at_once(self.local, self.parent, inherit, f) };
+            return;
+        }
         self.spawn_job(Job::from_fn(f));
     }
 

@@ -53,6 +53,39 @@ pub(crate) fn now() -> u64 {
         .map_or(0, |epoch| epoch.elapsed().as_nanos() as u64)
 }
 
+/// The current tick of the recorder's clock, read in order: after everything the calling
+/// thread did before the call (`lfence` before `rdtsc`, as Linux reads the counter for
+/// `clock_gettime`), so that a tick read after seeing another thread's work is not earlier
+/// than a tick that thread read before that work. For timing short spans cheaply on any
+/// thread: the time-stamp counter where Linux keeps time with it (invariant, and synchronized
+/// across cores, so ticks of different threads compare), a few nanoseconds; elsewhere
+/// nanoseconds since the clock's first use, from an `Instant`. Ticks never go backwards; a tick
+/// is a fixed but unspecified duration: turn them into time with two ticks read together with
+/// `Instant`s, as the recorder does.
+///
+/// ```
+/// let before = jobs::trace::ticks();
+/// let after = jobs::trace::ticks();
+/// assert!(after >= before);
+/// ```
+#[inline]
+pub fn ticks() -> u64 {
+    init();
+    #[cfg(all(target_arch = "x86_64", target_os = "linux", not(miri)))]
+    if USE_TSC.load(Ordering::Relaxed) {
+        // SAFETY: `lfence` and `rdtsc` have no preconditions on x86_64 (SSE2 is part of it);
+        // they only order and read the counter.
+        #[allow(unused_unsafe)]
+        return unsafe {
+            std::arch::x86_64::_mm_lfence();
+            std::arch::x86_64::_rdtsc()
+        };
+    }
+    EPOCH
+        .get()
+        .map_or(0, |epoch| epoch.elapsed().as_nanos() as u64)
+}
+
 /// A tick count and an `Instant` read at (nearly) the same moment.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Anchor {

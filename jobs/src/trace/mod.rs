@@ -54,6 +54,7 @@ mod recorder;
 #[cfg(feature = "tracy")]
 pub(crate) mod tracy;
 
+pub use clock::ticks;
 pub use recorder::{Recorder, RecordingError};
 
 use std::time::{Duration, Instant};

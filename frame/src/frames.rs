@@ -112,22 +112,110 @@ pub(crate) struct Deps {
     pub(crate) previous_frame: Vec<u32>,
 }
 
-/// Nanoseconds since the frame loop started, never 0 (0 means "not yet").
-#[derive(Clone, Copy)]
-pub(crate) struct Clock(Instant);
+/// The frame loop's clock. Passes stamp their start and end with [`Clock::ticks`], the job
+/// system's cheap clock ([`jobs::trace::ticks`]: the time-stamp counter where Linux keeps time
+/// with it, a few nanoseconds against some 25 for an `Instant` and its arithmetic); the loop
+/// turns a completed frame's ticks into nanoseconds from [`Anchor`]s, a tick and an `Instant`
+/// read together: the frame's start's, and the rate of ticks from the epoch's to one taken
+/// then. So every figure is an `Instant`'s reading, exact at the frame's start, and within it
+/// off by at most the anchors' own error (tens of nanoseconds) times the frame's length over
+/// the time since the epoch: the rate grows more exact the longer the frames run.
+pub(crate) struct Clock {
+    epoch: Anchor,
+}
+
+/// A tick of [`Clock::ticks`] and the `Instant` of the same moment.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Anchor {
+    ticks: u64,
+    instant: Instant,
+}
+
+impl Anchor {
+    /// A tick between two `Instant`s, the moment being their middle. A thread preempted between
+    /// them would skew it: a pair further apart than a microsecond is read again (up to 4
+    /// times, keeping the closest).
+    fn now() -> Anchor {
+        let mut best: Option<(Duration, Anchor)> = None;
+        for _ in 0..4 {
+            let before = Instant::now();
+            let ticks = Clock::ticks();
+            let window = before.elapsed();
+            let anchor = Anchor {
+                ticks,
+                instant: before + window / 2,
+            };
+            if best.is_none_or(|(closest, _)| window < closest) {
+                best = Some((window, anchor));
+            }
+            if window < Duration::from_micros(1) {
+                break;
+            }
+        }
+        best.map_or_else(
+            || Anchor {
+                ticks: Clock::ticks(),
+                instant: Instant::now(),
+            },
+            |(_, anchor)| anchor,
+        )
+    }
+}
 
 impl Clock {
-    pub(crate) fn now(&self) -> u64 {
-        self.0.elapsed().as_nanos() as u64 + 1
+    fn new() -> Clock {
+        Clock {
+            epoch: Anchor::now(),
+        }
+    }
+
+    /// The current tick, never 0 (0 means "not yet"); see [`jobs::trace::ticks`].
+    #[inline]
+    pub(crate) fn ticks() -> u64 {
+        jobs::trace::ticks().max(1)
+    }
+
+    /// Nanoseconds from the epoch to `anchor`.
+    fn nanos(&self, anchor: Anchor) -> u64 {
+        anchor
+            .instant
+            .saturating_duration_since(self.epoch.instant)
+            .as_nanos() as u64
+    }
+
+    /// Nanoseconds per tick, from the epoch to `now`, in units of 2^-32 ns (see [`Rate`]).
+    fn rate(&self, now: Anchor) -> Rate {
+        match now.ticks.saturating_sub(self.epoch.ticks) {
+            0 => Rate(1 << 32),
+            ticks => Rate(((u128::from(self.nanos(now)) << 32) / u128::from(ticks)) as u64),
+        }
+    }
+}
+
+/// Nanoseconds per tick, fixed point with 32 fraction bits: a tick is a fraction of a
+/// nanosecond (the counter's frequency in GHz) to a few, and a frame's ticks times this fit in
+/// 128 bits.
+#[derive(Clone, Copy)]
+struct Rate(u64);
+
+impl Rate {
+    /// `ticks` in nanoseconds.
+    fn nanos(self, ticks: u64) -> u64 {
+        ((u128::from(ticks) * u128::from(self.0)) >> 32) as u64
     }
 }
 
 /// When a pass ran in one frame; written by its job, read after the frame completed.
 #[derive(Default)]
 pub(crate) struct Record {
+    /// When its body started and when it ended, in [`Clock::ticks`] (0: not yet).
     pub(crate) start: AtomicU64,
     pub(crate) end: AtomicU64,
     pub(crate) worker: AtomicU32,
+    /// Whether the pass's job finished its steps without failing: it then ends with no panic
+    /// on its counter, and the frame loop need not ask the counter for one (see
+    /// `Frames::complete_oldest`). Stored before the job's counter falls.
+    pub(crate) clean: AtomicBool,
 }
 
 /// What jobs share of one frame slot: counters, countdowns and timing records (atomics), and
@@ -145,7 +233,6 @@ pub(crate) struct Slot {
     pub(crate) unfinished_writes: Vec<AtomicU8>,
     pub(crate) records: Vec<Record>,
     pub(crate) info: FrameInfo,
-    pub(crate) clock: Clock,
     /// The frame's progress through the passes' stages, for Tracy's frame sets.
     #[cfg(feature = "tracy")]
     pub(crate) stages: crate::tracy::StageFrames,
@@ -421,7 +508,6 @@ impl Schedule {
             slot,
             schedule: NonNull::from(self),
             position,
-            info: frame.info,
         };
         // SAFETY: the pass counts its own run in the previous frame among its dependencies
         // (or that frame has completed), and every dependency has finished: its previous run
@@ -443,13 +529,50 @@ impl Schedule {
     }
 }
 
+/// Where a frame's transient buffers go: one block from the frame's tag holds them all, each
+/// at its offset, so a frame starts with one allocation, not one per buffer.
+struct Transients {
+    /// Per transient resource: its id, its offset in the block and its length in elements.
+    buffers: Vec<(usize, usize, usize)>,
+    /// The block's size and alignment (the largest of the buffers'); `None` if the sizes add
+    /// up past `usize`: then each buffer is allocated on its own, and the one that cannot be
+    /// is reported.
+    block: Option<(usize, usize)>,
+}
+
+impl Transients {
+    fn new(resources: &[crate::resource::ResourceDecl]) -> Transients {
+        let mut buffers = Vec::new();
+        let mut size = Some(0usize);
+        let mut max_align = 1;
+        for (r, resource) in resources.iter().enumerate() {
+            let Init::Buffer {
+                size: each,
+                align,
+                len,
+            } = resource.init
+            else {
+                continue;
+            };
+            // An alignment the heap refuses fails the block, then that buffer on its own.
+            let offset = size.and_then(|used| used.checked_next_multiple_of(align.max(1)));
+            size = offset.and_then(|offset| offset.checked_add(each.checked_mul(len)?));
+            max_align = max_align.max(align);
+            buffers.push((r, offset.unwrap_or(0), len));
+        }
+        Transients {
+            buffers,
+            block: size.map(|size| (size, max_align)),
+        }
+    }
+}
+
 /// What only the frame loop keeps of one slot.
-#[derive(Default)]
 struct SlotMeta {
     /// The frame's transient memory.
     blocks: Vec<Block>,
     /// When the frame started, and the job system's figures then.
-    started: u64,
+    started: Anchor,
     stats_at_start: Stats,
 }
 
@@ -604,8 +727,10 @@ pub struct Frames {
     /// How this thread waits for a frame (`FramesConfig::lowest_to_run`).
     waiting: WaitOptions,
     next_frame: u64,
-    /// The newest frame seen complete, if any.
+    /// The newest frame seen complete, if any, and when it completed (nanoseconds since the
+    /// epoch).
     completed: Option<u64>,
+    completed_ns: u64,
     /// The next frame's flags and alpha, as its setup leaves them.
     next_flags: u64,
     next_alpha: f32,
@@ -614,10 +739,14 @@ pub struct Frames {
     tag_base: u64,
     history: VecDeque<FrameStats>,
     history_len: usize,
-    /// Scratch for the critical path.
-    finish_at: Vec<(Duration, usize)>,
+    /// Scratch for the critical path: per pass, its duration in nanoseconds, and the longest
+    /// chain ending with it (its length, and the pass before it on the chain).
+    durations: Vec<u64>,
+    finish_at: Vec<(u64, usize)>,
     /// Labels, the recorder and the profiler.
     profile: Profile,
+    /// Where each frame's transient buffers go in its block.
+    transients: Transients,
 }
 
 // SAFETY: the raw pointers are owned heap data (the schedule, its slots) and resources made from `Send`
@@ -638,7 +767,7 @@ impl Frames {
     ) -> Result<Frames, FrameError> {
         config.check()?;
         let slots = config.in_flight + 1;
-        let clock = Clock(Instant::now());
+        let clock = Clock::new();
         let passes = graph.kept.len();
         let mut cells = Vec::with_capacity(graph.resources.len());
         for resource in &mut graph.resources {
@@ -679,7 +808,6 @@ impl Frames {
                     unfinished_writes: cells.iter().map(|_| AtomicU8::new(0)).collect(),
                     records: (0..passes).map(|_| Record::default()).collect(),
                     info: FrameInfo::default(),
-                    clock,
                     #[cfg(feature = "tracy")]
                     stages: crate::tracy::StageFrames::new(&stages),
                 };
@@ -704,7 +832,13 @@ impl Frames {
             profile,
             system,
             schedule: NonNull::from(Box::leak(Box::new(schedule))),
-            meta: (0..slots).map(|_| SlotMeta::default()).collect(),
+            meta: (0..slots)
+                .map(|_| SlotMeta {
+                    blocks: Vec::new(),
+                    started: clock.epoch,
+                    stats_at_start: Stats::default(),
+                })
+                .collect(),
             cells,
             names,
             in_flight: VecDeque::with_capacity(config.in_flight),
@@ -716,6 +850,7 @@ impl Frames {
                 .pinned_jobs_at_any_priority(),
             next_frame: 0,
             completed: None,
+            completed_ns: 0,
             next_flags: Flag::DEFAULT_BITS,
             next_alpha: 1.0,
             time: Duration::ZERO,
@@ -723,7 +858,9 @@ impl Frames {
             tag_base: TAGS.fetch_add(1, Ordering::Relaxed) << 40,
             history: VecDeque::with_capacity(config.history),
             history_len: config.history,
+            durations: Vec::with_capacity(passes),
             finish_at: Vec::with_capacity(passes),
+            transients: Transients::new(&graph.resources),
             graph,
         })
     }
@@ -755,7 +892,7 @@ impl Frames {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn epoch(&self) -> Instant {
-        self.clock.0
+        self.clock.epoch.instant
     }
 
     /// The number the next frame will get.
@@ -1013,29 +1150,50 @@ impl Frames {
             // SAFETY: frame `frame - slots` used this slot and has completed (fewer than K
             // frames are in flight, and K < slots), so no job refers to it: it is ours.
             let slot = unsafe { &mut *slot_ptr.as_ptr() };
-            for (r, resource) in self.graph.resources.iter().enumerate() {
-                let Init::Buffer { size, align, len } = resource.init else {
-                    continue;
-                };
-                let bytes = size.saturating_mul(len);
-                let mut block = match self.system.heap().allocate_bytes(tag, bytes, align) {
-                    Ok(block) => block,
-                    Err(_) => {
-                        meta.blocks.clear();
-                        self.system.heap().release(tag);
-                        return Err(FrameError::OutOfMemory {
-                            resource: resource.name.clone(),
-                            bytes,
-                        });
-                    }
-                };
-                slot.bindings[r].current = block.as_mut_slice().as_mut_ptr();
-                slot.bindings[r].len = len;
+            let heap = self.system.heap();
+            let shared = match self.transients.block {
+                Some((size, align)) if !self.transients.buffers.is_empty() => {
+                    heap.allocate_bytes(tag, size, align).ok()
+                }
+                _ => None,
+            };
+            if let Some(mut block) = shared {
+                let base = block.as_mut_slice().as_mut_ptr();
+                for &(r, offset, len) in &self.transients.buffers {
+                    // SAFETY: the buffer's offset plus its bytes is at most the block's size
+                    // (`Transients::new`), so the pointer stays inside the block.
+                    slot.bindings[r].current = unsafe { base.add(offset) };
+                    slot.bindings[r].len = len;
+                }
                 meta.blocks.push(block);
+            } else {
+                // One by one: the buffer that cannot be allocated is the one reported.
+                for &(r, _, len) in &self.transients.buffers {
+                    let resource = &self.graph.resources[r];
+                    let Init::Buffer { size, align, .. } = resource.init else {
+                        continue;
+                    };
+                    let bytes = size.saturating_mul(len);
+                    let mut block = match heap.allocate_bytes(tag, bytes, align) {
+                        Ok(block) => block,
+                        Err(_) => {
+                            meta.blocks.clear();
+                            heap.release(tag);
+                            return Err(FrameError::OutOfMemory {
+                                resource: resource.name.clone(),
+                                bytes,
+                            });
+                        }
+                    };
+                    slot.bindings[r].current = block.as_mut_slice().as_mut_ptr();
+                    slot.bindings[r].len = len;
+                    meta.blocks.push(block);
+                }
             }
             for record in &slot.records {
                 record.start.store(0, Ordering::Relaxed);
                 record.end.store(0, Ordering::Relaxed);
+                record.clean.store(false, Ordering::Relaxed);
             }
             for (countdown, scheduled) in slot.countdowns.iter().zip(&schedule.passes) {
                 countdown.reset(scheduled.dependencies(overlap));
@@ -1044,7 +1202,7 @@ impl Frames {
                 unfinished.store(0, Ordering::Relaxed);
             }
             slot.info = info;
-            meta.started = self.clock.now();
+            meta.started = Anchor::now();
             meta.stats_at_start = self.system.stats();
         }
         // SAFETY: from here on the slot is shared with its jobs: only read it.
@@ -1096,6 +1254,11 @@ impl Frames {
         let mut also_failed = Vec::new();
         let mut skipped = Vec::new();
         for (position, done) in slot.done.iter().enumerate() {
+            // A pass whose job has ended (the acquire in `is_zero` sees what it stored before
+            // its counter fell) after finishing cleanly left no panic there: no need to ask.
+            if done.is_zero() && slot.records[position].clean.load(Ordering::Relaxed) {
+                continue;
+            }
             if let Err(panic) = self.system.wait_with(done, self.waiting) {
                 let ran = slot.records[position].start.load(Ordering::Relaxed) != 0;
                 let name = self.names[position].to_string();
@@ -1135,7 +1298,14 @@ impl Frames {
         // SAFETY: the frame has completed; the slot is only read.
         let slot = unsafe { self.slot_of(frame).as_ref() };
         let meta = &self.meta[self.slot_index(frame)];
-        let now = self.clock.now();
+        // Ticks to nanoseconds since the epoch: exact at the frame's start, then at the rate
+        // from the epoch to now (see `Clock`).
+        let now = Anchor::now();
+        let now_ns = self.clock.nanos(now);
+        let rate = self.clock.rate(now);
+        let started = meta.started;
+        let started_ns = self.clock.nanos(started);
+        let nanos = |ticks: u64| started_ns + rate.nanos(ticks.saturating_sub(started.ticks));
         let stats = self.system.stats().since(&meta.stats_at_start);
         let mut entry = if self.history.len() >= self.history_len {
             self.history.pop_front().unwrap_or_default()
@@ -1146,36 +1316,51 @@ impl Frames {
         entry.failed = failed;
         entry.utilization = stats.utilization();
         entry.jobs = stats.total_jobs();
-        entry.passes.clear();
-        let mut last_end = meta.started;
-        for (position, record) in slot.records.iter().enumerate() {
+        if entry.passes.len() != self.names.len() {
+            // A new entry (a reused one already names every pass).
+            entry.passes.clear();
+            entry.passes.extend(self.names.iter().map(|name| PassTime {
+                name: Arc::clone(name),
+                start: None,
+                duration: Duration::ZERO,
+                worker: None,
+            }));
+        }
+        let mut last_end = started_ns;
+        // Per pass, its duration in nanoseconds, for the critical path below.
+        self.durations.clear();
+        for (record, pass) in slot.records.iter().zip(&mut entry.passes) {
             let start = record.start.load(Ordering::Relaxed);
             let end = record.end.load(Ordering::Relaxed).max(start);
             let worker = record.worker.load(Ordering::Relaxed);
-            last_end = last_end.max(end);
-            entry.passes.push(PassTime {
-                name: Arc::clone(&self.names[position]),
-                start: (start != 0)
-                    .then(|| Duration::from_nanos(start.saturating_sub(meta.started))),
-                duration: Duration::from_nanos(end - start),
-                worker: (start != 0 && worker != u32::MAX).then_some(worker as usize),
-            });
+            // A tick of 0 is "not yet": a pass that did not start has no time.
+            let (start_ns, end_ns) = match start {
+                0 => (started_ns, started_ns),
+                _ => (nanos(start), nanos(end)),
+            };
+            last_end = last_end.max(end_ns);
+            pass.start = (start != 0).then(|| Duration::from_nanos(start_ns - started_ns));
+            pass.duration = Duration::from_nanos(end_ns - start_ns);
+            pass.worker = (start != 0 && worker != u32::MAX).then_some(worker as usize);
+            self.durations.push(end_ns - start_ns);
         }
-        // The clock counts from 1 (0 is "not yet"): the completion, from the epoch, is one less.
-        let completed = last_end.min(now);
-        entry.completed = Duration::from_nanos(completed - 1);
-        entry.wall = Duration::from_nanos(completed - meta.started);
+        // Never before the previous frame's completion: its last pass waits for its own run in
+        // that frame, but ticks turned into time at two rates could put them a few nanoseconds
+        // out of order (see `Clock`).
+        let completed = last_end.min(now_ns).max(self.completed_ns);
+        self.completed_ns = completed;
+        entry.completed = Duration::from_nanos(completed);
+        entry.wall = Duration::from_nanos(completed - started_ns);
         // Critical path: the longest chain through the frame's dependencies.
         self.finish_at.clear();
-        for (position, deps) in self.graph.plan.passes.iter().enumerate() {
+        for (deps, &duration) in self.graph.plan.passes.iter().zip(&self.durations) {
             let longest = deps
                 .before
                 .iter()
                 .map(|&q| (self.finish_at[q as usize].0, q as usize))
                 .max()
-                .unwrap_or((Duration::ZERO, usize::MAX));
-            self.finish_at
-                .push((longest.0 + entry.passes[position].duration, longest.1));
+                .unwrap_or((0, usize::MAX));
+            self.finish_at.push((longest.0 + duration, longest.1));
         }
         entry.critical_passes.clear();
         if let Some((last, &(length, _))) = self
@@ -1184,7 +1369,7 @@ impl Frames {
             .enumerate()
             .max_by_key(|(_, (length, _))| *length)
         {
-            entry.critical_path = length;
+            entry.critical_path = Duration::from_nanos(length);
             let mut at = last;
             while at != usize::MAX {
                 entry.critical_passes.push(at);
@@ -1194,8 +1379,8 @@ impl Frames {
         } else {
             entry.critical_path = Duration::ZERO;
         }
-        let started = self.clock.0 + Duration::from_nanos(meta.started - 1);
-        self.profile.frame_completed(&self.system, &entry, started);
+        self.profile
+            .frame_completed(&self.system, &entry, started.instant);
         if self.history_len > 0 {
             self.history.push_back(entry);
         }

@@ -51,7 +51,7 @@ use std::sync::atomic::Ordering;
 use jobs::{Action, Block, Context, Job, MemoryError, MemoryStep, Spawner, Step};
 
 use crate::access::Access;
-use crate::frames::{Countdown, FrameInfo, Schedule, Slot};
+use crate::frames::{Clock, Countdown, FrameInfo, Schedule, Slot};
 use crate::resource::Kind;
 
 /// The capture of a pass's job for one frame: the pass's state, its resources, the frame.
@@ -98,7 +98,6 @@ pub struct Pass<S, A: Access> {
     counted_down: bool,
     /// Whether the frame's flags switched the pass off.
     switched_off: bool,
-    info: FrameInfo,
     /// The pass's own step to run next (its entry step first), run by `run`.
     next: Step<Pass<S, A>>,
     /// The pass's own step to continue with memory it asked for, run by `run_memory`.
@@ -113,7 +112,7 @@ unsafe impl<S: Send, A: Access> Send for Pass<S, A> {}
 impl<S, A: Access> Pass<S, A> {
     /// The frame this run belongs to.
     pub fn frame(&self) -> FrameInfo {
-        self.info
+        self.slot().info
     }
 
     /// The pass's own state and the resources it declared.
@@ -163,7 +162,7 @@ impl<S, A: Access> Pass<S, A> {
         if self.started {
             // The pass's end for the statistics, before any pass after it can start.
             let record = &slot.records[position];
-            record.end.store(slot.clock.now(), Ordering::Relaxed);
+            record.end.store(Clock::ticks(), Ordering::Relaxed);
         }
         let scheduled = &schedule.passes[position];
         // A pass that failed in its body may have written part of what it writes; one that
@@ -205,7 +204,7 @@ impl<S, A: Access> Pass<S, A> {
                 .swap(Countdown::FINISHED, Ordering::AcqRel)
                 == Countdown::LINKED
             {
-                let next_slot = schedule.slot_of(self.info.number + 1);
+                let next_slot = schedule.slot_of(slot.info.number + 1);
                 // SAFETY: the next frame has started (it linked) and cannot complete before
                 // the passes counted down here have run.
                 let next = unsafe { next_slot.as_ref() };
@@ -215,6 +214,10 @@ impl<S, A: Access> Pass<S, A> {
                     }
                 }
             }
+        }
+        if !failed {
+            // Last: the job returns `Action::Done` next, so it ends with no panic.
+            slot.records[position].clean.store(true, Ordering::Relaxed);
         }
     }
 }
@@ -228,7 +231,7 @@ impl<S, A: Access> Pass<S, A> {
         let back = match kept.kind {
             Kind::Imported => {
                 if unfinished & Slot::TORN != 0 {
-                    kept.poison_with(self.info.number, self.position);
+                    kept.poison_with(self.slot().info.number, self.position);
                 }
                 return;
             }
@@ -254,7 +257,7 @@ impl<S, A: Access> Pass<S, A> {
         if restored.is_err() {
             // The payload is the user's: dropping it may unwind too.
             let _ = std::panic::catch_unwind(AssertUnwindSafe(move || drop(restored)));
-            kept.poison_with(self.info.number, self.position);
+            kept.poison_with(self.slot().info.number, self.position);
         }
     }
 }
@@ -277,7 +280,6 @@ pub(crate) struct Seed {
     pub(crate) slot: NonNull<Slot>,
     pub(crate) schedule: NonNull<Schedule>,
     pub(crate) position: u32,
-    pub(crate) info: FrameInfo,
 }
 
 /// A pass's body, owned by the graph: its state, accesses and first step.
@@ -365,7 +367,6 @@ unsafe fn make_job<S: Send + 'static, A: Access>(body: NonNull<()>, seed: Seed) 
         started: false,
         counted_down: false,
         switched_off: false,
-        info: seed.info,
         next: entry,
         next_memory: None,
     };
@@ -401,11 +402,11 @@ fn start<S, A: Access>(p: &mut Pass<S, A>, cx: &mut Context<'_>) -> Action<Pass<
             let slot = p.slot();
             slot.records[p.position as usize]
                 .start
-                .store(slot.clock.now(), Ordering::Relaxed);
+                .store(Clock::ticks(), Ordering::Relaxed);
             std::panic::resume_unwind(Box::new(poisoned.to_string()));
         }
     }
-    if scheduled.condition & !p.info.flags != 0 {
+    if scheduled.condition & !p.slot().info.flags != 0 {
         // A flag it runs under is off in this frame.
         p.switched_off = true;
         p.finished(false, Some(cx));
@@ -418,7 +419,7 @@ fn start<S, A: Access>(p: &mut Pass<S, A>, cx: &mut Context<'_>) -> Action<Pass<
 fn begin<S, A: Access>(p: &mut Pass<S, A>, cx: &mut Context<'_>) -> Action<Pass<S, A>> {
     let slot = p.slot();
     let record = &slot.records[p.position as usize];
-    record.start.store(slot.clock.now(), Ordering::Relaxed);
+    record.start.store(Clock::ticks(), Ordering::Relaxed);
     record.worker.store(
         cx.worker_index().map_or(u32::MAX, |w| w as u32),
         Ordering::Relaxed,
@@ -540,7 +541,7 @@ where
     A: Access,
     F: for<'x, 'r, 'w> FnMut(A::Item<'x>, &mut PassContext<'x, 'r, 'w>) + Send + 'static,
 {
-    let info = p.info;
+    let info = p.slot().info;
     let (state, items) = p.parts();
     let mut cx = PassContext { spawner, info };
     (state.0)(items, &mut cx);

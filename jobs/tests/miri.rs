@@ -730,3 +730,63 @@ fn join_halves_borrow_the_stack_and_cross_threads() {
     );
     assert_eq!(system.wait(&done).unwrap_err().message(), "a");
 }
+
+/// Closure children past a full deque run at once inside `spawn` without becoming jobs: they
+/// borrow the parent's capture like any child, and one that panics cancels the parent.
+#[test]
+fn children_run_at_once_on_a_full_deque() {
+    let system = JobSystem::new(
+        Config::default()
+            .workers(1)
+            .core_affinity(false)
+            .help_while_waiting(false)
+            .spin_before_sleep(Duration::ZERO),
+    )
+    .expect("valid config");
+    struct Fan {
+        slots: Vec<u32>,
+        panic_at: usize,
+    }
+    for panic_at in [usize::MAX, 1028] {
+        let done = Counter::new();
+        let sum = Arc::new(AtomicUsize::new(0));
+        let s = sum.clone();
+        system.submit_counted(
+            &done,
+            Job::new(
+                (
+                    Fan {
+                        slots: vec![0; 1030],
+                        panic_at,
+                    },
+                    s,
+                ),
+                |_, _| {
+                    Action::Spawn(
+                        |(fan, _), spawner| {
+                            let panic_at = fan.panic_at;
+                            for (i, slot) in fan.slots.iter_mut().enumerate() {
+                                spawner.spawn(move |_| {
+                                    assert!(i != panic_at, "child {i}");
+                                    *slot = 1;
+                                });
+                            }
+                        },
+                        |(fan, sum), _| {
+                            sum.store(fan.slots.iter().sum::<u32>() as usize, Ordering::SeqCst);
+                            Action::Done
+                        },
+                    )
+                },
+            ),
+        );
+        let result = system.wait(&done);
+        if panic_at == usize::MAX {
+            result.expect("no panic");
+            assert_eq!(sum.load(Ordering::SeqCst), 1030);
+        } else {
+            assert_eq!(result.unwrap_err().message(), "child 1028");
+            assert_eq!(sum.load(Ordering::SeqCst), 0, "the parent was cancelled");
+        }
+    }
+}

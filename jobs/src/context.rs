@@ -101,8 +101,8 @@ impl<'w> Context<'w> {
     ///
     /// `a` runs here at once, while `b` waits in this thread's own deque where an idle worker
     /// can take it; if nobody did, `b` runs here next, as a plain call. Nothing is allocated.
-    /// If another thread took `b`, this thread runs other jobs until `b` has finished (as
-    /// [`JobSystem::wait`](crate::JobSystem::wait) inside a job does), so the job calling
+    /// If another thread took `b`, this thread runs other jobs of this job's priority or higher
+    /// until `b` has finished (never a long background job of a lower one), so the job calling
     /// `join` holds its thread until both halves are done: keep the halves short and
     /// recursive, and use [`Action::Spawn`](crate::Action::Spawn) to wait for long work
     /// without holding a thread.

@@ -188,6 +188,14 @@ impl Shared {
                 .any(|deques| deques.iter().any(|deque| !deque.is_empty()))
     }
 
+    /// Whether a job of one of the first `runs` priorities waits where any worker could find
+    /// it (a thread that may run only those sleeps through the others).
+    pub(crate) fn has_visible_work_within(&self, runs: usize) -> bool {
+        (0..runs.min(Priority::ALL.len())).any(|p| {
+            self.queues.has_queued(p) || self.stealers.iter().any(|deques| !deques[p].is_empty())
+        })
+    }
+
     /// Whether workers may shut down once idle: no blocking request can still resume a job.
     pub(crate) fn may_finish(&self) -> bool {
         self.io_in_flight.load(Ordering::Acquire) == 0

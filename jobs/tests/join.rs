@@ -432,3 +432,50 @@ fn systems_that_join_shut_down() {
         }
     });
 }
+
+/// While its half runs on another worker, a High job's join does not pick up a Low job (a long
+/// background job would delay the frame work waiting on the join): the Low job waiting in the
+/// joining worker's own deque runs only after `join` returned, or elsewhere.
+#[test]
+fn a_join_waits_without_running_lower_priority_jobs() {
+    watchdog(60, || {
+        let system = system(2);
+        let violations = Arc::new(AtomicUsize::new(0));
+        for _ in 0..10 {
+            let done = system.counter();
+            let v = violations.clone();
+            system.submit_counted(
+                &done,
+                Job::from_fn(move |cx| {
+                    let joiner = thread::current().id();
+                    let joining = Arc::new(AtomicBool::new(true));
+                    let (j, v) = (joining.clone(), v.clone());
+                    cx.spawn_job(
+                        Job::from_fn(move |_| {
+                            if thread::current().id() == joiner && j.load(Ordering::SeqCst) {
+                                v.fetch_add(1, Ordering::SeqCst);
+                            }
+                        })
+                        .with_priority(jobs::Priority::Low),
+                    );
+                    let b_started = AtomicBool::new(false);
+                    cx.join(
+                        |_| assert!(spin_until(|| b_started.load(Ordering::SeqCst)), "b stolen"),
+                        |_| {
+                            b_started.store(true, Ordering::SeqCst);
+                            thread::sleep(Duration::from_millis(5));
+                        },
+                    );
+                    joining.store(false, Ordering::SeqCst);
+                })
+                .with_priority(jobs::Priority::High),
+            );
+            poll_zero(&done, 30);
+        }
+        assert_eq!(
+            violations.load(Ordering::SeqCst),
+            0,
+            "Low jobs run inside a High join"
+        );
+    });
+}

@@ -12,7 +12,8 @@
 //!    a plain call; jobs `a` left above it run first (they are newer);
 //! 4. if another thread took `b`, the joining thread runs other jobs until `b`'s latch is set
 //!    (as a [`JobSystem::wait`](crate::JobSystem::wait) inside a job does, with the same nesting
-//!    bound), and sleeps when it finds none; the thread that ran `b` wakes it.
+//!    bound, but only jobs of the joining job's priority or higher), and sleeps when it finds
+//!    none; the thread that ran `b` wakes it.
 //!
 //! The frame outlives every use of the job: from the offer on, `join` neither returns nor
 //! unwinds (an unwind is an abort, [`AbortOnUnwind`]) until the job is taken back, or has run
@@ -34,13 +35,13 @@ use std::time::{Duration, Instant};
 
 use super::latch::JoinLatch;
 use super::local::{Local, LocalPtr};
-use super::wait::MAX_HELPING_DEPTH;
+use super::wait::{RestoreLimits, MAX_HELPING_DEPTH};
 use super::worker::Backoff;
 use crate::counter::Wakeup;
 use crate::job::{Header, JobRef, VTable};
 use crate::panic::{drop_payload, AbortOnUnwind, Cancelled, Payload};
 use crate::sleep::Wake;
-use crate::Context;
+use crate::{Context, Priority};
 
 /// The second half of a join, in the joining thread's frame (module docs). The header comes
 /// first, so that a pointer to the job is a pointer to its header.
@@ -133,7 +134,7 @@ where
         }
     }
     // Another thread took the half (or it went to the shared queue with its deque's older half).
-    wait_for_half(local, &half.latch);
+    wait_for_half(local, &half.latch, half.header.priority());
     mem::forget(abort);
     let rb = half.take_result();
     // A cancelled half leaves its closure: dropped here, before any panic goes on.
@@ -212,7 +213,9 @@ fn unobserved(local: LocalPtr, panic: Payload) {
 const SHUT_DOWN_POLL: Duration = Duration::from_millis(1);
 
 /// Runs other jobs on this thread until `latch` is set; sleeps when there is none it may run.
-fn wait_for_half(local: LocalPtr, latch: &JoinLatch<Wakeup>) {
+/// Only jobs of `priority` (the joining job's) or higher: a frame's job that joins must not
+/// pick up a long background job while its half finishes elsewhere.
+fn wait_for_half(local: LocalPtr, latch: &JoinLatch<Wakeup>, priority: Priority) {
     let this = || {
         // SAFETY: `local` is this thread's state, and every borrow made here ends before a job
         // runs (see `executor::local::LocalPtr`).
@@ -223,6 +226,8 @@ fn wait_for_half(local: LocalPtr, latch: &JoinLatch<Wakeup>) {
     let shared = unsafe { &*Arc::as_ptr(&this().shared) };
     // Past the nesting bound a join only waits, as a nested `wait` does.
     let may_run = this().depth() < MAX_HELPING_DEPTH;
+    let _limits = RestoreLimits::set(local, false, priority, priority);
+    let runs = this().limits().lowest.index() + 1;
     let worker = this().worker_index().filter(|_| may_run);
     let mut backoff = Backoff::new();
     let mut idle_since: Option<Instant> = None;
@@ -260,7 +265,7 @@ fn wait_for_half(local: LocalPtr, latch: &JoinLatch<Wakeup>) {
                 shared.sleep.start_looking();
                 let wake = shared.sleep.sleep(
                     index,
-                    || shared.has_visible_work() || latch.is_set(),
+                    || shared.has_visible_work_within(runs) || latch.is_set(),
                     || false,
                 );
                 shared.sleep.stop_looking();

@@ -107,6 +107,10 @@ impl<'w> Context<'w> {
     /// recursive, and use [`Action::Spawn`](crate::Action::Spawn) to wait for long work
     /// without holding a thread.
     ///
+    /// On a thread that has no deque (a registered thread other than the main thread) or that
+    /// runs only its pinned jobs now (inside [`run_pinned`](crate::JobSystem::run_pinned)),
+    /// both halves run here, one after the other.
+    ///
     /// Both closures may borrow the caller's stack (`join` returns only after both have run),
     /// and each gets a context of this job (its priority, label and frame) to join or spawn
     /// further. A panic in either is passed on from `join` once the other half has finished

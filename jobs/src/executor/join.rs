@@ -23,7 +23,8 @@
 //! first, if both panicked.
 //!
 //! A thread that may not take jobs from others now (it runs only jobs pinned to it, or only
-//! higher priorities), or whose deque is full, runs both halves itself, one after the other.
+//! higher priorities), whose deque is full, or that has none (a thread outside the pool other
+//! than the main thread), runs both halves itself, one after the other.
 
 use std::cell::UnsafeCell;
 use std::mem;

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use jobs::{Context, JobSystem};
 
-use crate::compare::{ns_per, Benchmark, Comparison, Lineup, Peer, Settings, Unit};
-use crate::spawn_tree::{chili_join, nodes, rayon_core_join, Pools, DEPTH};
+use crate::compare::{Benchmark, Comparison, Lineup, Settings};
+use crate::spawn_tree::{Pools, DEPTH, JOIN_PEERS, NS_PER_NODE};
 use crate::time;
 
 /// This benchmark in the table.
@@ -19,25 +19,9 @@ pub const BENCHMARK: Benchmark = Benchmark {
 };
 
 const LINEUP: Lineup<Pools> = Lineup {
-    unit: Unit {
-        name: "ns/node",
-        figure: |d| ns_per(d, nodes(DEPTH)),
-    },
+    unit: NS_PER_NODE,
     ours: |p| ours(&p.systems.ours, DEPTH),
-    peers: &[
-        Peer {
-            name: "rayon-core",
-            does: "rayon_core::join recursion, 2^20 leaves",
-            target: "ratio <= 2",
-            run: |p| rayon_core_join(&p.systems.rayon, DEPTH),
-        },
-        Peer {
-            name: "chili",
-            does: "chili Scope::join recursion from the main thread, 2^20 leaves",
-            target: "(stretch: ratio <= 1)",
-            run: |p| chili_join(&p.chili, DEPTH),
-        },
-    ],
+    peers: JOIN_PEERS,
 };
 
 fn compare(settings: &Settings) -> Vec<Comparison> {

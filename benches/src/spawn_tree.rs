@@ -47,26 +47,32 @@ impl Pools {
     }
 }
 
-const LINEUP: Lineup<Pools> = Lineup {
-    unit: Unit {
-        name: "ns/node",
-        figure: |d| ns_per(d, nodes(DEPTH)),
+/// Per node of the tree: [`nodes`]`(DEPTH)` nodes a run.
+pub(crate) const NS_PER_NODE: Unit = Unit {
+    name: "ns/node",
+    figure: |d| ns_per(d, nodes(DEPTH)),
+};
+
+/// The peers of both trees (this one and `join_tree`): their `join` recursion.
+pub(crate) const JOIN_PEERS: &[Peer<Pools>] = &[
+    Peer {
+        name: "rayon-core",
+        does: "rayon_core::join recursion, 2^20 leaves",
+        target: "ratio <= 2",
+        run: |p| rayon_core_join(&p.systems.rayon, DEPTH),
     },
+    Peer {
+        name: "chili",
+        does: "chili Scope::join recursion from the main thread, 2^20 leaves",
+        target: "(stretch: ratio <= 1)",
+        run: |p| chili_join(&p.chili, DEPTH),
+    },
+];
+
+const LINEUP: Lineup<Pools> = Lineup {
+    unit: NS_PER_NODE,
     ours: |p| ours(&p.systems.ours, DEPTH),
-    peers: &[
-        Peer {
-            name: "rayon-core",
-            does: "rayon_core::join recursion, 2^20 leaves",
-            target: "ratio <= 2",
-            run: |p| rayon_core_join(&p.systems.rayon, DEPTH),
-        },
-        Peer {
-            name: "chili",
-            does: "chili Scope::join recursion from the main thread, 2^20 leaves",
-            target: "(informative)",
-            run: |p| chili_join(&p.chili, DEPTH),
-        },
-    ],
+    peers: JOIN_PEERS,
 };
 
 fn compare(settings: &Settings) -> Vec<Comparison> {

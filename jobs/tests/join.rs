@@ -33,6 +33,29 @@ fn spin_until(done: impl Fn() -> bool) -> bool {
     true
 }
 
+/// `cx.join(a, b)` with `b` run by another thread for certain: `a` starts once `b` has started
+/// elsewhere (it waits at most 10 s, then fails).
+fn join_elsewhere<RA, RB: Send>(
+    cx: &mut Context<'_>,
+    a: impl FnOnce() -> RA,
+    b: impl FnOnce(&mut Context<'_>) -> RB + Send,
+) -> (RA, RB) {
+    let started = AtomicBool::new(false);
+    cx.join(
+        |_| {
+            assert!(
+                spin_until(|| started.load(Ordering::SeqCst)),
+                "b taken elsewhere"
+            );
+            a()
+        },
+        |cx| {
+            started.store(true, Ordering::SeqCst);
+            b(cx)
+        },
+    )
+}
+
 #[test]
 fn join_sums_every_leaf_in_every_round() {
     watchdog(120, || {
@@ -99,17 +122,13 @@ fn a_half_taken_by_another_worker_is_waited_for() {
     watchdog(60, || {
         let system = system(2);
         for round in 0..20 {
-            let b_started = AtomicBool::new(false);
             let mut threads = (None, None);
             system.scope(|s| {
                 s.spawn(|cx| {
-                    let (ta, tb) = cx.join(
+                    let (ta, tb) = join_elsewhere(
+                        cx,
+                        || thread::current().id(),
                         |_| {
-                            assert!(spin_until(|| b_started.load(Ordering::SeqCst)), "b stolen");
-                            thread::current().id()
-                        },
-                        |_| {
-                            b_started.store(true, Ordering::SeqCst);
                             // Longer than the joining worker spins before it sleeps.
                             thread::sleep(Duration::from_millis(if round % 2 == 0 {
                                 20
@@ -142,12 +161,11 @@ fn the_joining_worker_helps_while_it_waits() {
         system.submit_counted(
             &done,
             Job::from_fn(move |cx| {
-                let b_started = AtomicBool::new(false);
                 let joiner = thread::current().id();
-                cx.join(
-                    |_| assert!(spin_until(|| b_started.load(Ordering::SeqCst)), "b stolen"),
+                join_elsewhere(
+                    cx,
+                    || (),
                     |cx| {
-                        b_started.store(true, Ordering::SeqCst);
                         // Four jobs on this worker's deque; this worker then blocks until
                         // they have run: only the joining worker can run them.
                         let gate = Gate::default();
@@ -208,17 +226,7 @@ fn a_panic_in_either_half_goes_on_from_join() {
         system.submit_counted(
             &done,
             Job::from_fn(|cx| {
-                let b_started = AtomicBool::new(false);
-                cx.join(
-                    |_| {
-                        assert!(spin_until(|| b_started.load(Ordering::SeqCst)));
-                        panic!("first")
-                    },
-                    |_| {
-                        b_started.store(true, Ordering::SeqCst);
-                        panic!("second")
-                    },
-                );
+                join_elsewhere(cx, || panic!("first"), |_| panic!("second"));
             }),
         );
         assert_eq!(panic_message(system.wait(&done)), "first");
@@ -284,17 +292,7 @@ fn a_panicking_result_drop_after_a_panicked_is_counted() {
         system.submit_counted(
             &done,
             Job::from_fn(|cx| {
-                let b_started = AtomicBool::new(false);
-                let _ = cx.join(
-                    |_| {
-                        assert!(spin_until(|| b_started.load(Ordering::SeqCst)));
-                        panic!("a first")
-                    },
-                    |_| {
-                        b_started.store(true, Ordering::SeqCst);
-                        Bomb
-                    },
-                );
+                let _ = join_elsewhere(cx, || panic!("a first"), |_| Bomb);
             }),
         );
         assert_eq!(panic_message(system.wait(&done)), "a first");
@@ -363,11 +361,10 @@ fn a_half_waiting_on_its_joining_jobs_counter_is_a_reported_deadlock() {
         system.submit_counted(
             &counter,
             Job::from_fn(move |cx| {
-                let b_started = AtomicBool::new(false);
-                cx.join(
-                    |_| assert!(spin_until(|| b_started.load(Ordering::SeqCst))),
+                join_elsewhere(
+                    cx,
+                    || (),
                     |_| {
-                        b_started.store(true, Ordering::SeqCst);
                         let r = sys
                             .wait_timeout(&c, Duration::from_secs(20))
                             .map_err(|e| e.message().to_owned());
@@ -458,14 +455,7 @@ fn a_join_waits_without_running_lower_priority_jobs() {
                         })
                         .with_priority(jobs::Priority::Low),
                     );
-                    let b_started = AtomicBool::new(false);
-                    cx.join(
-                        |_| assert!(spin_until(|| b_started.load(Ordering::SeqCst)), "b stolen"),
-                        |_| {
-                            b_started.store(true, Ordering::SeqCst);
-                            thread::sleep(Duration::from_millis(5));
-                        },
-                    );
+                    join_elsewhere(cx, || (), |_| thread::sleep(Duration::from_millis(5)));
                     joining.store(false, Ordering::SeqCst);
                 })
                 .with_priority(jobs::Priority::High),

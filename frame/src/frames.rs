@@ -325,12 +325,19 @@ pub(crate) struct Kept {
 
 impl Kept {
     /// The error for a poisoned resource, `None` if it is not. `names` are the kept passes'.
+    #[inline]
     pub(crate) fn poison(&self, names: impl Fn(usize) -> String) -> Option<FrameError> {
         // Acquire: pairs with the release in `poison_with` (the lock would do too; the flag
         // keeps the lock off the path of every pass when nothing is poisoned).
         if !self.poisoned.load(Ordering::Acquire) {
             return None;
         }
+        self.poison_error(names)
+    }
+
+    /// The error of a poisoned resource (see [`Kept::poison`]).
+    #[cold]
+    fn poison_error(&self, names: impl Fn(usize) -> String) -> Option<FrameError> {
         let (frame, pass) = (*self.poisoned_by.lock().unwrap_or_else(|e| e.into_inner()))?;
         Some(FrameError::Poisoned {
             resource: self.name.to_string(),
@@ -494,6 +501,7 @@ impl Schedule {
     /// Starts pass `position` of the frame in `slot` (every dependency of it has finished),
     /// counted on the frame's counter for it: from a job's context onto its thread's own queue,
     /// or without one through the job system.
+    #[inline]
     pub(crate) fn launch(
         &self,
         slot: NonNull<Slot>,

@@ -422,6 +422,7 @@ fn start<S, A: Access>(p: &mut Pass<S, A>, cx: &mut Context<'_>) -> Action<Pass<
 }
 
 /// Records the pass's start and runs its own steps.
+#[inline]
 fn begin<S, A: Access>(p: &mut Pass<S, A>, cx: &mut Context<'_>) -> Action<Pass<S, A>> {
     let slot = p.slot();
     let record = &slot.records[p.position as usize];
@@ -437,6 +438,7 @@ fn begin<S, A: Access>(p: &mut Pass<S, A>, cx: &mut Context<'_>) -> Action<Pass<
 }
 
 /// Runs the pass's own next step.
+#[inline]
 fn run<S, A: Access>(p: &mut Pass<S, A>, cx: &mut Context<'_>) -> Action<Pass<S, A>> {
     let action = (p.next)(p, cx);
     follow(p, cx, action)

@@ -324,7 +324,10 @@ impl Config {
     /// their stack want more: each level of nested
     /// [`Context::join`](crate::Context::join) takes about 200 bytes of stack in an optimized
     /// build (some 1.5 KiB in a debug build) plus the caller's own frame, so 2 MiB hold about
-    /// ten thousand levels optimized and a thousand in debug.
+    /// ten thousand levels optimized and a thousand in debug. A thread outside the pool that
+    /// helps while it waits (the main thread) runs the jobs it takes on its own stack, which
+    /// this does not size: give it as much, or turn
+    /// [`help_while_waiting`](Self::help_while_waiting) off.
     ///
     /// ```
     /// let system = jobs::JobSystem::new(jobs::Config::default().worker_stack_size(16 << 20))?;

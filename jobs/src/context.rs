@@ -101,15 +101,20 @@ impl<'w> Context<'w> {
     ///
     /// `a` runs here at once, while `b` waits in this thread's own deque where an idle worker
     /// can take it; if nobody did, `b` runs here next, as a plain call. Nothing is allocated.
-    /// If another thread took `b`, this thread runs other jobs of this job's priority or higher
-    /// until `b` has finished (never a long background job of a lower one), so the job calling
+    /// If another thread took `b`, this thread runs other jobs until `b` has finished (as
+    /// [`JobSystem::wait`](crate::JobSystem::wait) inside a job does; for as long as an idle
+    /// worker spins, only jobs of this job's priority or higher, so that a short `b` is not
+    /// followed by a long background job), so the job calling
     /// `join` holds its thread until both halves are done: keep the halves short and
     /// recursive, and use [`Action::Spawn`](crate::Action::Spawn) to wait for long work
     /// without holding a thread.
     ///
-    /// On a thread that has no deque (a registered thread other than the main thread) or that
-    /// runs only its pinned jobs now (inside [`run_pinned`](crate::JobSystem::run_pinned)),
-    /// both halves run here, one after the other.
+    /// On a thread that runs only its pinned jobs now (inside
+    /// [`run_pinned`](crate::JobSystem::run_pinned), or a wait without help), both halves run
+    /// here, one after the other. A thread that helps runs what it takes on its own stack: the
+    /// main thread, helping in a wait, may take a `b` that recurses deeply, and needs the
+    /// stack for it ([`Config::worker_stack_size`](crate::Config::worker_stack_size) sizes
+    /// only the workers).
     ///
     /// Both closures may borrow the caller's stack (`join` returns only after both have run),
     /// and each gets a context of this job (its priority, label and frame) to join or spawn

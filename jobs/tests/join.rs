@@ -430,13 +430,20 @@ fn systems_that_join_shut_down() {
     });
 }
 
-/// While its half runs on another worker, a High job's join does not pick up a Low job (a long
-/// background job would delay the frame work waiting on the join): the Low job waiting in the
-/// joining worker's own deque runs only after `join` returned, or elsewhere.
+/// While its half runs on another worker, a High job's join does not pick up a Low job for as
+/// long as an idle worker spins (here 1 s, far longer than the half): a long background job
+/// would delay the frame work waiting on the join. The Low job waiting in the joining worker's
+/// own deque runs only after `join` returned, or elsewhere.
 #[test]
 fn a_join_waits_without_running_lower_priority_jobs() {
     watchdog(60, || {
-        let system = system(2);
+        let system = JobSystem::new(
+            jobs::Config::default()
+                .workers(2)
+                .core_affinity(false)
+                .spin_before_sleep(Duration::from_secs(1)),
+        )
+        .expect("valid config");
         let violations = Arc::new(AtomicUsize::new(0));
         for _ in 0..10 {
             let done = system.counter();

@@ -12,8 +12,8 @@
 //!    a plain call; jobs `a` left above it run first (they are newer);
 //! 4. if another thread took `b`, the joining thread runs other jobs until `b`'s latch is set
 //!    (as a [`JobSystem::wait`](crate::JobSystem::wait) inside a job does, with the same nesting
-//!    bound, but only jobs of the joining job's priority or higher), and sleeps when it finds
-//!    none; the thread that ran `b` wakes it.
+//!    bound; for the first moments only jobs of the joining job's priority or higher, and the
+//!    thread's pinned jobs), and sleeps when it finds none; the thread that ran `b` wakes it.
 //!
 //! The frame outlives every use of the job: from the offer on, `join` neither returns nor
 //! unwinds (an unwind is an abort, [`AbortOnUnwind`]) until the job is taken back, or has run
@@ -22,9 +22,10 @@
 //! runs to the end if another thread has it, and then the panic goes on from `join`; `a`'s
 //! first, if both panicked.
 //!
-//! A thread that may not take jobs from others now (it runs only jobs pinned to it, or only
-//! higher priorities), whose deque is full, or that has none (a thread outside the pool other
-//! than the main thread), runs both halves itself, one after the other.
+//! A thread outside the pool other than the main thread has no deque: it offers `b` on the
+//! shared queue. A thread that may not take jobs from others now (it runs only jobs pinned to
+//! it, or only higher priorities), or whose deque is full, runs both halves itself, one after
+//! the other.
 
 use std::cell::UnsafeCell;
 use std::mem;
@@ -214,8 +215,9 @@ fn unobserved(local: LocalPtr, panic: Payload) {
 const SHUT_DOWN_POLL: Duration = Duration::from_millis(1);
 
 /// Runs other jobs on this thread until `latch` is set; sleeps when there is none it may run.
-/// Only jobs of `priority` (the joining job's) or higher: a frame's job that joins must not
-/// pick up a long background job while its half finishes elsewhere.
+/// First, for as long as an idle worker spins, only jobs of `priority` (the joining job's) or
+/// higher: a frame's job that joins does not pick up a long background job while a short half
+/// finishes elsewhere.
 fn wait_for_half(local: LocalPtr, latch: &JoinLatch<Wakeup>, priority: Priority) {
     let this = || {
         // SAFETY: `local` is this thread's state, and every borrow made here ends before a job
@@ -227,14 +229,21 @@ fn wait_for_half(local: LocalPtr, latch: &JoinLatch<Wakeup>, priority: Priority)
     let shared = unsafe { &*Arc::as_ptr(&this().shared) };
     // Past the nesting bound a join only waits, as a nested `wait` does.
     let may_run = this().depth() < MAX_HELPING_DEPTH;
-    let _limits = RestoreLimits::set(local, false, priority, priority);
-    let runs = this().limits().lowest.index() + 1;
+    // For as long as an idle worker spins, only jobs of this job's priority or higher (and
+    // this thread's pinned jobs, which nobody else can run): a short half is waited for without
+    // starting a long background job. Then whatever the thread may run: the half may itself
+    // wait for a lower job that only this thread can run now.
+    let started = Instant::now();
+    let mut narrow = Some(RestoreLimits::set(local, false, priority, Priority::Low));
     let worker = this().worker_index().filter(|_| may_run);
     let mut backoff = Backoff::new();
     let mut idle_since: Option<Instant> = None;
     loop {
         if latch.is_set() {
             return;
+        }
+        if narrow.is_some() && started.elapsed() >= shared.spin() {
+            narrow = None;
         }
         let found = if may_run { this().find_work() } else { None };
         if let Some(job) = found {
@@ -256,6 +265,11 @@ fn wait_for_half(local: LocalPtr, latch: &JoinLatch<Wakeup>, priority: Priority)
             }
             continue;
         }
+        if narrow.take().is_some() {
+            // Before sleeping, look once more with every priority this thread may run.
+            continue;
+        }
+        let runs = this().limits().lowest.index() + 1;
         match worker {
             Some(index) => {
                 let wakeup = || Wakeup::Worker(Arc::clone(&this().shared), index);

@@ -429,20 +429,27 @@ impl Local {
     }
 
     /// Offers the second half of a `join` to other threads: pushes it onto this thread's own
-    /// deque, unless this thread has none, its deque is full, or it runs only pinned jobs or
-    /// only higher priorities now (then the half is handed back, for the caller to run
-    /// itself). Returns the deque's priority index, to take the half back from.
+    /// deque, or the shared queue on a thread that has none; unless the deque is full, or this
+    /// thread runs only pinned jobs or only higher priorities now (then the half is handed
+    /// back, for the caller to run itself). Returns the priority index, to take the half back
+    /// from this thread's deque of that priority.
     pub(crate) fn offer_half(&mut self, job: JobRef) -> Result<usize, JobRef> {
         let p = job.header().priority().index();
+        if self.pinned_only || p >= self.runs {
+            return Err(job);
+        }
         match &self.deques {
-            Some(deques) if !self.pinned_only && p < self.runs => match deques.try_push(p, job) {
+            Some(deques) => match deques.try_push(p, job) {
                 Ok(was_empty) => {
                     self.pushed(p, was_empty);
                     Ok(p)
                 }
                 Err(full) => Err(full),
             },
-            _ => Err(job),
+            None => {
+                self.shared.publish(p, Entry::Job(job));
+                Ok(p)
+            }
         }
     }
 

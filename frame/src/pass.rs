@@ -183,7 +183,10 @@ impl<S, A: Access> Pass<S, A> {
         }
         for &r in &scheduled.last_writer_of {
             let unfinished = slot.unfinished_writes[r as usize].load(Ordering::Relaxed);
-            self.put_back(r, unfinished);
+            // Every writer finished: nothing to put back.
+            if unfinished != 0 {
+                self.put_back(r, unfinished);
+            }
         }
         // Whether a pass of this frame went onto this thread's queue.
         let mut launched_here = false;
@@ -231,6 +234,7 @@ impl<S, A: Access> Pass<S, A> {
 impl<S, A: Access> Pass<S, A> {
     /// What this frame leaves of resource `r`, of which this pass is the last writer, given how
     /// its writers did not finish (`unfinished`, see [`Slot::TORN`]): see the module docs.
+    #[cold]
     fn put_back(&self, r: u32, unfinished: u8) {
         let schedule = self.schedule();
         let kept = &schedule.resources[r as usize];

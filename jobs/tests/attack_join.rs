@@ -713,16 +713,18 @@ fn joins_nest_20000_deep_through_b() {
 /// which `worker_stack_size` does not size. Expected, from the docs (`worker_stack_size`: "Jobs
 /// that recurse deeply on their stack want more"; `join`: `b` "may run on an idle worker"):
 /// the deep join completes. Actual: the main thread overflows its stack and the process aborts
-/// ("thread 'main-8MiB' has overflowed its stack"). Nothing in the docs says that a thread that
-/// helps while it waits needs the stack of a worker.
+/// ("thread 'main-8MiB' has overflowed its stack"). Nothing in the docs said that a thread that
+/// helps while it waits needs the stack of a worker. FINDING at fd95afa, answered in ced6ed8
+/// by the docs (`join`, `worker_stack_size`: a helping thread runs what it takes on its own
+/// stack; give it as much, or turn help off): this guard gives the main thread the workers'
+/// 256 MiB, and the deep join completes.
 #[test]
-#[ignore = "FINDING: the helping main thread takes b and runs the deep recursion on its own stack: overflow and abort; worker_stack_size cannot help"]
 fn joins_nest_deep_through_b_with_the_main_thread_helping() {
     let name = "joins_nest_deep_through_b_with_the_main_thread_helping";
     let output = isolated(name, 150, || {
         let main = thread::Builder::new()
-            .name("main-8MiB".into())
-            .stack_size(8 << 20)
+            .name("main-256MiB".into())
+            .stack_size(256 << 20)
             .spawn(|| {
                 let system =
                     JobSystem::new(config(1).worker_stack_size(256 << 20)).expect("valid config");
@@ -1126,9 +1128,10 @@ fn join_in_a_pinned_job_run_by_run_pinned_until() {
     });
 }
 
-/// A job pinned to a registered thread joins while that thread waits for it; `a` waits up to
-/// 3 s for a worker to take `b`. Both halves run once, on the registered thread (nobody takes
-/// `b` of a pinned job), the results are right, the wait returns.
+/// A job pinned to a registered thread joins while that thread waits for it (and helps); `a`
+/// waits up to 3 s for a worker to take `b`. Both halves run once, the results are right, the
+/// wait returns. Since ced6ed8 a thread without a deque offers `b` on the shared queue, so a
+/// worker takes it (before: both halves ran on the registered thread).
 #[test]
 fn join_in_a_job_pinned_to_a_registered_thread() {
     watchdog(60, || {
@@ -1165,8 +1168,7 @@ fn join_in_a_job_pinned_to_a_registered_thread() {
         .expect("the registered thread");
         let (taken, b_here, sum) = report.expect("ran");
         assert_eq!(sum, 32);
-        // As for the main thread: `b` of a pinned job stays on its thread.
-        assert_eq!((taken, b_here), (false, true));
+        assert_eq!((taken, b_here), (true, false));
     });
 }
 
@@ -2391,9 +2393,10 @@ fn nine_thousand_nested_joins_fit_the_default_stack_optimized() {
 /// the workers for a while"); `b` stays on the registered thread. Actual: on the unregistered
 /// thread too nobody takes `b` in 5 s; it runs after `a` there: that thread has no deque
 /// either, and the docs do not say so (on the main thread, in
-/// `join_in_a_job_the_main_thread_runs_while_it_waits`, the worker does take it).
+/// `join_in_a_job_the_main_thread_runs_while_it_waits`, the worker does take it). FINDING at
+/// fd95afa; since ced6ed8 a thread without a deque offers `b` on the shared queue: a worker
+/// takes it on every helping thread, registered or not.
 #[test]
-#[ignore = "FINDING: b of a join on an unregistered outside thread (help_until, wait) is never offered to idle workers; the docs name only registered threads"]
 fn b_of_a_join_on_a_helping_outside_thread_can_be_taken() {
     let got: Vec<_> = [0usize, 1, 2]
         .into_iter()
@@ -2404,7 +2407,7 @@ fn b_of_a_join_on_a_helping_outside_thread_can_be_taken() {
         vec![
             Some((true, false)),
             Some((true, false)),
-            Some((false, true))
+            Some((true, false))
         ],
         "(b taken by the worker, b ran on the helping thread) when the outside thread helps by \
          help_until, wait, wait on a registered thread"
@@ -2582,11 +2585,12 @@ fn dropping_the_system_in_a_job_the_joiner_runs_while_it_waits() {
 /// thread is inside `join`, waiting for `b`. Expected: the main thread runs the job pinned to
 /// it (as `WaitOptions::pinned_jobs_at_any_priority` lets a limited wait do), `b`'s wait ends,
 /// no deadlock. A priority limit that also holds back the thread's own pinned jobs deadlocks
-/// here: `b` waits for the main thread, the main thread for `b`. Actual at fd95afa: the job
-/// pinned to main does not run while the main thread waits in `join`; `b`'s wait times out
-/// after 10 s (`Ok(false)`; a plain `wait` hangs). At 90f5ecd (before the limit) it passes.
+/// here: `b` waits for the main thread, the main thread for `b`. FINDING at fd95afa (a limit
+/// since 2a8ac2d): the job pinned to main did not run while the main thread waited in `join`;
+/// `b`'s wait timed out after 10 s (`Ok(false)`; a plain `wait` hangs). Fixed in ced6ed8 (a
+/// join runs its thread's pinned jobs at any priority, and limits itself only for the first
+/// moments of its wait).
 #[test]
-#[ignore = "FINDING (since 2a8ac2d): a High join on the main thread never runs a lower job pinned to it, which b waits for: deadlock (here a 10 s timeout)"]
 fn a_high_join_on_the_main_thread_runs_a_lower_job_pinned_to_it_that_b_waits_for() {
     watchdog(60, || {
         let system = Arc::new(system(1));
@@ -2636,12 +2640,11 @@ fn a_high_join_on_the_main_thread_runs_a_lower_job_pinned_to_it_that_b_waits_for
 /// in for a plain `wait`) for the Low job, which the main thread may not run (its own limit,
 /// documented to hold for what the jobs it runs call). Expected: the worker, waiting in
 /// `join`, runs the Low job `a` left on its own queue (it did before 2a8ac2d), `b`'s wait
-/// ends. Actual at fd95afa: nobody runs it until `b`'s wait gives up after 10 s (`Ok(false)`;
+/// ends. FINDING at fd95afa: nobody ran it until `b`'s wait gave up after 10 s (`Ok(false)`;
 /// with a plain `wait`, a deadlock: the worker waits for `b`, `b` for the Low job, which only
-/// the worker may run); the Low job runs on the worker only after the join returned. At
-/// 90f5ecd it passes.
+/// the worker may run). Fixed in ced6ed8: the join's own limit lasts only while an idle worker
+/// would spin.
 #[test]
-#[ignore = "FINDING (since 2a8ac2d): a High join on a worker never runs the Low job its b (taken by a High-limited main thread) waits for: deadlock (here a 10 s timeout)"]
 fn a_high_join_on_a_worker_runs_a_lower_job_its_b_waits_for() {
     watchdog(60, || {
         let system = Arc::new(system(1));
@@ -2776,14 +2779,21 @@ fn a_join_inside_a_limited_wait_keeps_the_waits_limit() {
 }
 
 /// A High job's join on a worker waits for `b`, which the other worker runs for a while; Low
-/// jobs are queued meanwhile. The docs (since 2a8ac2d): the joining thread "runs other jobs of
-/// this job's priority or higher until `b` has finished (never a long background job of a
-/// lower one)". Expected: no Low job runs on the joining worker while it waits in `join`; they
-/// all run eventually.
+/// jobs are queued meanwhile. The docs (since ced6ed8): the joining thread runs, "for as long
+/// as an idle worker spins, only jobs of this job's priority or higher". With a spin of 1 s,
+/// longer than `b` (300 ms), expected: no Low job runs on the joining worker while it waits in
+/// `join`; they all run eventually.
 #[test]
 fn a_high_join_waiting_for_b_runs_no_low_job() {
     watchdog(60, || {
-        let system = Arc::new(quiet_system(2));
+        let system = Arc::new(
+            JobSystem::new(
+                config(2)
+                    .help_while_waiting(false)
+                    .spin_before_sleep(Duration::from_secs(1)),
+            )
+            .expect("valid config"),
+        );
         let waiting = Arc::new(Mutex::new(None::<thread::ThreadId>));
         let violations = Arc::new(AtomicUsize::new(0));
         let b_started = Flag::default();

@@ -8,7 +8,9 @@ use crate::access::{Access, Declared};
 use crate::compile;
 use crate::error::GraphError;
 use crate::flag::Flag;
-use crate::pass::{closure_entry, Body, ClosureState, ErasedBody, Pass, PassContext};
+use crate::pass::{
+    closure_entry, start, start_closure, Body, ClosureState, ErasedBody, Pass, PassContext,
+};
 use crate::resource::{clone_from, Buf, Cell, Init, Kind, Res, ResourceDecl};
 use crate::Graph;
 
@@ -482,7 +484,14 @@ impl GraphBuilder {
         A: Access,
         F: for<'c, 'r, 'w> FnMut(A::Item<'c>, &mut PassContext<'c, 'r, 'w>) + Send + 'static,
     {
-        self.step_pass(name, access, ClosureState(body), closure_entry::<F, A>)
+        let state = ClosureState(body);
+        self.add_pass(
+            name,
+            access,
+            state,
+            closure_entry::<F, A>,
+            start_closure::<F, A>,
+        )
     }
 
     /// Declares a pass that runs as a job of steps: `entry` is its first step each frame,
@@ -494,6 +503,22 @@ impl GraphBuilder {
         access: A,
         state: S,
         entry: Step<Pass<S, A>>,
+    ) -> PassConfig<'_>
+    where
+        S: Send + 'static,
+        A: Access,
+    {
+        self.add_pass(name, access, state, entry, start::<S, A>)
+    }
+
+    /// Declares a pass whose jobs start with the step `first` (see `Body`).
+    fn add_pass<S, A>(
+        &mut self,
+        name: &str,
+        access: A,
+        state: S,
+        entry: Step<Pass<S, A>>,
+        first: Step<Pass<S, A>>,
     ) -> PassConfig<'_>
     where
         S: Send + 'static,
@@ -516,6 +541,7 @@ impl GraphBuilder {
                 state,
                 access,
                 entry,
+                first,
             }),
         });
         let id = PassId {

@@ -41,7 +41,10 @@
 //! the capture and turns [`Action::Done`] into "count down the passes after it, then done". A
 //! closure pass ([`GraphBuilder::pass`](crate::GraphBuilder::pass)) is a step pass whose state
 //! is the closure: its step returns [`Action::Spawn`] and calls the closure inside, so that jobs
-//! the closure spawns may borrow the resources, and the pass ends when they have finished.
+//! the closure spawns may borrow the resources, and the pass ends when they have finished. Its
+//! jobs start with `start_closure`, which returns that spawn itself, with the count-down as its
+//! continuation: the same steps without the two trips through `run` (about 55 instructions a
+//! pass under callgrind).
 
 use std::ops::Deref;
 use std::ops::DerefMut;
@@ -297,6 +300,8 @@ pub(crate) struct Body<S, A: Access> {
     pub(crate) state: S,
     pub(crate) access: A,
     pub(crate) entry: Step<Pass<S, A>>,
+    /// The first step of its jobs: [`start`], or [`start_closure`] for a closure pass.
+    pub(crate) first: Step<Pass<S, A>>,
 }
 
 /// A type-erased `Box<Body<S, A>>`, kept behind a raw pointer: jobs of overlapping frames hold
@@ -361,11 +366,12 @@ unsafe fn make_job<S: Send + 'static, A: Access>(body: NonNull<()>, seed: Seed) 
     let body = body.cast::<Body<S, A>>().as_ptr();
     // SAFETY: `body` is live; fields are reached by raw pointer, never borrowing the whole body
     // (a job of the previous frame may still hold pointers to its state).
-    let (state, access, entry) = unsafe {
+    let (state, access, entry, first) = unsafe {
         (
             NonNull::new_unchecked(std::ptr::addr_of_mut!((*body).state)),
             NonNull::new_unchecked(std::ptr::addr_of_mut!((*body).access)),
             (*body).entry,
+            (*body).first,
         )
     };
     let pass = Pass {
@@ -380,7 +386,7 @@ unsafe fn make_job<S: Send + 'static, A: Access>(body: NonNull<()>, seed: Seed) 
         next: entry,
         next_memory: None,
     };
-    Job::new(pass, start::<S, A>)
+    Job::new(pass, first)
 }
 
 /// # Safety
@@ -392,7 +398,17 @@ unsafe fn drop_body<S, A: Access>(body: NonNull<()>) {
 
 /// The first step of every pass job, which starts when every dependency has finished: skip the
 /// pass if an input failed, else run it.
-fn start<S, A: Access>(p: &mut Pass<S, A>, cx: &mut Context<'_>) -> Action<Pass<S, A>> {
+pub(crate) fn start<S, A: Access>(p: &mut Pass<S, A>, cx: &mut Context<'_>) -> Action<Pass<S, A>> {
+    if let Some(early) = checks(p, cx) {
+        return early;
+    }
+    begin(p, cx)
+}
+
+/// What every pass job checks first: the action that ends it without its body (an input
+/// failed, a resource it touches is poisoned, or a flag switched it off), or `None` to run it.
+#[inline]
+fn checks<S, A: Access>(p: &mut Pass<S, A>, cx: &mut Context<'_>) -> Option<Action<Pass<S, A>>> {
     // Relaxed: stored before the decrements that started this job (see `Pass::finished`).
     let failed = p.slot().countdowns[p.position as usize]
         .failed_input
@@ -400,7 +416,7 @@ fn start<S, A: Access>(p: &mut Pass<S, A>, cx: &mut Context<'_>) -> Action<Pass<
     if failed != Countdown::NO_FAILURE {
         // The input's counter holds its panic: waiting on it cancels this pass with it (the
         // frame reports this pass as skipped).
-        return Action::Wait(p.slot().done[failed as usize].clone(), begin);
+        return Some(Action::Wait(p.slot().done[failed as usize].clone(), begin));
     }
     let schedule = p.schedule();
     let scheduled = &schedule.passes[p.position as usize];
@@ -420,14 +436,21 @@ fn start<S, A: Access>(p: &mut Pass<S, A>, cx: &mut Context<'_>) -> Action<Pass<
         // A flag it runs under is off in this frame.
         p.switched_off = true;
         p.finished(false, Some(cx));
-        return Action::Done;
+        return Some(Action::Done);
     }
-    begin(p, cx)
+    None
 }
 
 /// Records the pass's start and runs its own steps.
 #[inline]
 fn begin<S, A: Access>(p: &mut Pass<S, A>, cx: &mut Context<'_>) -> Action<Pass<S, A>> {
+    stamp(p, cx);
+    run(p, cx)
+}
+
+/// Records the pass's start: its body runs next.
+#[inline]
+fn stamp<S, A: Access>(p: &mut Pass<S, A>, cx: &mut Context<'_>) {
     let slot = p.slot();
     let record = &slot.records[p.position as usize];
     record.start.store(Clock::ticks(), Ordering::Relaxed);
@@ -438,7 +461,6 @@ fn begin<S, A: Access>(p: &mut Pass<S, A>, cx: &mut Context<'_>) -> Action<Pass<
     #[cfg(feature = "tracy")]
     slot.stages.pass_started(p.position as usize);
     p.started = true;
-    run(p, cx)
 }
 
 /// Runs the pass's own next step.
@@ -536,7 +558,35 @@ impl DerefMut for PassContext<'_, '_, '_> {
 /// The state of a closure pass: the closure.
 pub(crate) struct ClosureState<F>(pub(crate) F);
 
-/// The entry step of a closure pass.
+/// The first step of a closure pass's job: what `start`, `begin` and [`closure_entry`] do, with
+/// the pass's own steps left out (its only one spawns, then it is done), so with no trip through
+/// `run` and `follow` before and after the closure.
+pub(crate) fn start_closure<F, A>(
+    p: &mut Pass<ClosureState<F>, A>,
+    cx: &mut Context<'_>,
+) -> Action<Pass<ClosureState<F>, A>>
+where
+    A: Access,
+    F: for<'c, 'r, 'w> FnMut(A::Item<'c>, &mut PassContext<'c, 'r, 'w>) + Send + 'static,
+{
+    if let Some(early) = checks(p, cx) {
+        return early;
+    }
+    stamp(p, cx);
+    Action::Spawn(closure_spawn::<F, A>, closure_done::<F, A>)
+}
+
+/// A closure pass's end, once the jobs its closure spawned have finished.
+fn closure_done<F, A: Access>(
+    p: &mut Pass<ClosureState<F>, A>,
+    cx: &mut Context<'_>,
+) -> Action<Pass<ClosureState<F>, A>> {
+    p.finished(false, Some(cx));
+    Action::Done
+}
+
+/// The entry step of a closure pass, its only step of its own (run by `begin` only after a wait
+/// in `start`'s checks; [`start_closure`] does the same without it).
 pub(crate) fn closure_entry<F, A>(
     _: &mut Pass<ClosureState<F>, A>,
     _: &mut Context<'_>,

@@ -114,7 +114,8 @@ pub(crate) struct Deps {
 
 /// The frame loop's clock. Passes stamp their start and end with [`Clock::ticks`], the job
 /// system's cheap clock ([`jobs::trace::ticks`]: the time-stamp counter where Linux keeps time
-/// with it, a few nanoseconds against some 25 for an `Instant` and its arithmetic); the loop
+/// with it: 14 ns a read on the development machine, against 22 for an `Instant`'s elapsed
+/// nanoseconds, and a few instructions against about a hundred); the loop
 /// turns a completed frame's ticks into nanoseconds from [`Anchor`]s, a tick and an `Instant`
 /// read together: the frame's start's, and the rate of ticks from the epoch's to one taken
 /// then. So every figure is an `Instant`'s reading, exact at the frame's start, and within it

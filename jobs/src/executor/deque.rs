@@ -94,12 +94,6 @@ impl<T> Deque<T> {
         self.len() == 0
     }
 
-    /// Whether a push now would be refused (the owner's view: a steal may make room at any
-    /// time, never take it away).
-    pub(crate) fn is_full(&self) -> bool {
-        self.len() >= CAPACITY
-    }
-
     /// Pushes `item` at the bottom; hands it back if the deque is full.
     ///
     /// # Safety

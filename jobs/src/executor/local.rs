@@ -342,20 +342,18 @@ impl Local {
         None
     }
 
-    /// Whether a child of priority `p` spawned now would run at once inside `spawn`
-    /// (`push_child`'s rule: this thread's deque for it is full, fewer than [`INLINE_DEPTH`]
-    /// jobs run on its stack, and it may run such a job now).
+    /// Whether a child of priority `p` may run at once inside `spawn` (fewer than
+    /// [`INLINE_DEPTH`] jobs run on this thread's stack, and it may run such a job now), given
+    /// how full its deque is.
     #[inline]
-    pub(crate) fn child_runs_at_once(&self, p: usize) -> bool {
-        match &self.deques {
-            Some(deques) => {
-                !self.pinned_only
-                    && self.depth < INLINE_DEPTH
-                    && p < self.runs
-                    && deques.0[p].is_full()
-            }
-            None => false,
-        }
+    pub(crate) fn may_run_child_at_once(&self, p: usize) -> bool {
+        self.deques.is_some() && !self.pinned_only && self.depth < INLINE_DEPTH && p < self.runs
+    }
+
+    /// Jobs in this thread's own deque `p` (reads the thieves' end: a snapshot).
+    #[inline]
+    pub(crate) fn own_len(&self, p: usize) -> usize {
+        self.deques.as_ref().map_or(0, |deques| deques.0[p].len())
     }
 
     /// Runs a child closure of `parent` at once, on this thread, without making it a job: what

@@ -23,8 +23,9 @@ use crate::Context;
 /// steal them: the first few when the closure returns, later ones as they are spawned. When that
 /// deque is full, a child runs at once, inside `spawn` (as enkiTS runs a task when its pipe is
 /// full): a job spawning a million children holds a deque's worth of them at a time. A closure
-/// child ([`spawn`](Self::spawn)) that runs at once never becomes a job at all (no job memory,
-/// no queue, no step): it is called, and a panic of it cancels the parent as a child job's
+/// child ([`spawn`](Self::spawn)) runs at once sooner, once 256 jobs wait in the deque (a few
+/// more may be queued between two looks), and never becomes a job at all (no job memory, no
+/// queue, no step): it is called, and a panic of it cancels the parent as a child job's
 /// would. So keep the
 /// closure to spawning, and put long work in a step; and never wait inside the closure for a
 /// child to run (spin on a flag it sets, block on a channel it sends to): the newest child, and
@@ -81,7 +82,23 @@ pub(crate) struct Children {
     kept_len: usize,
     /// The newest child, held to run next on this thread (type docs of [`Spawner`]).
     held: Option<JobRef>,
+    /// Closure children still to run at once without looking at the deque (see
+    /// [`runs_at_once`](Self::runs_at_once)).
+    at_once: usize,
 }
+
+/// Jobs queued on a thread's deque from which its closure children run at once (as enkiTS
+/// runs a task once its 256-task pipe is full). Enough for thieves to take from while the
+/// spawner runs a child: shares of up to half, and one more look every [`AT_ONCE_RUN`]
+/// children. Queueing more only trades slots with the thieves: each slot a thief frees is
+/// filled at once with a new job, a heap job and a cross-core handover apiece, which for short
+/// children costs the spawner more than running them (`empty_spawn` on two threads: 120 ns a
+/// child with the whole deque as the threshold, 15-20 with this one, 5 on one thread).
+const AT_ONCE_QUEUED: usize = 256;
+
+/// Closure children run at once between two looks at the deque: the look reads the end
+/// the thieves write, a cache line that moves between cores while they steal.
+const AT_ONCE_RUN: usize = 32;
 
 /// What becomes of a job whose spawning closure returned.
 pub(crate) enum Spawned {
@@ -99,7 +116,29 @@ impl Children {
             kept: [const { None }; KEPT_BACK],
             kept_len: 0,
             held: None,
+            at_once: 0,
         }
+    }
+
+    /// Whether a closure child of priority `p` runs at once inside `spawn`: while this thread's
+    /// deque holds [`AT_ONCE_QUEUED`] jobs or more, looked at once per [`AT_ONCE_RUN`] such
+    /// children.
+    #[inline]
+    fn runs_at_once(&mut self, local: LocalPtr, p: usize) -> bool {
+        // SAFETY: a short borrow of this thread's state (see `executor::local::LocalPtr`).
+        let local = unsafe { local.as_ref() };
+        if !local.may_run_child_at_once(p) {
+            return false;
+        }
+        if self.at_once > 0 {
+            self.at_once -= 1;
+            return true;
+        }
+        if local.own_len(p) >= AT_ONCE_QUEUED {
+            self.at_once = AT_ONCE_RUN - 1;
+            return true;
+        }
+        false
     }
 
     /// Counts `more` children spawned.
@@ -239,7 +278,10 @@ impl<'c, 'w> Spawner<'c, 'w> {
         F: FnOnce(&mut Context<'_>) + Send + 'c,
     {
         let inherit = self.parent().inherit();
-        if self.local().child_runs_at_once(inherit.priority.index()) {
+        if self
+            .children
+            .runs_at_once(self.local, inherit.priority.index())
+        {
             // The deque is full: the child would run at once anyway (type docs). It runs
             // without becoming a job: no job memory, no queue, no interpreter.
             // SAFETY: `local` is this thread's state, no borrow of it held; the parent is

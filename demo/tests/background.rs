@@ -32,14 +32,14 @@ fn frames_run_beside_background_jobs_and_give_the_same_state() {
         (without.particles, without.checksum),
         "the background changes nothing of the frames' results"
     );
-    // The background jobs ran too: more jobs per frame than the frames alone make.
-    let (with_jobs, without_jobs) = (
-        with.jobs_per_frame.unwrap(),
-        without.jobs_per_frame.unwrap(),
-    );
+    // The background jobs ran too: they fill the workers' idle time (a background job yields
+    // and runs again, so it is counted as one finished job only when the stream stops: two
+    // more jobs in a run, less than the run-to-run spread of the frames' own count, which
+    // this test compared until it failed in CI with 98.73 against 98.8 jobs per frame).
+    let (with_busy, without_busy) = (with.utilization.unwrap(), without.utilization.unwrap());
     assert!(
-        with_jobs > without_jobs,
-        "{with_jobs} jobs per frame with the background, {without_jobs} without"
+        with_busy > without_busy,
+        "workers busy {with_busy:.3} of the time with the background, {without_busy:.3} without"
     );
 }
 

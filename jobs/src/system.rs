@@ -908,6 +908,14 @@ impl JobSystem {
     /// every job spawned in it has finished. A panic in a job (or in `f`) is re-raised here after
     /// that.
     ///
+    /// The wait at the end is a [`wait`](Self::wait): inside a job it runs other jobs on top of
+    /// itself, at most [`MAX_HELPING_DEPTH`](Self::MAX_HELPING_DEPTH) deep, and past that only
+    /// sleeps. Scopes nested deeper than that inside one another on a thread wait for other
+    /// threads to run their jobs: with one worker and a main thread that does not help, nobody
+    /// does, and the innermost scope never ends. Nest scopes (and waits) shallowly, or use
+    /// [`Context::join`](crate::Context::join) or [`Action::Spawn`](crate::Action::Spawn) for
+    /// deep recursion.
+    ///
     /// ```
     /// let system = jobs::JobSystem::new(jobs::Config::default().workers(2))?;
     /// let mut halves = [0u32; 2];

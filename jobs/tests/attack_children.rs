@@ -525,7 +525,6 @@ fn a_wait_on_the_parents_counter_in_an_at_once_child_is_a_deadlock() {
 /// them: 63 of 100 ran on one worker, 188 of 3000 on three. Not caused by the at-once change
 /// (100 children hang as well), but it hits every fan-out of waiting children.
 #[test]
-#[ignore = "FINDING: children that wait on their own detached spawn hang every config (63 per worker run, then all workers sleep at MAX_HELPING_DEPTH)"]
 fn children_that_wait_on_their_own_detached_work_do_not_hang() {
     watchdog(WATCH, || {
         spawn_and_wait(1, false, 100);
@@ -537,7 +536,6 @@ fn children_that_wait_on_their_own_detached_work_do_not_hang() {
 
 /// The same through a scope inside a job.
 #[test]
-#[ignore = "FINDING: a scope of 300 children each waiting on its own detached spawn hangs on 1 worker"]
 fn a_scope_of_children_waiting_on_their_own_detached_work_does_not_hang() {
     watchdog(60, || {
         let system = Arc::new(sys(1, false));
@@ -915,8 +913,11 @@ fn spawn_and_wait(workers: usize, help: bool, n: usize) {
 /// The chain 100 deep on one worker without help. Expected: it ends (the docs promise nesting
 /// never overflows the stack; nothing says it may hang). Actual: past 64 nested scope waits the
 /// worker stops helping and sleeps, and nobody runs the queued children of the deepest scope.
+/// FINDING at caa1a52; answered by the docs of `JobSystem::scope` (a scope's wait nests at
+/// most `MAX_HELPING_DEPTH` deep, then only sleeps; with one worker and no help nobody runs the
+/// innermost scope's jobs), not by a change: the bound keeps the stack from overflowing.
 #[test]
-#[ignore = "FINDING: scopes nested past MAX_HELPING_DEPTH (64) through at-once children hang on one worker"]
+#[ignore = "LIMITATION (documented in JobSystem::scope): scopes nested past MAX_HELPING_DEPTH (64) on one worker without help never end"]
 fn a_chain_of_scopes_100_deep_on_one_worker() {
     watchdog(60, || {
         let system = Arc::new(sys(1, false));

@@ -127,6 +127,11 @@ fn help(
             };
             // SAFETY: we own `job`; no borrow of `local` is held.
             unsafe { Local::run_while(local, job, go_on) };
+            // What ran may be what the counter waits for: its completion is cached on this
+            // thread until another job runs. Apply it now, or the next look would run another
+            // job on top of this wait (which, if it waits too, nests again: a fan of children
+            // each waiting for a job of its own nested until the bound, then slept for good).
+            this().flush_pending_on(counter.state());
             idle_since = None;
             backoff = Backoff::new();
             continue;

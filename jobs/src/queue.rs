@@ -10,7 +10,6 @@ use crossbeam_deque::{Injector, Steal};
 
 use crate::job::JobRef;
 use crate::system::Shared;
-use crate::Priority;
 
 /// What a shared queue holds.
 pub(crate) enum Entry {
@@ -69,10 +68,6 @@ impl Queues {
     #[inline]
     pub(crate) fn has_queued(&self, priority: usize) -> bool {
         !self.by_priority[priority].is_empty()
-    }
-
-    pub(crate) fn any_queued(&self) -> bool {
-        Priority::ALL.iter().any(|p| self.has_queued(p.index()))
     }
 
     /// Entries queued per priority (a snapshot; bundles count as one).

@@ -181,11 +181,7 @@ impl Shared {
 
     /// Whether any worker could find a job now: in a shared queue or in a worker's deque.
     pub(crate) fn has_visible_work(&self) -> bool {
-        self.queues.any_queued()
-            || self
-                .stealers
-                .iter()
-                .any(|deques| deques.iter().any(|deque| !deque.is_empty()))
+        self.has_visible_work_within(Priority::ALL.len())
     }
 
     /// Whether a job of one of the first `runs` priorities waits where any worker could find

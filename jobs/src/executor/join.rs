@@ -327,15 +327,24 @@ where
         unreachable!("a join's half runs once")
     };
     let result = catch_unwind(AssertUnwindSafe(|| body(&mut Context::new(local, inherit))));
-    // SAFETY: as above.
+    // SAFETY: as above; the result is written, and the job is not touched after the set.
+    unsafe { finish_half(this, result) };
+    None
+}
+
+/// Writes a half's result and sets its latch, waking the joining thread if it sleeps.
+///
+/// # Safety
+/// The caller owns the half (its consumed `JobRef`); after this the joining thread may free
+/// it, so the caller touches it no more.
+unsafe fn finish_half<B, R>(this: *const StackJob<B, R>, result: Result<R, Payload>) {
+    // SAFETY: we own the half: the joining thread reads the result only once the latch is set.
     unsafe { *(*this).result.get() = Some(result) };
-    // SAFETY: the latch is alive and set only here; after this the joining thread may free
-    // the job: nothing touches it again.
+    // SAFETY: the latch is alive and set only here; nothing touches the job after it.
     let wakeup = unsafe { JoinLatch::set(addr_of!((*this).latch)) };
     if let Some(wakeup) = wakeup {
         wakeup.wake();
     }
-    None
 }
 
 /// Tells the joining thread its half will not run (the vtable's `drop`: a shutdown cancelled
@@ -346,11 +355,7 @@ where
 /// and that is not running.
 unsafe fn cancel_half<B, R>(job: NonNull<Header>) {
     let this = job.cast::<StackJob<B, R>>().as_ptr().cast_const();
-    // SAFETY: as in `run_half`; the body stays for the joining thread to drop.
-    unsafe { *(*this).result.get() = Some(Err(Box::new(Cancelled))) };
-    // SAFETY: as in `run_half`.
-    let wakeup = unsafe { JoinLatch::set(addr_of!((*this).latch)) };
-    if let Some(wakeup) = wakeup {
-        wakeup.wake();
-    }
+    // SAFETY: the caller owns the half and touches it no more; the body stays for the joining
+    // thread to drop.
+    unsafe { finish_half(this, Err(Box::new(Cancelled))) };
 }

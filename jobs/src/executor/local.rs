@@ -221,6 +221,13 @@ pub(crate) struct Limits {
     pub(crate) pinned_lowest: Priority,
 }
 
+/// What [`Local::start_job`] changed, for [`Local::end_job`] to undo.
+struct Started {
+    /// The priority of the job running before.
+    outer: Priority,
+    span: Option<OpenSpan>,
+}
+
 /// A span being recorded: its start and what the job was.
 struct OpenSpan {
     start: u64,
@@ -326,12 +333,7 @@ impl Local {
         let header = job.header();
         let p = header.priority().index();
         match &self.deques {
-            Some(deques)
-                if !header.pinned()
-                    && !self.pinned_only
-                    && self.depth < INLINE_DEPTH
-                    && p < self.runs =>
-            {
+            Some(deques) if !header.pinned() && self.may_run_child_at_once(p) => {
                 match deques.try_push(p, job) {
                     Ok(was_empty) => self.pushed(p, was_empty),
                     Err(full) => return Some(full),
@@ -373,24 +375,8 @@ impl Local {
         F: FnOnce(&mut crate::Context<'_>),
     {
         let completion = Completion::Parent(parent);
-        let (outer, span) = {
-            // SAFETY: a short borrow, ended before the child's user code runs.
-            let this = unsafe { &mut *local.as_ptr() };
-            let span = if this.shared.recorder.is_recording() {
-                this.open_span(inherit)
-            } else {
-                this.last_end = None;
-                None
-            };
-            if this.pending != completion {
-                this.flush();
-            }
-            if let Some(slot) = this.running.get_mut(this.depth) {
-                *slot = completion;
-            }
-            this.depth += 1;
-            (std::mem::replace(&mut this.current, inherit.priority), span)
-        };
+        // SAFETY: a short borrow, ended before the child's user code runs.
+        let started = unsafe { &mut *local.as_ptr() }.start_job(inherit, completion);
         let outcome = {
             let _zone = probe::job_zone(inherit);
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -401,11 +387,7 @@ impl Local {
             // SAFETY: the child's user code has returned; a short borrow, ended before any
             // payload is dropped.
             let this = unsafe { &mut *local.as_ptr() };
-            this.depth -= 1;
-            if let Some(span) = span {
-                this.close_span(span);
-            }
-            this.current = outer;
+            this.end_job(started);
             this.count_finished(1);
             match outcome {
                 Ok(()) => None,
@@ -764,30 +746,11 @@ impl Local {
     /// # Safety
     /// As [`run`](Self::run).
     unsafe fn run_one(local: LocalPtr, job: JobRef) -> Option<JobRef> {
-        let (outer, span) = {
+        let started = {
             // SAFETY: a short borrow, ended before the job's user code runs.
             let this = unsafe { &mut *local.as_ptr() };
             let header = job.header();
-            // Before the flush, so that a span covers all the thread does for its job (the
-            // statistics count the flush as busy time too).
-            let span = if this.shared.recorder.is_recording() {
-                this.open_span(header.inherit())
-            } else {
-                // A later recording must not start a span where this job's predecessor ended.
-                this.last_end = None;
-                None
-            };
-            if this.pending != header.completion() {
-                this.flush();
-            }
-            if let Some(slot) = this.running.get_mut(this.depth) {
-                *slot = header.completion();
-            }
-            this.depth += 1;
-            (
-                std::mem::replace(&mut this.current, header.priority()),
-                span,
-            )
+            this.start_job(header.inherit(), header.completion())
         };
         let next = {
             let _zone = probe::job_zone(job.header().inherit());
@@ -795,15 +758,45 @@ impl Local {
             unsafe { job.run(local) }
         };
         // SAFETY: the job's user code has returned; a short borrow.
-        let this = unsafe { &mut *local.as_ptr() };
-        this.depth -= 1;
-        if let Some(span) = span {
-            this.close_span(span);
-        }
-        // A job that waits inside (a nested `wait`) runs others here: restore the priority of
-        // the job that was running before, for the statistics.
-        this.current = outer;
+        unsafe { &mut *local.as_ptr() }.end_job(started);
         next
+    }
+
+    /// Before a job (or a child run at once) runs on this thread: opens its span (before the
+    /// flush, so that a span covers all the thread does for its job; the statistics count the
+    /// flush as busy time too), applies the completions cached for another counter or parent,
+    /// records `completion` as running, and makes `inherit`'s priority the current one.
+    #[inline]
+    fn start_job(&mut self, inherit: Inherit, completion: Completion) -> Started {
+        let span = if self.shared.recorder.is_recording() {
+            self.open_span(inherit)
+        } else {
+            // A later recording must not start a span where this job's predecessor ended.
+            self.last_end = None;
+            None
+        };
+        if self.pending != completion {
+            self.flush();
+        }
+        if let Some(slot) = self.running.get_mut(self.depth) {
+            *slot = completion;
+        }
+        self.depth += 1;
+        Started {
+            outer: mem::replace(&mut self.current, inherit.priority),
+            span,
+        }
+    }
+
+    /// After the job [`start_job`](Self::start_job) started: closes its span and restores the
+    /// priority of the job that was running before (a job that waits inside runs others here).
+    #[inline]
+    fn end_job(&mut self, started: Started) {
+        self.depth -= 1;
+        if let Some(span) = started.span {
+            self.close_span(span);
+        }
+        self.current = started.outer;
     }
 
     /// Starts a span for a job about to run, if this thread has a lane.

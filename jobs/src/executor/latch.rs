@@ -137,6 +137,7 @@ mod loom_models {
             let setter = {
                 let (latch, result) = (latch.clone(), result.clone());
                 thread::spawn(move || {
+                    // SAFETY: the joiner reads the cell only after the set below (loom checks it).
                     result.with_mut(|r| unsafe { *r = 7 });
                     // SAFETY: the latch lives in the Arc; set once.
                     if let Some(joiner) = unsafe { JoinLatch::set(Arc::as_ptr(&latch)) } {
@@ -156,6 +157,7 @@ mod loom_models {
                     }
                 }
             }
+            // SAFETY: the latch is set: the setter's write came before (loom checks it).
             assert_eq!(result.with(|r| unsafe { *r }), 7);
             setter.join().unwrap();
         });

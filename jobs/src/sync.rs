@@ -14,12 +14,12 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 pub(crate) mod protocol {
     #[cfg(loom)]
     pub(crate) use loom::sync::{
-        atomic::{fence, AtomicBool, AtomicIsize, AtomicPtr, AtomicUsize, Ordering},
+        atomic::{fence, AtomicBool, AtomicIsize, AtomicPtr, AtomicU64, AtomicUsize, Ordering},
         Condvar, Mutex, MutexGuard,
     };
     #[cfg(not(loom))]
     pub(crate) use std::sync::{
-        atomic::{fence, AtomicBool, AtomicIsize, AtomicPtr, AtomicUsize, Ordering},
+        atomic::{fence, AtomicBool, AtomicIsize, AtomicPtr, AtomicU64, AtomicUsize, Ordering},
         Condvar, Mutex, MutexGuard,
     };
 

@@ -441,3 +441,60 @@ fn a_waiting_thread_runs_the_parent_its_last_child_resumed() {
         }
     });
 }
+
+/// Stress of the look bit (`counter.rs`, *Waking*): one counter reused for many short rounds,
+/// each ended by a job on a worker while, in some rounds, outside threads and a suspended job
+/// wait for it (registering as the round ends) and in others nobody waits (the round ends with
+/// no look). Every wait returns, after the round's effects; a lost wake-up hangs (the watchdog).
+#[test]
+fn rounds_with_and_without_waiters_wake_every_waiter() {
+    watchdog(120, || {
+        let system = system(2);
+        let counter = system.counter();
+        let done = Arc::new(AtomicUsize::new(0));
+        for round in 0..2000usize {
+            let d = done.clone();
+            system.submit_counted(
+                &counter,
+                Job::from_fn(move |_| {
+                    d.fetch_add(1, Ordering::Relaxed);
+                }),
+            );
+            match round % 3 {
+                // Nobody waits: the next round starts as soon as the value reads zero.
+                0 => {
+                    while !counter.is_zero() {
+                        std::hint::spin_loop();
+                    }
+                }
+                // Two threads wait, one of them from inside a job that waits on the counter.
+                1 => {
+                    let waited = system.counter();
+                    type Capture = (Counter, Arc<AtomicUsize>, usize);
+                    fn wait(c: &mut Capture, _: &mut jobs::Context<'_>) -> Action<Capture> {
+                        Action::Wait(c.0.clone(), after)
+                    }
+                    fn after(c: &mut Capture, _: &mut jobs::Context<'_>) -> Action<Capture> {
+                        assert!(
+                            c.1.load(Ordering::Relaxed) > c.2,
+                            "resumed before the round ended"
+                        );
+                        Action::Done
+                    }
+                    system.submit_counted(
+                        &waited,
+                        Job::new((counter.clone(), done.clone(), round), wait),
+                    );
+                    std::thread::scope(|s| {
+                        s.spawn(|| system.wait(&counter).unwrap());
+                        system.wait(&counter).unwrap();
+                    });
+                    system.wait(&waited).unwrap();
+                }
+                // Only this thread waits.
+                _ => system.wait(&counter).unwrap(),
+            }
+            assert_eq!(done.load(Ordering::Relaxed), round + 1, "round {round}");
+        }
+    });
+}

@@ -65,7 +65,7 @@ pub(crate) unsafe fn run_steps<C>(mut job: JobRef, local: LocalPtr) -> Option<Jo
         match action {
             Action::Done => {
                 // SAFETY: we own the job and its step has returned.
-                return unsafe { job.finish(local, None) };
+                return unsafe { job.finish_done(local) };
             }
             Action::Yield(then) => {
                 // SAFETY: we own the job (see the comment at the top of the loop).

@@ -322,9 +322,10 @@ impl Config {
     /// to [`MAX_STACK_SIZE`](Self::MAX_STACK_SIZE). Default
     /// [`DEFAULT_STACK_SIZE`](Self::DEFAULT_STACK_SIZE), 2 MiB. Jobs that recurse deeply on
     /// their stack want more: each level of nested
-    /// [`Context::join`](crate::Context::join) takes about 200 bytes of stack in an optimized
-    /// build (some 1.5 KiB in a debug build) plus the caller's own frame, so 2 MiB hold about
-    /// ten thousand levels optimized and a thousand in debug. A thread outside the pool that
+    /// [`Context::join`](crate::Context::join) takes some 190 to 230 bytes of stack in an
+    /// optimized build (some 1.5 KiB in a debug build) plus the caller's own frame, so 2 MiB
+    /// hold about nine thousand levels optimized and a thousand in debug. A thread outside the
+    /// pool that
     /// helps while it waits (the main thread) runs the jobs it takes on its own stack, which
     /// this does not size: give it as much, or turn
     /// [`help_while_waiting`](Self::help_while_waiting) off.

@@ -578,6 +578,22 @@ impl JobRef {
         let completion = self.header().completion();
         let (panic, second) = self.drop_capture(panic);
         // SAFETY: the job was counted on `completion` and is not reported yet.
+        unsafe { Self::report_dropped(completion, local, panic, second) }
+    }
+
+    /// Reports a job freed with `panic` (and a `second` one to drop) to `completion`.
+    ///
+    /// # Safety
+    /// As [`finish`](Self::finish); the job is freed and was counted on `completion`, not
+    /// reported yet.
+    #[inline(never)]
+    unsafe fn report_dropped(
+        completion: Completion,
+        local: LocalPtr,
+        panic: Option<Payload>,
+        second: Option<Payload>,
+    ) -> Option<JobRef> {
+        // SAFETY: the job was counted on `completion` and is not reported yet.
         let unkept = panic.and_then(|panic| unsafe { completion.record_panic(panic) });
         let resumed = {
             // SAFETY: the capture's drop (user code) has returned; a short borrow of this
@@ -595,6 +611,28 @@ impl JobRef {
             drop_payload(payload);
         }
         resumed
+    }
+
+    /// [`finish`](Self::finish) for a job whose last step returned `Action::Done`: the path
+    /// every job takes, kept free of panic payloads unless the capture's `Drop` panics.
+    ///
+    /// # Safety
+    /// As [`finish`](Self::finish).
+    #[inline]
+    #[must_use = "a resumed parent handed back must be run"]
+    pub(crate) unsafe fn finish_done(self, local: LocalPtr) -> Option<JobRef> {
+        let completion = self.header().completion();
+        let ptr = self.ptr;
+        let drop = self.header().vtable.drop;
+        // SAFETY: we own the job (consumed here) and no step of it runs; the capture's drop may
+        // run user code, hence the catch.
+        match catch_unwind(AssertUnwindSafe(|| unsafe { drop(ptr) })) {
+            // SAFETY: the job's drop (user code) has returned; a short borrow of this thread's
+            // state, ended before anything else runs.
+            Ok(()) => unsafe { &mut *local.as_ptr() }.complete(completion, 1),
+            // SAFETY: the job is freed and still counted on `completion`.
+            Err(panic) => unsafe { Self::report_dropped(completion, local, Some(panic), None) },
+        }
     }
 
     /// Frees the job and reports its completion from a thread without executor state (an I/O

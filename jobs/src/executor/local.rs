@@ -914,7 +914,17 @@ impl Local {
     }
 
     /// Applies the cached completions; true if that resumed a parent into this thread's queue.
+    /// Inline for the common case of nothing cached (a job starts after its parent resumed).
+    #[inline]
     pub(crate) fn flush(&mut self) -> bool {
+        if self.pending == Completion::None {
+            return false;
+        }
+        self.flush_cached()
+    }
+
+    #[inline(never)]
+    fn flush_cached(&mut self) -> bool {
         match self.flush_resuming() {
             Some(parent) => {
                 // Resume it here, next: its children's data is hot in this cache.

@@ -168,7 +168,7 @@ fn help(
             registered = true;
             continue; // look once more: work may have arrived meanwhile
         }
-        // Exactly, under the counter's lock: the quick look can miss an end after 2^32 rounds.
+        // Exactly, under the counter's lock: the quick look can miss an end after 2^31 rounds.
         if counter.has_ended_exactly(round) {
             return Ok(());
         }

@@ -1262,6 +1262,20 @@ impl Frames {
         let mut failed: Option<(String, String)> = None;
         let mut also_failed = Vec::new();
         let mut skipped = Vec::new();
+        // The newest frame (nothing in flight after it: `finish`, or one frame in flight) is
+        // mostly unfinished here. Its late passes tend to finish last: waiting for them first,
+        // the main thread helps throughout one wait and then finds the rest done, instead of
+        // waiting (setting up to help, and maybe sleeping) once per unfinished pass in order:
+        // 13 waits a frame on `graph_overhead`'s 100 passes, whose cost per pass this cuts by
+        // a fifth. An older frame, completed while a newer one runs, is mostly done: waiting in
+        // order returns as soon as it is (waiting for its late passes first measured 5% slower).
+        if self.in_flight.is_empty() {
+            for done in slot.done.iter().rev() {
+                if !done.is_zero() {
+                    let _ = self.system.wait_with(done, self.waiting);
+                }
+            }
+        }
         for (position, done) in slot.done.iter().enumerate() {
             // A pass whose job has ended (the acquire in `is_zero` sees what it stored before
             // its counter fell) after finishing cleanly left no panic there: no need to ask.

@@ -66,6 +66,7 @@ unsafe impl Send for Job<'_> {}
 
 impl<'a> Job<'a> {
     /// A job with capture `capture` whose first step is `step`.
+    #[inline]
     pub fn new<C: Send + 'a>(capture: C, step: Step<C>) -> Job<'a> {
         let ptr = slab::allocate::<HeapJob<C>>();
         // SAFETY: `allocate` returns memory for one `HeapJob<C>`, unused by anyone else.

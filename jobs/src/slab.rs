@@ -167,15 +167,71 @@ pub(crate) unsafe fn drop_and_free<T>(ptr: NonNull<T>) {
 
 /// A block of `class` from this thread's loaded magazine (the fast path: no lock, no atomic),
 /// else from [`refill`].
-#[inline]
+#[inline(always)]
 fn allocate_block(class: usize) -> NonNull<u8> {
     let cached = CACHE.try_with(|cache| match cache.try_borrow_mut() {
-        Ok(mut cache) => cache.classes[class].loaded.blocks.pop(),
+        Ok(mut cache) => {
+            let blocks = &mut cache.classes[class].loaded.blocks;
+            let block = blocks.pop();
+            if let Some(&next) = blocks.last() {
+                prefetch_for_write(next);
+            }
+            block
+        }
         Err(_) => None,
     });
     match cached {
         Ok(Some(block)) => block,
         _ => refill(class),
+    }
+}
+
+/// Asks for the cache line at `block` in a writable state before the next allocation writes
+/// it: a block freed by another thread (a job that thread stole and ran) has its line in that
+/// thread's cache, and taking it over costs a cross-core round trip. Asked one allocation
+/// ahead, the trip overlaps the work between two allocations instead of filling the store
+/// buffer and stalling the spawner (perf on `empty_spawn` with two threads).
+#[inline(always)]
+fn prefetch_for_write(block: NonNull<u8>) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    if has_prefetchw() {
+        // SAFETY: the CPU has the instruction (checked above; the check is a cached load). A
+        // prefetch is a hint: it neither reads nor writes anything the program can see, and
+        // never faults, whatever the address.
+        unsafe {
+            std::arch::asm!(
+                "prefetchw [{0}]",
+                in(reg) block.as_ptr(),
+                options(nostack, preserves_flags, readonly)
+            );
+        }
+    }
+    #[cfg(not(all(target_arch = "x86_64", not(miri))))]
+    let _ = block;
+}
+
+/// Whether this CPU has `prefetchw` (CPUID leaf 0x8000_0001, ECX bit 8: Intel since Broadwell,
+/// AMD since the K6), asked once.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[inline(always)]
+fn has_prefetchw() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    /// 0: not asked yet, 1: no, 2: yes.
+    static HAS: AtomicU8 = AtomicU8::new(0);
+    match HAS.load(Ordering::Relaxed) {
+        0 => {
+            #[cold]
+            fn ask() -> bool {
+                use std::arch::x86_64::__cpuid;
+                // Leaf 0x8000_0000 gives the highest extended leaf, asked before 0x8000_0001.
+                let has = __cpuid(0x8000_0000).eax >= 0x8000_0001
+                    && __cpuid(0x8000_0001).ecx & (1 << 8) != 0;
+                HAS.store(if has { 2 } else { 1 }, Ordering::Relaxed);
+                has
+            }
+            ask()
+        }
+        known => known == 2,
     }
 }
 

@@ -600,7 +600,9 @@ impl JobRef {
             // SAFETY: the capture's drop (user code) has returned; a short borrow of this
             // thread's state, ended before any payload is dropped below.
             let local = unsafe { &mut *local.as_ptr() };
-            if unkept.is_some() {
+            // The panic not kept, and the capture's drop panicking after the job panicked:
+            // neither is reported anywhere, so each is counted.
+            for _ in unkept.iter().chain(second.iter()) {
                 local.shared.unobserved_panic();
             }
             local.complete(completion, 1)
@@ -655,6 +657,10 @@ impl JobRef {
         }
         let completion = self.header().completion();
         let (panic, second) = self.drop_capture(panic);
+        if second.is_some() {
+            // Not reported anywhere (the first panic is): counted, before the completion.
+            shared.unobserved_panic();
+        }
         // SAFETY: the job was counted on `completion` and is not reported yet.
         unsafe { completion.complete_now(1, panic, shared) };
         if let Some(payload) = second {

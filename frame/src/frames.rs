@@ -1328,7 +1328,13 @@ impl Frames {
         let rate = self.clock.rate(now);
         let started = meta.started;
         let started_ns = self.clock.nanos(started);
-        let nanos = |ticks: u64| started_ns + rate.nanos(ticks.saturating_sub(started.ticks));
+        // Every pass ended before `now` was read (the frame has completed): a tick count that
+        // converts to later is the two clocks' rounding (the rate, the anchors' reads), and
+        // is clamped, so that no pass ends after its frame's completion.
+        let nanos = |ticks: u64| {
+            (started_ns + rate.nanos(ticks.saturating_sub(started.ticks)))
+                .min(now_ns.max(started_ns))
+        };
         let stats = self.system.stats().since(&meta.stats_at_start);
         let mut entry = if self.history.len() >= self.history_len {
             self.history.pop_front().unwrap_or_default()

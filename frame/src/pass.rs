@@ -420,6 +420,13 @@ fn checks<S, A: Access>(p: &mut Pass<S, A>, cx: &mut Context<'_>) -> Option<Acti
     }
     let schedule = p.schedule();
     let scheduled = &schedule.passes[p.position as usize];
+    if scheduled.condition & !p.slot().info.flags != 0 {
+        // A flag it runs under is off in this frame: its body does not run, so a poisoned
+        // resource it touches (below) does not fail it.
+        p.switched_off = true;
+        p.finished(false, Some(cx));
+        return Some(Action::Done);
+    }
     for &r in &scheduled.checks {
         let kept = &schedule.resources[r as usize];
         if let Some(poisoned) = kept.poison(|q| schedule.passes[q].name.to_string()) {
@@ -431,12 +438,6 @@ fn checks<S, A: Access>(p: &mut Pass<S, A>, cx: &mut Context<'_>) -> Option<Acti
                 .store(Clock::ticks(), Ordering::Relaxed);
             std::panic::resume_unwind(Box::new(poisoned.to_string()));
         }
-    }
-    if scheduled.condition & !p.slot().info.flags != 0 {
-        // A flag it runs under is off in this frame.
-        p.switched_off = true;
-        p.finished(false, Some(cx));
-        return Some(Action::Done);
     }
     None
 }

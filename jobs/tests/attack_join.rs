@@ -14,13 +14,15 @@ mod common;
 
 use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{occupy_workers, poll_until, poll_zero, watchdog, DropCount, Flag, Gate};
+use common::{
+    assert_child_passed, isolated, isolated_with, occupy_workers, poll_until, poll_zero, watchdog,
+    DropCount, Flag, Gate,
+};
 use jobs::{
     Action, Config, ConfigError, Context, Job, JobSystem, Label, Priority, Spawner, WaitOptions,
 };
@@ -99,63 +101,6 @@ impl Drop for PayloadBomb {
     fn drop(&mut self) {
         panic!("payload bomb");
     }
-}
-
-const CHILD_ENV: &str = "ATTACK_JOIN_CHILD";
-
-/// Runs `body` in a child process running only the test `name` of this binary, so that an
-/// abort (a panic while panicking, a stack overflow) fails this test instead of killing every
-/// test. In the parent, returns the child's output once it has exited (killing it after
-/// `seconds`: a hang); in the child, runs `body` and returns `None`.
-fn isolated(name: &str, seconds: u64, body: impl FnOnce()) -> Option<Output> {
-    isolated_with(name, seconds, "0", body)
-}
-
-/// `isolated`, with `RUST_BACKTRACE` set to `backtrace` in the child.
-fn isolated_with(name: &str, seconds: u64, backtrace: &str, body: impl FnOnce()) -> Option<Output> {
-    if std::env::var(CHILD_ENV).as_deref() == Ok(name) {
-        body();
-        return None;
-    }
-    let child = Command::new(std::env::current_exe().expect("the test binary"))
-        .args([
-            name,
-            "--exact",
-            "--include-ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, name)
-        .env("RUST_BACKTRACE", backtrace)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the child process");
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(Duration::from_secs(seconds)) {
-        Ok(output) => Some(output.expect("the child's output")),
-        Err(_) => {
-            // Only the child this test started, by its id.
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            panic!("the child process of {name} did not finish within {seconds} s: a hang");
-        }
-    }
-}
-
-/// Asserts that the child process of `isolated` ran its one test and passed.
-fn assert_child_passed(name: &str, output: Option<Output>) {
-    let Some(output) = output else { return };
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "child process of {name} failed: {:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        output.status
-    );
 }
 
 /// Runs `body` in a child process under a watchdog of `seconds`, and asserts it passed.

@@ -8,13 +8,14 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{poll_until, poll_zero, watchdog, DropCount, DropToken, Gate};
+use common::{
+    assert_child_passed, isolated, poll_until, poll_zero, watchdog, DropCount, DropToken, Gate,
+};
 use jobs::{
     Action, Block, Config, Context, Counter, Job, JobSystem, MemoryError, Tag, WaitOptions,
 };
@@ -54,53 +55,6 @@ impl Drop for Bomb {
     fn drop(&mut self) {
         panic!("{}", self.message);
     }
-}
-
-const CHILD_ENV: &str = "JOBS_ATTACK_SESSION4_CHILD";
-
-/// Runs this test binary's test `name` alone in a child process (where `body` runs); returns
-/// the child's output, `None` in the child itself. Kills the child after `seconds`.
-fn isolated(name: &str, seconds: u64, body: impl FnOnce()) -> Option<Output> {
-    if std::env::var(CHILD_ENV).as_deref() == Ok(name) {
-        body();
-        return None;
-    }
-    let child = Command::new(std::env::current_exe().expect("the test binary"))
-        .args([
-            name,
-            "--exact",
-            "--include-ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, name)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the child process");
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(Duration::from_secs(seconds)) {
-        Ok(output) => Some(output.expect("the child's output")),
-        Err(_) => {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            panic!("the child process of {name} did not finish within {seconds} s: a hang");
-        }
-    }
-}
-
-fn assert_child_passed(name: &str, output: Option<Output>) {
-    let Some(output) = output else { return };
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && stdout.contains("1 passed"),
-        "the child process of {name} failed ({:?}):\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
-        output.status
-    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -209,4 +210,67 @@ pub fn run_tree(system: &JobSystem, depth: u32) -> u64 {
         ))
     });
     total
+}
+
+/// The environment variable that tells a test binary it runs as the child of [`isolated`].
+const CHILD_ENV: &str = "JOBS_TEST_CHILD";
+
+/// Runs `body` in a child process running only the test `name` of this binary, so that an
+/// abort (a panic while panicking, a stack overflow) fails this test instead of killing every
+/// test. In the parent, returns the child's output once it has exited (killing it after
+/// `seconds`: a hang); in the child, runs `body` and returns `None`.
+pub fn isolated(name: &str, seconds: u64, body: impl FnOnce()) -> Option<Output> {
+    isolated_with(name, seconds, "0", body)
+}
+
+/// [`isolated`], with `RUST_BACKTRACE` set to `backtrace` in the child.
+pub fn isolated_with(
+    name: &str,
+    seconds: u64,
+    backtrace: &str,
+    body: impl FnOnce(),
+) -> Option<Output> {
+    if std::env::var(CHILD_ENV).as_deref() == Ok(name) {
+        body();
+        return None;
+    }
+    let child = Command::new(std::env::current_exe().expect("the test binary"))
+        .args([
+            name,
+            "--exact",
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, name)
+        .env("RUST_BACKTRACE", backtrace)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the child process");
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(Duration::from_secs(seconds)) {
+        Ok(output) => Some(output.expect("the child's output")),
+        Err(_) => {
+            // Only the child this test started, by its id.
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("the child process of {name} did not finish within {seconds} s: a hang");
+        }
+    }
+}
+
+/// Asserts that the child process of [`isolated`] ran its one test and passed.
+pub fn assert_child_passed(name: &str, output: Option<Output>) {
+    let Some(output) = output else { return };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.contains("1 passed"),
+        "child process of {name} failed: {:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}",
+        output.status
+    );
 }

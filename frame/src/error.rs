@@ -143,12 +143,13 @@ pub enum FrameError {
     PassPanicked {
         /// The frame.
         frame: u64,
-        /// The pass.
+        /// The pass: of the passes that panicked on their own, the first in the graph's order
+        /// ([`Graph::order`](crate::Graph::order)), whichever panicked first in time.
         pass: String,
         /// The panic message.
         message: String,
-        /// Other passes of the frame that panicked on their own (reported in `Frames::history`
-        /// only as this frame's failure).
+        /// Other passes of the frame that panicked on their own, in the graph's order (reported
+        /// in `Frames::history` only as this frame's failure).
         also_failed: Vec<String>,
         /// Passes of the frame that were skipped because they depend on a failed pass.
         skipped: Vec<String>,

@@ -383,69 +383,63 @@ fn a_thousand_drop_panics_in_one_round_one_reported_the_rest_counted() {
     });
 }
 
+/// Submits 10 jobs made by `job` (each given the system and a bomb whose Drop panics), each
+/// failing first with `first`; asserts every wait reports `first`, every bomb dropped, and the
+/// 10 Drop panics nobody sees counted in `Stats::unobserved_panics` ("every panic after the
+/// first where one is reported").
+fn drop_panics_behind_a_first_panic_are_counted(
+    first: &str,
+    job: impl Fn(&JobSystem, Bomb) -> Job<'static>,
+) {
+    let system = system(2);
+    let done = system.counter();
+    let drops = DropCount::default();
+    let before = system.stats().unobserved_panics;
+    for _ in 0..10 {
+        system.submit_counted(&done, job(&system, bomb("second-drop", &drops)));
+        assert_eq!(message(system.wait(&done)), first);
+    }
+    assert_eq!(drops.get(), 10);
+    assert!(
+        poll_until(5, || system.stats().unobserved_panics - before >= 10),
+        "10 Drop panics hidden behind a first panic, unobserved counted: {}",
+        system.stats().unobserved_panics - before
+    );
+}
+
 /// A step that panics and a capture whose Drop then panics too: the step's panic is reported
-/// (tests/panics.rs pins that), and the Drop's, a second panic nobody will see, must be counted
-/// in `Stats::unobserved_panics` ("every panic after the first where one is reported").
-/// FINDING at ac2a02a (the second payload was dropped uncounted); fixed in the next commit.
+/// (tests/panics.rs pins that), and the Drop's, a second panic nobody will see, is counted.
+/// FINDING at ac2a02a (the second payload was dropped uncounted); fixed in bd5c1cb.
 #[test]
 fn a_drop_panic_after_a_step_panic_is_counted_as_unobserved() {
     watchdog(60, || {
-        let system = system(2);
-        let done = system.counter();
-        let drops = DropCount::default();
-        let before = system.stats().unobserved_panics;
-        for _ in 0..10 {
-            system.submit_counted(
-                &done,
-                Job::new(bomb("second-drop", &drops), |_, _| panic!("first-step")),
-            );
-            assert_eq!(message(system.wait(&done)), "first-step");
-        }
-        assert_eq!(drops.get(), 10);
-        let counted = poll_until(5, || system.stats().unobserved_panics - before >= 10);
-        assert!(
-            counted,
-            "10 Drop panics hidden behind step panics, unobserved counted: {}",
-            system.stats().unobserved_panics - before
-        );
+        drop_panics_behind_a_first_panic_are_counted("first-step", |_, bomb| {
+            Job::new(bomb, |_, _| panic!("first-step"))
+        })
     });
 }
 
 /// The same, for a job cancelled because a counter it waited on had panicked (the cancel is
 /// the first panic; the capture's Drop panic is a second one nobody sees). FINDING at ac2a02a;
-/// fixed with the one above.
+/// fixed in bd5c1cb.
 #[test]
 fn a_drop_panic_of_a_cancelled_waiter_is_counted_as_unobserved() {
+    struct W {
+        on: Counter,
+        _b: Bomb,
+    }
     watchdog(60, || {
-        let system = system(2);
-        let done = system.counter();
-        let drops = DropCount::default();
-        let before = system.stats().unobserved_panics;
-        for _ in 0..10 {
+        drop_panics_behind_a_first_panic_are_counted("upstream", |system, bomb| {
             let failing = system.counter();
             system.submit_counted(&failing, Job::from_fn(|_| panic!("upstream")));
-            struct W {
-                on: Counter,
-                _b: Bomb,
-            }
-            system.submit_counted(
-                &done,
-                Job::new(
-                    W {
-                        on: failing.clone(),
-                        _b: bomb("waiter-drop", &drops),
-                    },
-                    |w, _| Action::wait(&w.on, |_, _| unreachable!("cancelled")),
-                ),
-            );
-            assert_eq!(message(system.wait(&done)), "upstream");
-        }
-        assert_eq!(drops.get(), 10);
-        assert!(
-            poll_until(5, || system.stats().unobserved_panics - before >= 10),
-            "unobserved counted: {}",
-            system.stats().unobserved_panics - before
-        );
+            Job::new(
+                W {
+                    on: failing,
+                    _b: bomb,
+                },
+                |w, _| Action::wait(&w.on, |_, _| unreachable!("cancelled")),
+            )
+        })
     });
 }
 

@@ -642,6 +642,11 @@ fn context_spawns_run_at_the_spawning_jobs_priority() {
 
 /// A Low batch with a large grain keeps yielding to High work (it checks between items and
 /// keeps the rest of its chunk): no item may be lost or run twice.
+///
+/// The batch holds one item until a High job has run while the batch is in flight (bounded
+/// by a deadline that fails the test), so the interleaving is there in every run: before,
+/// the feeder thread was sometimes not scheduled before the batch had finished, and the test
+/// failed under a loaded CI machine with nothing wrong in the system.
 #[test]
 fn a_low_batch_yielding_to_high_work_runs_every_item_once() {
     watchdog(WATCH, || {
@@ -649,40 +654,64 @@ fn a_low_batch_yielding_to_high_work_runs_every_item_once() {
         let n = 100_000;
         let v = Arc::new(visits(n));
         let stop = Arc::new(AtomicBool::new(false));
-        let high_ran = Arc::new(AtomicU64::new(0));
+        // Items of the batch done so far, and High jobs that ran while 0 < done < n.
+        let done = Arc::new(AtomicUsize::new(0));
+        let high_during = Arc::new(AtomicU64::new(0));
+        let feeder_started = Arc::new(AtomicBool::new(false));
         let feeder = {
-            let (system, stop, high_ran) = (system.clone(), stop.clone(), high_ran.clone());
+            let (system, stop) = (system.clone(), stop.clone());
+            let (done, high_during, started) =
+                (done.clone(), high_during.clone(), feeder_started.clone());
             std::thread::spawn(move || {
                 while !stop.load(SeqCst) {
-                    let h = high_ran.clone();
+                    let (d, h) = (done.clone(), high_during.clone());
                     system.submit(
                         Job::from_fn(move |_| {
-                            h.fetch_add(1, SeqCst);
+                            let now = d.load(SeqCst);
+                            if now > 0 && now < n {
+                                h.fetch_add(1, SeqCst);
+                            }
                         })
                         .with_priority(Priority::High),
                     );
+                    started.store(true, SeqCst);
                     std::thread::sleep(std::time::Duration::from_micros(50));
                 }
             })
         };
+        while !feeder_started.load(SeqCst) {
+            std::thread::yield_now();
+        }
         let counter = system.counter();
-        let w = v.clone();
+        let (w, d, h) = (v.clone(), done.clone(), high_during.clone());
         system.submit_for(
             &counter,
             0..n,
             Batch::new().grain(fixed(n / 2)).priority(Priority::Low),
             move |i| {
                 w[i].fetch_add(1, SeqCst);
+                d.fetch_add(1, SeqCst);
+                if i == n / 4 {
+                    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+                    while h.load(SeqCst) == 0 {
+                        assert!(
+                            std::time::Instant::now() < deadline,
+                            "no High job ran in 20 s while a Low batch was in flight"
+                        );
+                        std::thread::yield_now();
+                    }
+                }
                 if i % 1000 == 0 {
                     std::thread::yield_now();
                 }
             },
         );
-        system.wait(&counter).unwrap();
+        let waited = system.wait(&counter);
         stop.store(true, SeqCst);
         feeder.join().unwrap();
+        waited.unwrap();
         assert_once(&v, "low batch under high work");
-        assert!(high_ran.load(SeqCst) > 0);
+        assert!(high_during.load(SeqCst) > 0);
     });
 }
 

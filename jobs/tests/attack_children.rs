@@ -1,9 +1,9 @@
 //! An outside tester's attack on closure children that run at once inside `Spawner::spawn`
-//! (since 28958d5: once 256 jobs wait in the spawning thread's own deque, not only when the
+//! (since 28958d5: once 256 jobs, now 64, wait in the spawning thread's own deque, not only when the
 //! 1024-slot deque is full), through the public API only.
 //!
 //! The promise under attack (docs of `jobs::Spawner`): such a child is still a child in every
-//! way. Expected, and checked here for spawns of 0, 1, 255, 256, 257, 1023, 1024, 1025 and
+//! way. Expected, and checked here for spawns of 0, 1, 63, 64, 65, 255, 256, 257, 1023, 1024, 1025 and
 //! 100 000 closure children, mixed with `spawn_job` children, on 1 worker without help, 2
 //! workers with the main thread helping and 3 workers:
 //!
@@ -53,7 +53,7 @@ fn sys(workers: usize, help: bool) -> JobSystem {
 /// (workers, main thread helps).
 const CONFIGS: [(usize, bool); 3] = [(1, false), (2, true), (3, false)];
 
-const SIZES: [usize; 9] = [0, 1, 255, 256, 257, 1023, 1024, 1025, 100_000];
+const SIZES: [usize; 12] = [0, 1, 63, 64, 65, 255, 256, 257, 1023, 1024, 1025, 100_000];
 
 const PRIORITIES: [Priority; 3] = [Priority::High, Priority::Normal, Priority::Low];
 
@@ -355,7 +355,9 @@ fn position(extra: Extra) -> String {
     }
 }
 
-const POSITIONS: [usize; 12] = [0, 1, 254, 255, 256, 257, 300, 511, 1000, 1023, 1024, 1199];
+const POSITIONS: [usize; 15] = [
+    0, 1, 63, 64, 65, 254, 255, 256, 257, 300, 511, 1000, 1023, 1024, 1199,
+];
 
 #[test]
 fn a_panic_at_every_position_cancels_the_parent_and_reaches_wait() {

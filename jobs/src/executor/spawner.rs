@@ -23,7 +23,7 @@ use crate::Context;
 /// steal them: the first few when the closure returns, later ones as they are spawned. When that
 /// deque is full, a child runs at once, inside `spawn` (as enkiTS runs a task when its pipe is
 /// full): a job spawning a million children holds a deque's worth of them at a time. A closure
-/// child ([`spawn`](Self::spawn)) runs at once sooner, once 256 jobs wait in the deque (a few
+/// child ([`spawn`](Self::spawn)) runs at once sooner, once 64 jobs wait in the deque (a few
 /// more may be queued between two looks), and never becomes a job at all (no job memory, no
 /// queue, no step): it is called, and a panic of it cancels the parent as a child job's
 /// would. So keep the
@@ -87,14 +87,17 @@ pub(crate) struct Children {
     at_once: usize,
 }
 
-/// Jobs queued on a thread's deque from which its closure children run at once (as enkiTS
-/// runs a task once its 256-task pipe is full). Enough for thieves to take from while the
-/// spawner runs a child: shares of up to half, and one more look every [`AT_ONCE_RUN`]
-/// children. Queueing more only trades slots with the thieves: each slot a thief frees is
-/// filled at once with a new job, a heap job and a cross-core handover apiece, which for short
-/// children costs the spawner more than running them (`empty_spawn` on two threads: 120 ns a
-/// child with the whole deque as the threshold, 15-20 with this one, 5 on one thread).
-const AT_ONCE_QUEUED: usize = 256;
+/// Jobs queued on a thread's deque from which its closure children run at once (enkiTS runs a
+/// task once its 256-task pipe is full). Enough for thieves to take from while the spawner
+/// runs a child: a steal takes up to half (32 jobs), and the spawner looks again every
+/// [`AT_ONCE_RUN`] children. Queueing more only trades slots with the thieves: each slot a
+/// thief frees is filled at once with a new job, a heap job and a cross-core handover apiece,
+/// which for short children costs the spawner more than running them. `empty_spawn` on two
+/// threads: 120 ns a child with the whole deque as the threshold; 256 measured 11.9-12.2 ns on
+/// an Intel Xeon and 21-35 on an AMD EPYC, 64 measured 10.1-11.0 and 11.9-13.9 in the same
+/// runs; on one thread 5. Not measured on many cores (no such machine was at hand): there a
+/// lower threshold leaves fewer jobs queued for more thieves, each steal still taking half.
+const AT_ONCE_QUEUED: usize = 64;
 
 /// Closure children run at once between two looks at the deque: the look reads the end
 /// the thieves write, a cache line that moves between cores while they steal.
@@ -243,12 +246,22 @@ impl<'c, 'w> Spawner<'c, 'w> {
     }
 
     /// Spawns a child job (a capture and steps) that may borrow for `'c`.
+    // Inline: the `Job` is read where its fields were just written, in registers. Through a
+    // call it went by memory, its option bytes written one by one and read back with one wider
+    // load, which the CPU cannot forward from those stores: it stalled until they reached the
+    // cache, every child (a tenth of a spawn tree's time).
+    #[inline]
     pub fn spawn_job(&mut self, job: Job<'c>) {
-        self.children.count(1);
         let inherit = self.parent().inherit();
         let job = job.into_ref(Completion::Parent(self.parent), inherit, || {
             self.local().shared.inboxes.id()
         });
+        self.spawn_ref(job);
+    }
+
+    /// Counts a child made into a job on the parent, and holds, keeps back or publishes it.
+    fn spawn_ref(&mut self, job: JobRef) {
+        self.children.count(1);
         // SAFETY: as in `parent` (a copy of the pointer, so that `children` can be borrowed).
         let parent = unsafe { self.parent.as_ref() };
         if job.header().pinned() {

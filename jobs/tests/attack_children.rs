@@ -935,3 +935,84 @@ fn a_chain_of_scopes_100_deep_on_one_worker() {
         release(system);
     });
 }
+
+// ------------------------------------------------------------------------------------------
+// Where closure children start to run at once (fifth session of issue 11).
+// ------------------------------------------------------------------------------------------
+
+/// The first index of `n` closure children that ran at once inside `spawn` (on the spawning
+/// thread, while the spawning closure was still in its loop), on `system`; `None` if none did.
+fn first_at_once(system: &JobSystem, n: usize) -> Option<usize> {
+    thread_local! {
+        static IN_LOOP: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    struct Fan {
+        n: usize,
+        first: Arc<Mutex<Option<usize>>>,
+    }
+    let first = Arc::new(Mutex::new(None::<usize>));
+    let done = system.counter();
+    system.submit_counted(
+        &done,
+        Job::new(
+            Fan {
+                n,
+                first: first.clone(),
+            },
+            |_, _| {
+                Action::Spawn(
+                    |fan, s| {
+                        IN_LOOP.with(|f| f.set(true));
+                        for i in 0..fan.n {
+                            let first = &fan.first;
+                            s.spawn(move |_| {
+                                if IN_LOOP.with(|f| f.get()) {
+                                    let mut first = first.lock().unwrap();
+                                    if first.is_none_or(|f| i < f) {
+                                        *first = Some(i);
+                                    }
+                                }
+                            });
+                        }
+                        IN_LOOP.with(|f| f.set(false));
+                    },
+                    |_, _| Action::Done,
+                )
+            },
+        ),
+    );
+    system.wait(&done).unwrap();
+    let first = *first.lock().unwrap();
+    first
+}
+
+/// A closure child runs at once only once enough jobs wait for the other threads to steal: 64
+/// up to three threads running jobs, 32 per other thread above (224 for eight threads). With
+/// 64 for every system, eight threads' thieves could drain the queue while the spawner ran a
+/// run of 32 long children without looking, and sit idle.
+#[test]
+fn closure_children_run_at_once_only_past_a_queue_that_grows_with_the_threads() {
+    watchdog(WATCH, || {
+        // One worker, no help: nobody steals, so the first child past the threshold (and the
+        // children kept back and held) runs at once.
+        let one = sys(1, false);
+        for _ in 0..20 {
+            let first = first_at_once(&one, 1000).expect("children run at once on one thread");
+            assert!(
+                (64..=64 + 10).contains(&first),
+                "one thread: the first child run at once is child {first}, not past 64"
+            );
+        }
+        // Eight threads running jobs (seven workers and the helping main thread): thieves may
+        // take jobs, so the queue fills later, never earlier.
+        let eight = sys(7, true);
+        for _ in 0..20 {
+            if let Some(first) = first_at_once(&eight, 3000) {
+                assert!(
+                    first >= 224,
+                    "eight threads: child {first} ran at once with fewer than 224 queued"
+                );
+            }
+        }
+    });
+}

@@ -169,6 +169,9 @@ pub(crate) struct Local {
     deques: Option<Deques>,
     /// The worker whose deques this thread tries first when it steals.
     victim: usize,
+    /// Jobs queued on this thread's deque from which its closure children run at once
+    /// (`spawner::at_once_queued` for the system's threads).
+    at_once_queued: usize,
     /// This thread's entry in the stealers: its worker index, the main thread's entry (after the
     /// workers'), or none.
     slot: Option<usize>,
@@ -269,6 +272,7 @@ impl Local {
             limited: inbox.is_some(),
             inbox,
             victim: slot.map_or(0, |i| i + 1),
+            at_once_queued: super::spawner::at_once_queued(shared.threads_running_jobs()),
             slot,
             running: [Completion::None; MAX_HELPING_DEPTH],
             shared,
@@ -350,6 +354,12 @@ impl Local {
     #[inline]
     pub(crate) fn may_run_child_at_once(&self, p: usize) -> bool {
         self.deques.is_some() && !self.pinned_only && self.depth < INLINE_DEPTH && p < self.runs
+    }
+
+    /// Jobs queued on this thread's deque from which its closure children run at once.
+    #[inline]
+    pub(crate) fn at_once_queued(&self) -> usize {
+        self.at_once_queued
     }
 
     /// Jobs in this thread's own deque `p` (reads the thieves' end: a snapshot).

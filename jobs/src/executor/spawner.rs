@@ -23,8 +23,9 @@ use crate::Context;
 /// steal them: the first few when the closure returns, later ones as they are spawned. When that
 /// deque is full, a child runs at once, inside `spawn` (as enkiTS runs a task when its pipe is
 /// full): a job spawning a million children holds a deque's worth of them at a time. A closure
-/// child ([`spawn`](Self::spawn)) runs at once sooner, once 64 jobs wait in the deque (a few
-/// more may be queued between two looks), and never becomes a job at all (no job memory, no
+/// child ([`spawn`](Self::spawn)) runs at once sooner, once 64 jobs wait in the deque (32 per
+/// other thread that runs jobs, on a system of more than three, at most 512; a few more may be
+/// queued between two looks), and never becomes a job at all (no job memory, no
 /// queue, no step): it is called, and a panic of it cancels the parent as a child job's
 /// would. So keep the
 /// closure to spawning, and put long work in a step; and never wait inside the closure for a
@@ -87,17 +88,30 @@ pub(crate) struct Children {
     at_once: usize,
 }
 
-/// Jobs queued on a thread's deque from which its closure children run at once (enkiTS runs a
-/// task once its 256-task pipe is full). Enough for thieves to take from while the spawner
-/// runs a child: a steal takes up to half (32 jobs), and the spawner looks again every
-/// [`AT_ONCE_RUN`] children. Queueing more only trades slots with the thieves: each slot a
-/// thief frees is filled at once with a new job, a heap job and a cross-core handover apiece,
-/// which for short children costs the spawner more than running them. `empty_spawn` on two
-/// threads: 120 ns a child with the whole deque as the threshold; 256 measured 11.9-12.2 ns on
-/// an Intel Xeon and 21-35 on an AMD EPYC, 64 measured 10.1-11.0 and 11.9-13.9 in the same
-/// runs; on one thread 5. Not measured on many cores (no such machine was at hand): there a
-/// lower threshold leaves fewer jobs queued for more thieves, each steal still taking half.
+/// The fewest jobs queued on a thread's deque from which its closure children run at once
+/// (enkiTS runs a task once its 256-task pipe is full); see [`at_once_queued`] for the count
+/// used, which grows with the threads that steal. Queueing more only trades slots with the
+/// thieves: each slot a thief frees is filled at once with a new job, a heap job and a
+/// cross-core handover apiece, which for short children costs the spawner more than running
+/// them. `empty_spawn` on two threads: 120 ns a child with the whole deque as the threshold;
+/// 256 measured 11.9-12.2 ns on an Intel Xeon and 21-35 on an AMD EPYC, 64 measured 10.1-11.0
+/// and 11.9-13.9 in the same runs; on one thread 5.
 const AT_ONCE_QUEUED: usize = 64;
+
+/// The most jobs [`at_once_queued`] asks for: half the deque, so that closure children still
+/// run at once well before a full deque makes every child do so.
+const AT_ONCE_QUEUED_MAX: usize = super::deque::CAPACITY / 2;
+
+/// Jobs queued on a thread's deque from which its closure children run at once, on a system
+/// where `threads` threads run jobs: [`AT_ONCE_RUN`] for each other thread (each may steal while
+/// the spawner runs that many children without looking: with fewer, children as long as each
+/// other would leave thieves idle), at least [`AT_ONCE_QUEUED`], at most
+/// [`AT_ONCE_QUEUED_MAX`]. 64 up to 3 threads, 224 for 8, 480 for 16, 512 from 17.
+pub(crate) fn at_once_queued(threads: usize) -> usize {
+    AT_ONCE_RUN
+        .saturating_mul(threads.saturating_sub(1))
+        .clamp(AT_ONCE_QUEUED, AT_ONCE_QUEUED_MAX)
+}
 
 /// Closure children run at once between two looks at the deque: the look reads the end
 /// the thieves write, a cache line that moves between cores while they steal.
@@ -124,7 +138,7 @@ impl Children {
     }
 
     /// Whether a closure child of priority `p` runs at once inside `spawn`: while this thread's
-    /// deque holds [`AT_ONCE_QUEUED`] jobs or more, looked at once per [`AT_ONCE_RUN`] such
+    /// deque holds [`at_once_queued`] jobs or more, looked at once per [`AT_ONCE_RUN`] such
     /// children.
     #[inline]
     fn runs_at_once(&mut self, local: LocalPtr, p: usize) -> bool {
@@ -137,7 +151,7 @@ impl Children {
             self.at_once -= 1;
             return true;
         }
-        if local.own_len(p) >= AT_ONCE_QUEUED {
+        if local.own_len(p) >= local.at_once_queued() {
             self.at_once = AT_ONCE_RUN - 1;
             return true;
         }
@@ -401,6 +415,20 @@ impl<'c, 'w> Spawner<'c, 'w> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::{Children, SPAWN_GUARD};
+
+    #[test]
+    fn closure_children_run_at_once_from_a_queue_that_grows_with_the_thieves() {
+        use super::at_once_queued;
+        assert_eq!(at_once_queued(0), 64);
+        assert_eq!(at_once_queued(1), 64);
+        assert_eq!(at_once_queued(3), 64);
+        assert_eq!(at_once_queued(4), 96);
+        assert_eq!(at_once_queued(8), 224);
+        assert_eq!(at_once_queued(16), 480);
+        assert_eq!(at_once_queued(17), 512);
+        assert_eq!(at_once_queued(1024), 512);
+        assert_eq!(at_once_queued(usize::MAX), 512, "no overflow");
+    }
 
     #[test]
     fn the_count_of_children_stays_below_the_guard() {

@@ -164,6 +164,7 @@ impl Children {
     /// Past [`SPAWN_GUARD`] children in one spawn (2^63 on 64-bit targets: the count must stay
     /// below the guard, or it would reach zero early). The panic cancels the parent, after the
     /// children spawned so far.
+    #[inline]
     fn count(&mut self, more: usize) {
         self.spawned = self
             .spawned
@@ -266,6 +267,9 @@ impl<'c, 'w> Spawner<'c, 'w> {
     // cache, every child (a tenth of a spawn tree's time).
     #[inline]
     pub fn spawn_job(&mut self, job: Job<'c>) {
+        // Counted first: past the count's limit this panics with the `Job` still owned here,
+        // which then frees it (a `JobRef` would leak).
+        self.children.count(1);
         let inherit = self.parent().inherit();
         let job = job.into_ref(Completion::Parent(self.parent), inherit, || {
             self.local().shared.inboxes.id()
@@ -273,9 +277,8 @@ impl<'c, 'w> Spawner<'c, 'w> {
         self.spawn_ref(job);
     }
 
-    /// Counts a child made into a job on the parent, and holds, keeps back or publishes it.
+    /// Holds, keeps back or publishes a child counted on the parent and made into a job.
     fn spawn_ref(&mut self, job: JobRef) {
-        self.children.count(1);
         // SAFETY: as in `parent` (a copy of the pointer, so that `children` can be borrowed).
         let parent = unsafe { self.parent.as_ref() };
         if job.header().pinned() {

@@ -4,7 +4,9 @@
 //!
 //! The owner pushes and pops at the *bottom* without a read-modify-write (a pop takes one `SeqCst`
 //! fence, and a compare-and-swap only for the last job); thieves take from the *top* with one
-//! compare-and-swap. Jobs are raw pointers, held in atomic slots, so that the thief's read of a
+//! compare-and-swap. A push reads `top` only when the owner's last read of it shows the deque
+//! full (`top` only grows, so that read never shows more room than there is): while thieves
+//! steal, `top`'s cache line is theirs. Jobs are raw pointers, held in atomic slots, so that the thief's read of a
 //! slot the owner may be reusing is never a data race; the compare-and-swap on `top` decides who
 //! owns what was read.
 //!
@@ -23,14 +25,15 @@ use crate::sync::protocol::{fence, AtomicBool, AtomicIsize, AtomicPtr, Ordering}
 
 /// Jobs one deque holds; a power of two.
 pub(crate) const CAPACITY: usize = 1024;
-const MASK: usize = CAPACITY - 1;
 
-/// One deque. Its owner uses [`Deque::push`] and [`Deque::pop`]; anyone may [`Deque::steal`].
-pub(crate) struct Deque<T> {
+/// One deque of `CAP` slots (a power of two; [`CAPACITY`] but in the `loom` models, which wrap
+/// around a small one). Its owner uses [`Deque::push`] and [`Deque::pop`]; anyone may
+/// [`Deque::steal`].
+pub(crate) struct Deque<T, const CAP: usize = CAPACITY> {
     /// The thieves' end: the index of the oldest job.
     top: CachePadded<AtomicIsize>,
-    /// The owner's end: one past the newest job.
-    bottom: CachePadded<AtomicIsize>,
+    /// The owner's end: one past the newest job; and the owner's last read of `top`.
+    owner: CachePadded<Owner>,
     slots: Box<[AtomicPtr<T>]>,
     /// A hint from a thief that found many items here: the owner hands half of them over in
     /// one piece at its next push (`Local::maybe_share`) instead of letting thieves take them
@@ -38,11 +41,23 @@ pub(crate) struct Deque<T> {
     wants_share: CachePadded<AtomicBool>,
 }
 
+/// The owner's end of a deque, on a line of its own.
+struct Owner {
+    /// One past the newest job. Written by the owner only; read by thieves.
+    bottom: AtomicIsize,
+    /// A value `top` had when the owner last read it (acquire): never above `top` (which only
+    /// grows), so the room it shows is never more than there is. A push reads `top` itself
+    /// only when this shows the deque full: while thieves steal, `top`'s line is theirs, and
+    /// reading it on every push waited for that line to come back. Owner only (an atomic so
+    /// that the deque stays `Sync`; relaxed, never contended).
+    top_seen: AtomicIsize,
+}
+
 // SAFETY: the deque only moves pointers between threads, and every shared field is atomic; `push`
 // requires that what an item points to may be owned by whichever thread takes it out.
-unsafe impl<T> Send for Deque<T> {}
+unsafe impl<T, const CAP: usize> Send for Deque<T, CAP> {}
 // SAFETY: as above.
-unsafe impl<T> Sync for Deque<T> {}
+unsafe impl<T, const CAP: usize> Sync for Deque<T, CAP> {}
 
 /// The outcome of [`Deque::steal`].
 #[derive(Debug, PartialEq, Eq)]
@@ -53,12 +68,23 @@ pub(crate) enum Steal<T> {
     Success(T),
 }
 
-impl<T> Deque<T> {
+impl<T, const CAP: usize> Deque<T, CAP> {
+    const MASK: usize = {
+        assert!(
+            CAP.is_power_of_two(),
+            "a deque's capacity is a power of two"
+        );
+        CAP - 1
+    };
+
     pub(crate) fn new() -> Self {
         Deque {
             top: CachePadded::new(AtomicIsize::new(0)),
-            bottom: CachePadded::new(AtomicIsize::new(0)),
-            slots: (0..CAPACITY)
+            owner: CachePadded::new(Owner {
+                bottom: AtomicIsize::new(0),
+                top_seen: AtomicIsize::new(0),
+            }),
+            slots: (0..CAP)
                 .map(|_| AtomicPtr::new(std::ptr::null_mut()))
                 .collect(),
             wants_share: CachePadded::new(AtomicBool::new(false)),
@@ -80,12 +106,12 @@ impl<T> Deque<T> {
     fn slot(&self, index: isize) -> &AtomicPtr<T> {
         // Indices are never negative: `top` starts at 0 and only grows, and a pop reads a slot
         // only at an index at or above `top`.
-        &self.slots[index as usize & MASK]
+        &self.slots[index as usize & Self::MASK]
     }
 
     /// Jobs in the deque (a snapshot).
     pub(crate) fn len(&self) -> usize {
-        let bottom = self.bottom.load(Ordering::Relaxed);
+        let bottom = self.owner.bottom.load(Ordering::Relaxed);
         let top = self.top.load(Ordering::Relaxed);
         bottom.saturating_sub(top).max(0) as usize
     }
@@ -101,15 +127,21 @@ impl<T> Deque<T> {
     /// `item` out (a pop or a steal, exactly once) owns what it points to, on whatever thread it
     /// runs: that must be allowed (for jobs: a `JobRef`, which is `Send`).
     pub(crate) unsafe fn push(&self, item: NonNull<T>) -> Result<(), NonNull<T>> {
-        let bottom = self.bottom.load(Ordering::Relaxed);
-        // Acquire: a slot freed by a steal is not written before that thief has read it.
-        let top = self.top.load(Ordering::Acquire);
-        if bottom - top >= CAPACITY as isize {
-            return Err(item);
+        let bottom = self.owner.bottom.load(Ordering::Relaxed);
+        // The slot to write was last used by index `bottom - CAP`: it is free once `top` has
+        // passed it. `top_seen` was read with acquire, so the thief that moved `top` past it
+        // had read that slot before this write, whenever `top_seen` was read.
+        if bottom - self.owner.top_seen.load(Ordering::Relaxed) >= CAP as isize {
+            // Acquire: a slot freed by a steal is not written before that thief has read it.
+            let top = self.top.load(Ordering::Acquire);
+            self.owner.top_seen.store(top, Ordering::Relaxed);
+            if bottom - top >= CAP as isize {
+                return Err(item);
+            }
         }
         self.slot(bottom).store(item.as_ptr(), Ordering::Relaxed);
         // Release: a thief that reads the new bottom reads the slot written above.
-        self.bottom.store(bottom + 1, Ordering::Release);
+        self.owner.bottom.store(bottom + 1, Ordering::Release);
         Ok(())
     }
 
@@ -121,18 +153,18 @@ impl<T> Deque<T> {
         // An empty deque is told without the fence: `top` only grows, so a stale read can make
         // the deque look fuller than it is, never emptier. An owner that looks at all its
         // priorities in turn fences only for a deque that has something.
-        if self.bottom.load(Ordering::Relaxed) <= self.top.load(Ordering::Relaxed) {
+        if self.owner.bottom.load(Ordering::Relaxed) <= self.top.load(Ordering::Relaxed) {
             return None;
         }
-        let bottom = self.bottom.load(Ordering::Relaxed) - 1;
-        self.bottom.store(bottom, Ordering::Relaxed);
+        let bottom = self.owner.bottom.load(Ordering::Relaxed) - 1;
+        self.owner.bottom.store(bottom, Ordering::Relaxed);
         // SeqCst fence: the claim on `bottom` above and a thief's claim on `top` are ordered, so
         // that they never both take the last item (each thief fences between its loads too).
         fence(Ordering::SeqCst);
         let top = self.top.load(Ordering::Relaxed);
         if top > bottom {
             // Empty: undo the claim.
-            self.bottom.store(bottom + 1, Ordering::Relaxed);
+            self.owner.bottom.store(bottom + 1, Ordering::Relaxed);
             return None;
         }
         let item = self.slot(bottom).load(Ordering::Relaxed);
@@ -145,7 +177,7 @@ impl<T> Deque<T> {
             .top
             .compare_exchange(top, top + 1, Ordering::SeqCst, Ordering::Relaxed)
             .is_ok();
-        self.bottom.store(bottom + 1, Ordering::Relaxed);
+        self.owner.bottom.store(bottom + 1, Ordering::Relaxed);
         if won {
             NonNull::new(item)
         } else {
@@ -161,8 +193,9 @@ impl<T> Deque<T> {
     pub(crate) unsafe fn take_older_half(&self) -> Vec<NonNull<T>> {
         loop {
             let top = self.top.load(Ordering::Acquire);
+            self.owner.top_seen.store(top, Ordering::Relaxed);
             // Only the owner (this thread) moves `bottom`: it cannot change under us.
-            let bottom = self.bottom.load(Ordering::Relaxed);
+            let bottom = self.owner.bottom.load(Ordering::Relaxed);
             let take = (bottom - top) / 2;
             if take <= 0 {
                 return Vec::new();
@@ -189,7 +222,7 @@ impl<T> Deque<T> {
         // SeqCst fence: pairs with the owner's in `pop` (see there).
         fence(Ordering::SeqCst);
         // Acquire: pairs with the release store in `push`, so the slot read below is the item.
-        let bottom = self.bottom.load(Ordering::Acquire);
+        let bottom = self.owner.bottom.load(Ordering::Acquire);
         if top >= bottom {
             return Steal::Empty;
         }
@@ -235,7 +268,7 @@ mod loom_models {
     #[test]
     fn owner_and_thief_take_each_item_once() {
         loom::model(|| {
-            let deque = Arc::new(Deque::new());
+            let deque = Arc::new(Deque::<usize>::new());
             let thief = {
                 let deque = deque.clone();
                 thread::spawn(move || {
@@ -268,7 +301,7 @@ mod loom_models {
     #[test]
     fn taking_the_older_half_races_a_thief() {
         loom::model(|| {
-            let deque = Arc::new(Deque::new());
+            let deque = Arc::new(Deque::<usize>::new());
             for item in items(3) {
                 // SAFETY: this thread is the owner.
                 unsafe { deque.push(item) }.expect("not full");
@@ -295,11 +328,52 @@ mod loom_models {
         });
     }
 
+    /// The owner fills a deque of four slots while a thief steals, then pushes past the end,
+    /// reusing the slot the thief took from: a push must not write that slot before the thief
+    /// has read it, nor see room that is not there (the owner's cached `top`).
+    #[test]
+    fn pushes_wrap_around_only_into_slots_thieves_have_left() {
+        loom::model(|| {
+            let deque = Arc::new(Deque::<usize, 4>::new());
+            let mut items = items(6).into_iter();
+            for item in items.by_ref().take(4) {
+                // SAFETY: this thread is the owner.
+                unsafe { deque.push(item) }.expect("not full");
+            }
+            let thief = {
+                let deque = deque.clone();
+                thread::spawn(move || match deque.steal() {
+                    Steal::Success(item) => vec![take(item)],
+                    Steal::Empty | Steal::Retry => vec![],
+                })
+            };
+            let mut got = Vec::new();
+            let mut refused = Vec::new();
+            for item in items {
+                // SAFETY: this thread is the owner.
+                if let Err(item) = unsafe { deque.push(item) } {
+                    refused.push(take(item));
+                }
+            }
+            // Full before the thief took one: the fifth and sixth are refused; after: only the
+            // sixth.
+            assert!(matches!(refused.as_slice(), [4, 5] | [5]), "{refused:?}");
+            // SAFETY: as above.
+            while let Some(item) = unsafe { deque.pop() } {
+                got.push(take(item));
+            }
+            got.extend(thief.join().unwrap());
+            got.extend(refused);
+            got.sort_unstable();
+            assert_eq!(got, vec![0, 1, 2, 3, 4, 5]);
+        });
+    }
+
     /// Two thieves race for one item while the owner pops it.
     #[test]
     fn last_item_goes_to_exactly_one() {
         loom::model(|| {
-            let deque = Arc::new(Deque::new());
+            let deque = Arc::new(Deque::<usize>::new());
             let item = items(1).pop().unwrap();
             // SAFETY: this thread is the owner.
             unsafe { deque.push(item) }.expect("not full");
@@ -329,7 +403,7 @@ mod tests {
     fn full_deque_refuses_and_order_is_lifo_for_the_owner_fifo_for_thieves() {
         let mut values: Vec<usize> = (0..=CAPACITY).collect();
         let ptrs: Vec<NonNull<usize>> = values.iter_mut().map(NonNull::from).collect();
-        let deque = Deque::new();
+        let deque = Deque::<usize>::new();
         for &ptr in &ptrs[..CAPACITY] {
             // SAFETY: this thread is the only user.
             unsafe { deque.push(ptr) }.expect("room");

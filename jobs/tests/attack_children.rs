@@ -32,23 +32,10 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{poll_until, watchdog, DropCount, DropToken};
-use jobs::{
-    Action, Config, Context, Counter, Job, JobSystem, Label, Priority, Spawner, WaitOptions,
-};
+use common::{poll_until, system_helping as sys, watchdog, DropCount, DropToken};
+use jobs::{Action, Context, Counter, Job, JobSystem, Label, Priority, Spawner, WaitOptions};
 
 const WATCH: u64 = 300;
-
-/// `workers` unpinned workers; the main thread helps while it waits if `help`.
-fn sys(workers: usize, help: bool) -> JobSystem {
-    JobSystem::new(
-        Config::default()
-            .workers(workers)
-            .core_affinity(false)
-            .help_while_waiting(help),
-    )
-    .expect("valid config")
-}
 
 /// (workers, main thread helps).
 const CONFIGS: [(usize, bool); 3] = [(1, false), (2, true), (3, false)];

@@ -27,7 +27,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use common::{poll_until, watchdog, DropCount, DropToken};
+use common::{poll_until, system_helping as sys, watchdog, DropCount, DropToken};
 use jobs::{
     Action, Batch, Config, Context, Grain, Job, JobSystem, Label, PinnedThread, Priority, Spawner,
 };
@@ -42,16 +42,6 @@ const SIZES: [usize; 17] = [
 ];
 
 const PRIORITIES: [Priority; 3] = [Priority::High, Priority::Normal, Priority::Low];
-
-fn sys(workers: usize, help: bool) -> JobSystem {
-    JobSystem::new(
-        Config::default()
-            .workers(workers)
-            .core_affinity(false)
-            .help_while_waiting(help),
-    )
-    .expect("valid config")
-}
 
 /// Sets its flag when dropped (also while a failed assertion unwinds, so that the registered
 /// thread ends and the failure is reported instead of hanging the scope).
@@ -265,138 +255,65 @@ fn mixed_spawn<'c>(f: &'c mut Mixed, s: &mut Spawner<'c, '_>) {
         } else {
             i % 10
         };
+        if !matches!(kind, 4..=8 | 10 | 11) {
+            s.spawn(move |cx| {
+                let _token = token;
+                let _bomb = bomb;
+                check(cx, inherit, wrong, &format!("closure child {i}"));
+                hits[i].fetch_add(1, SeqCst);
+                if panic {
+                    panic!("boom {i}");
+                }
+            });
+            continue;
+        }
+        // What the child sets itself, and so what it should see instead of the parent's.
         let mut expect = inherit;
-        let job = match kind {
-            4 => Job::new(
-                Kid {
-                    i,
-                    expect,
-                    hits,
-                    wrong,
-                    panic,
-                    _bomb: bomb,
-                    _token: token,
-                },
-                kid_step,
-            ),
-            5 => {
-                expect.priority = other.priority;
-                Job::new(
-                    Kid {
-                        i,
-                        expect,
-                        hits,
-                        wrong,
-                        panic,
-                        _bomb: bomb,
-                        _token: token,
-                    },
-                    kid_step,
-                )
-                .with_priority(other.priority)
-            }
-            6 => {
-                expect.label = other.label;
-                Job::new(
-                    Kid {
-                        i,
-                        expect,
-                        hits,
-                        wrong,
-                        panic,
-                        _bomb: bomb,
-                        _token: token,
-                    },
-                    kid_step,
-                )
-                .with_label(other.label)
-            }
-            7 => {
-                expect.frame = other.frame;
-                Job::new(
-                    Kid {
-                        i,
-                        expect,
-                        hits,
-                        wrong,
-                        panic,
-                        _bomb: bomb,
-                        _token: token,
-                    },
-                    kid_step,
-                )
-                .in_frame(other.frame.unwrap())
-            }
+        match kind {
+            5 => expect.priority = other.priority,
+            6 => expect.label = other.label,
+            7 => expect.frame = other.frame,
             8 => {
                 expect = Expect {
                     place: Place::Any,
                     ..other
-                };
-                Job::new(
-                    Kid {
-                        i,
-                        expect,
-                        hits,
-                        wrong,
-                        panic,
-                        _bomb: bomb,
-                        _token: token,
-                    },
-                    kid_step,
-                )
-                .with_priority(other.priority)
-                .with_label(other.label)
-                .in_frame(other.frame.unwrap())
+                }
             }
             10 => {
                 expect.priority = other.priority;
                 expect.place = Place::Main(main);
-                Job::new(
-                    Kid {
-                        i,
-                        expect,
-                        hits,
-                        wrong,
-                        panic,
-                        _bomb: bomb,
-                        _token: token,
-                    },
-                    kid_step,
-                )
-                .with_priority(other.priority)
-                .pinned_to_main()
             }
             11 => {
-                let (thread, id) = registered.expect("registered");
                 expect.label = other.label;
-                expect.place = Place::Registered(id);
-                Job::new(
-                    Kid {
-                        i,
-                        expect,
-                        hits,
-                        wrong,
-                        panic,
-                        _bomb: bomb,
-                        _token: token,
-                    },
-                    kid_step,
-                )
+                expect.place = Place::Registered(registered.expect("registered").1);
+            }
+            _ => {}
+        }
+        let job = Job::new(
+            Kid {
+                i,
+                expect,
+                hits,
+                wrong,
+                panic,
+                _bomb: bomb,
+                _token: token,
+            },
+            kid_step,
+        );
+        let job = match kind {
+            5 => job.with_priority(other.priority),
+            6 => job.with_label(other.label),
+            7 => job.in_frame(other.frame.unwrap()),
+            8 => job
+                .with_priority(other.priority)
                 .with_label(other.label)
-                .pinned_to(thread)
-            }
-            _ => {
-                s.spawn(move |cx| {
-                    let _token = token;
-                    let _bomb = bomb;
-                    check(cx, expect, wrong, &format!("closure child {i}"));
-                    hits[i].fetch_add(1, SeqCst);
-                    if panic {
-                        panic!("boom {i}");
-                    }
-                });
-                continue;
-            }
+                .in_frame(other.frame.unwrap()),
+            10 => job.with_priority(other.priority).pinned_to_main(),
+            11 => job
+                .with_label(other.label)
+                .pinned_to(registered.expect("registered").0),
+            _ => job,
         };
         s.spawn_job(job);
     }

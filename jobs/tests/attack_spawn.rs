@@ -19,23 +19,13 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{occupy_workers, poll_until, watchdog, DropCount, DropToken, Flag, Gate};
+use common::{
+    occupy_workers, poll_until, system_helping as sys, watchdog, DropCount, DropToken, Flag, Gate,
+};
 use jobs::{Action, Config, Context, Counter, Grain, Job, JobSystem, Priority};
 
 /// Seconds a test may take before the watchdog calls it a hang.
 const WATCH: u64 = if cfg!(miri) { 3600 } else { 180 };
-
-/// `workers` unpinned workers; the main thread helps while it waits if `help`.
-fn sys(workers: usize, help: bool) -> JobSystem {
-    let mut config = Config::default()
-        .workers(workers)
-        .core_affinity(false)
-        .help_while_waiting(help);
-    if cfg!(miri) {
-        config = config.spin_before_sleep(Duration::ZERO);
-    }
-    JobSystem::new(config).expect("valid config")
-}
 
 /// The configurations every fan-out is tried on: (workers, main thread helps).
 const CONFIGS: [(usize, bool); 4] = [(1, false), (1, true), (2, true), (3, false)];

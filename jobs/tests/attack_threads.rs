@@ -23,25 +23,17 @@ use std::sync::{mpsc, Arc, Barrier, Mutex};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
 
-use common::{occupy_workers, poll_until, poll_zero, watchdog, DropCount, DropToken, Flag, Gate};
+use common::{
+    occupy_workers, poll_until, poll_zero, system_helping as sys, watchdog, DropCount, DropToken,
+    Flag, Gate,
+};
 use jobs::{
-    Action, Config, Context, Counter, Job, JobSystem, NotRegistered, PinnedThread, Priority,
-    RegisterError, Tag, WaitOptions, MAX_REGISTERED_THREADS,
+    Action, Context, Counter, Job, JobSystem, NotRegistered, PinnedThread, Priority, RegisterError,
+    Tag, WaitOptions, MAX_REGISTERED_THREADS,
 };
 
 /// Seconds a test may take before the watchdog calls it a hang.
 const WATCH: u64 = if cfg!(miri) { 3600 } else { 60 };
-
-/// `workers` unpinned workers; a waiting outside thread helps if `help`.
-fn sys(workers: usize, help: bool) -> JobSystem {
-    JobSystem::new(
-        Config::default()
-            .workers(workers)
-            .core_affinity(false)
-            .help_while_waiting(help),
-    )
-    .expect("valid config")
-}
 
 /// Thread ids where each step ran.
 type Ran = Arc<Mutex<Vec<ThreadId>>>;

@@ -15,6 +15,20 @@ pub fn system(workers: usize) -> JobSystem {
     JobSystem::new(Config::default().workers(workers).core_affinity(false)).expect("valid config")
 }
 
+/// A system of `workers` unpinned workers whose main thread (the thread that creates it) runs
+/// jobs while it waits if `help`. Under Miri the threads do not spin before they sleep (each
+/// spin is slow there).
+pub fn system_helping(workers: usize, help: bool) -> JobSystem {
+    let mut config = Config::default()
+        .workers(workers)
+        .core_affinity(false)
+        .help_while_waiting(help);
+    if cfg!(miri) {
+        config = config.spin_before_sleep(Duration::ZERO);
+    }
+    JobSystem::new(config).expect("valid config")
+}
+
 /// Runs `body` on its own thread and fails the test if it has not finished within `seconds`:
 /// a hang in the job system fails the test instead of hanging CI. The thread that runs `body`
 /// is the "main thread" of every system created inside it.

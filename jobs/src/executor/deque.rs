@@ -6,9 +6,9 @@
 //! fence, and a compare-and-swap only for the last job); thieves take from the *top* with one
 //! compare-and-swap. A push reads `top` only when the owner's last read of it shows the deque
 //! full (`top` only grows, so that read never shows more room than there is): while thieves
-//! steal, `top`'s cache line is theirs. Jobs are raw pointers, held in atomic slots, so that the thief's read of a
-//! slot the owner may be reusing is never a data race; the compare-and-swap on `top` decides who
-//! owns what was read.
+//! steal, `top`'s cache line is theirs. Jobs are raw pointers, held in atomic slots, so that
+//! the thief's read of a slot the owner may be reusing is never a data race; the
+//! compare-and-swap on `top` decides who owns what was read.
 //!
 //! The capacity is fixed ([`CAPACITY`]): no buffer to grow, so nothing to free while a thief may
 //! still read it, and no epoch-based reclamation. A push onto a full deque is refused and the

@@ -74,6 +74,20 @@ fn pinned_thread<'s, 'e>(
     rx.recv().expect("the registered thread started")
 }
 
+/// Runs `body` on a system of each of [`CONFIGS`], with a thread registered with it that runs
+/// the jobs pinned to it meanwhile.
+fn on_every_config(mut body: impl FnMut(&JobSystem, (PinnedThread, ThreadId))) {
+    for (workers, help) in CONFIGS {
+        let system = sys(workers, help);
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let _stop = StopOnDrop(&stop);
+            let registered = pinned_thread(scope, &system, &stop);
+            body(&system, registered);
+        });
+    }
+}
+
 // ------------------------------------------------------------------------------------------
 // One spawn step mixing every kind of child.
 // ------------------------------------------------------------------------------------------
@@ -455,32 +469,26 @@ fn run_mixed(r: Run<'_>) {
 fn every_option_mixed_with_closures_and_a_batch_at_every_boundary() {
     watchdog(WATCH, || {
         let mut turn = 0;
-        for (workers, help) in CONFIGS {
-            let system = sys(workers, help);
-            let stop = AtomicBool::new(false);
-            std::thread::scope(|scope| {
-                let _stop = StopOnDrop(&stop);
-                let registered = pinned_thread(scope, &system, &stop);
-                // Three rounds: the at-once runs race with the thieves differently each time.
-                let sizes = SIZES.into_iter().chain(SIZES).chain(SIZES).chain([100_000]);
-                for n in sizes {
-                    for mix in [Mix::All, Mix::Closures] {
-                        if mix == Mix::Closures && n == 100_000 && workers > 3 {
-                            continue; // covered by the bigger systems' test
-                        }
-                        turn += 1;
-                        run_mixed(Run {
-                            system: &system,
-                            registered: Some(registered),
-                            n,
-                            mix,
-                            fault: Fault::None,
-                            turn,
-                        });
+        on_every_config(|system, registered| {
+            // Three rounds: the at-once runs race with the thieves differently each time.
+            let sizes = SIZES.into_iter().chain(SIZES).chain(SIZES).chain([100_000]);
+            for n in sizes {
+                for mix in [Mix::All, Mix::Closures] {
+                    if mix == Mix::Closures && n == 100_000 && system.worker_count() > 3 {
+                        continue; // covered by the bigger systems' test
                     }
+                    turn += 1;
+                    run_mixed(Run {
+                        system,
+                        registered: Some(registered),
+                        n,
+                        mix,
+                        fault: Fault::None,
+                        turn,
+                    });
                 }
-            });
-        }
+            }
+        });
     });
 }
 
@@ -500,52 +508,46 @@ fn fault_positions(n: usize) -> Vec<usize> {
 fn panics_and_panicking_drops_at_the_boundaries_cancel_the_parent_and_reach_wait() {
     watchdog(WATCH, || {
         let mut turn = 0;
-        for (workers, help) in CONFIGS {
-            let system = sys(workers, help);
-            let stop = AtomicBool::new(false);
-            std::thread::scope(|scope| {
-                let _stop = StopOnDrop(&stop);
-                let registered = pinned_thread(scope, &system, &stop);
-                for n in [65, 225, 481, 513, 1025] {
-                    for (k, i) in fault_positions(n).into_iter().enumerate() {
-                        turn += 1;
-                        let mix = if k % 2 == 0 { Mix::Closures } else { Mix::All };
-                        let fault = if k % 3 == 2 {
-                            Fault::DropPanic(i)
-                        } else {
-                            Fault::Panic(i)
-                        };
-                        run_mixed(Run {
-                            system: &system,
-                            registered: Some(registered),
-                            n,
-                            mix,
-                            fault,
-                            turn,
-                        });
-                    }
+        on_every_config(|system, registered| {
+            for n in [65, 225, 481, 513, 1025] {
+                for (k, i) in fault_positions(n).into_iter().enumerate() {
                     turn += 1;
+                    let mix = if k % 2 == 0 { Mix::Closures } else { Mix::All };
+                    let fault = if k % 3 == 2 {
+                        Fault::DropPanic(i)
+                    } else {
+                        Fault::Panic(i)
+                    };
                     run_mixed(Run {
-                        system: &system,
+                        system,
                         registered: Some(registered),
                         n,
-                        mix: Mix::All,
-                        fault: Fault::BatchPanic(n.min(300) / 2),
+                        mix,
+                        fault,
                         turn,
                     });
                 }
-                // The system is still whole after the panics.
                 turn += 1;
                 run_mixed(Run {
-                    system: &system,
+                    system,
                     registered: Some(registered),
-                    n: 1025,
+                    n,
                     mix: Mix::All,
-                    fault: Fault::None,
+                    fault: Fault::BatchPanic(n.min(300) / 2),
                     turn,
                 });
+            }
+            // The system is still whole after the panics.
+            turn += 1;
+            run_mixed(Run {
+                system,
+                registered: Some(registered),
+                n: 1025,
+                mix: Mix::All,
+                fault: Fault::None,
+                turn,
             });
-        }
+        });
     });
 }
 

@@ -264,6 +264,17 @@ mod loom_models {
         *unsafe { Box::from_raw(item.as_ptr()) }
     }
 
+    /// A thief that tries one steal; it returns what it took.
+    fn steal_once<const CAP: usize>(
+        deque: &Arc<Deque<usize, CAP>>,
+    ) -> thread::JoinHandle<Vec<usize>> {
+        let deque = deque.clone();
+        thread::spawn(move || match deque.steal() {
+            Steal::Success(item) => vec![take(item)],
+            Steal::Empty | Steal::Retry => vec![],
+        })
+    }
+
     /// The owner pushes two items and pops; a thief steals concurrently.
     #[test]
     fn owner_and_thief_take_each_item_once() {
@@ -306,13 +317,7 @@ mod loom_models {
                 // SAFETY: this thread is the owner.
                 unsafe { deque.push(item) }.expect("not full");
             }
-            let thief = {
-                let deque = deque.clone();
-                thread::spawn(move || match deque.steal() {
-                    Steal::Success(item) => vec![take(item)],
-                    Steal::Empty | Steal::Retry => vec![],
-                })
-            };
+            let thief = steal_once(&deque);
             // SAFETY: this thread is the owner.
             let mut got: Vec<usize> = unsafe { deque.take_older_half() }
                 .into_iter()
@@ -340,13 +345,7 @@ mod loom_models {
                 // SAFETY: this thread is the owner.
                 unsafe { deque.push(item) }.expect("not full");
             }
-            let thief = {
-                let deque = deque.clone();
-                thread::spawn(move || match deque.steal() {
-                    Steal::Success(item) => vec![take(item)],
-                    Steal::Empty | Steal::Retry => vec![],
-                })
-            };
+            let thief = steal_once(&deque);
             let mut got = Vec::new();
             let mut refused = Vec::new();
             for item in items {

@@ -33,14 +33,14 @@ pub(crate) unsafe fn run_steps<C>(mut job: JobRef, local: LocalPtr) -> Option<Jo
             // SAFETY: we own the job and no step of it runs.
             return unsafe { job.finish(local, Some(panic)) };
         }
-        // SAFETY: we own the job (see the comment at the top of the loop).
+        // SAFETY: we own the job (the function's contract).
         let next = unsafe { mem::replace(&mut (*ptr).next, Next::Spent) };
         let inherit = header.inherit();
         // The step's action is written straight into this slot (no copy of the whole enum: see
         // the match below).
         let mut slot = MaybeUninit::<Action<C>>::uninit();
         let outcome = catch_unwind(AssertUnwindSafe(|| {
-            // SAFETY: we own the job (see the comment at the top of the loop).
+            // SAFETY: we own the job (the function's contract).
             let capture = unsafe { &mut (*ptr).capture };
             let mut cx = Context::new(local, inherit);
             match next {
@@ -77,11 +77,11 @@ pub(crate) unsafe fn run_steps<C>(mut job: JobRef, local: LocalPtr) -> Option<Jo
                 return unsafe { job.finish_done(local) };
             }
             &Action::Spawn(spawn, then) => {
-                // SAFETY: we own the job (see the comment at the top of the loop).
+                // SAFETY: we own the job (the function's contract).
                 unsafe { (*ptr).next = Next::Step(then) };
                 let mut children = Children::new();
                 let outcome = catch_unwind(AssertUnwindSafe(|| {
-                    // SAFETY: we own the job (see the comment at the top of the loop).
+                    // SAFETY: we own the job (the function's contract).
                     let capture = unsafe { &mut (*ptr).capture };
                     let mut spawner = Spawner::new(local, job.as_ptr(), &mut children);
                     spawn(capture, &mut spawner);
@@ -109,60 +109,97 @@ pub(crate) unsafe fn run_steps<C>(mut job: JobRef, local: LocalPtr) -> Option<Jo
             _ => {}
         }
         // SAFETY: as above; read once, the slot is not used again.
-        match unsafe { slot.assume_init_read() } {
-            Action::Yield(then) => {
-                // SAFETY: we own the job (see the comment at the top of the loop).
-                unsafe { (*ptr).next = Next::Step(then) };
-                local_ref().yield_job(job);
-                return None;
+        let action = unsafe { slot.assume_init_read() };
+        // SAFETY: we own the job (the comment at the top of the loop); its step has returned.
+        match unsafe { carry_out(job, ptr, action, local) } {
+            Carried::Return(next) => return next,
+            Carried::Resume(back) => job = back,
+        }
+    }
+}
+
+/// What became of a job after an action other than `Done` or `Spawn`.
+enum Carried {
+    /// Handed to a new owner (or finished): `run_steps` returns this.
+    Return(Option<JobRef>),
+    /// Still ours (a wait on a counter already at zero, memory granted): run its next step.
+    Resume(JobRef),
+}
+
+/// Carries out the actions other than `Done` and `Spawn`: out of `run_steps`'s loop, so that
+/// the common path (a step, then `Done` or `Spawn`) keeps its registers and its frame small.
+///
+/// # Safety
+/// We own `job`, whose block is `ptr`; its step has returned `action`; `local` is this
+/// thread's live executor state with no borrow of it held.
+#[inline(never)]
+unsafe fn carry_out<C>(
+    job: JobRef,
+    ptr: *mut HeapJob<C>,
+    action: Action<C>,
+    local: LocalPtr,
+) -> Carried {
+    // SAFETY: we own the job: the header is only read or changed through atomics.
+    let header = unsafe { &(*ptr).header };
+    let inherit = header.inherit();
+    let local_ref = || {
+        // SAFETY: the step's user code has returned; these borrows are short.
+        unsafe { &mut *local.as_ptr() }
+    };
+    match action {
+        Action::Yield(then) => {
+            // SAFETY: we own the job (the function's contract).
+            unsafe { (*ptr).next = Next::Step(then) };
+            local_ref().yield_job(job);
+            Carried::Return(None)
+        }
+        Action::Wait(counter, then) | Action::WaitSettled(counter, then)
+            if waits_on_itself(header, &counter) =>
+        {
+            // It is counted on that counter: the counter cannot reach zero before it ends.
+            let _ = then;
+            drop(counter);
+            let panic = JobPanic::message_only(format!(
+                "deadlock: job '{}' waits on the counter it is itself counted on",
+                inherit.label.name()
+            ));
+            // SAFETY: we own the job and its step has returned.
+            Carried::Return(unsafe { job.finish(local, Some(Box::new(panic))) })
+        }
+        Action::Wait(counter, then) => {
+            // SAFETY: we own the job (the function's contract).
+            unsafe { (*ptr).next = Next::Step(then) };
+            // Jobs this thread finished for the counter may still be cached here: apply them
+            // first, or the job would suspend on work that is already done.
+            local_ref().flush_pending_on(counter.state());
+            // After this the counter may own the job: touch nothing unless it is ours again.
+            match counter.state().wait_job(job, &local_ref().shared, true) {
+                Some(back) => Carried::Resume(back),
+                None => Carried::Return(None),
             }
-            Action::Wait(counter, then) | Action::WaitSettled(counter, then)
-                if waits_on_itself(header, &counter) =>
-            {
-                // It is counted on that counter: the counter cannot reach zero before it ends.
-                let _ = then;
-                drop(counter);
-                let panic = JobPanic::message_only(format!(
-                    "deadlock: job '{}' waits on the counter it is itself counted on",
-                    inherit.label.name()
-                ));
-                // SAFETY: we own the job and its step has returned.
-                return unsafe { job.finish(local, Some(Box::new(panic))) };
+        }
+        Action::WaitSettled(counter, then) => {
+            // As `Wait`, without passing the counter's panic on.
+            // SAFETY: we own the job (the function's contract).
+            unsafe { (*ptr).next = Next::Step(then) };
+            local_ref().flush_pending_on(counter.state());
+            match counter.state().wait_job(job, &local_ref().shared, false) {
+                Some(back) => Carried::Resume(back),
+                None => Carried::Return(None),
             }
-            Action::Wait(counter, then) => {
-                // SAFETY: we own the job (see the comment at the top of the loop).
-                unsafe { (*ptr).next = Next::Step(then) };
-                // Jobs this thread finished for the counter may still be cached here: apply them
-                // first, or the job would suspend on work that is already done.
-                local_ref().flush_pending_on(counter.state());
-                // After this the counter may own the job: touch nothing unless it is ours again.
-                match counter.state().wait_job(job, &local_ref().shared, true) {
-                    Some(back) => job = back,
-                    None => return None,
-                }
-            }
-            Action::WaitSettled(counter, then) => {
-                // As `Wait`, without passing the counter's panic on.
-                // SAFETY: we own the job (see the comment at the top of the loop).
-                unsafe { (*ptr).next = Next::Step(then) };
-                local_ref().flush_pending_on(counter.state());
-                match counter.state().wait_job(job, &local_ref().shared, false) {
-                    Some(back) => job = back,
-                    None => return None,
-                }
-            }
-            Action::Done | Action::Spawn(..) => unreachable!("taken in place above"),
-            Action::Memory(request, then) => {
-                let memory = local_ref().shared.heap().allocate(request);
-                // SAFETY: we own the job (see the comment at the top of the loop).
-                unsafe { (*ptr).next = Next::Memory(Box::new((then, memory))) };
-            }
-            Action::Blocking(call, then) => {
-                // SAFETY: we own the job (see the comment at the top of the loop).
-                unsafe { (*ptr).next = Next::Blocking(Box::new((call, then))) };
-                local_ref().shared.submit_blocking(job);
-                return None;
-            }
+        }
+        Action::Done | Action::Spawn(..) => unreachable!("taken in place above"),
+        Action::Memory(request, then) => {
+            let memory = local_ref().shared.heap().allocate(request);
+            // SAFETY: we own the job (the function's contract).
+            unsafe { (*ptr).next = Next::Memory(Box::new((then, memory))) };
+            Carried::Resume(job)
+        }
+        Action::Blocking(call, then) => {
+            // SAFETY: we own the job (the function's contract).
+            unsafe { (*ptr).next = Next::Blocking(Box::new((call, then))) };
+            local_ref().shared.submit_blocking(job);
+            Carried::Return(None)
         }
     }
 }

@@ -25,6 +25,12 @@
 //! (of this frame or the previous one) before that job's own counter falls. Frames complete in
 //! order and a pass's dependencies in a frame come before it in the order, so by the time the
 //! loop waits on a counter, it has been armed.
+//!
+//! The completed frame's statistics ([`FrameStats`]: pass times, the critical path) are made
+//! only after the next frame has started (`Unrecorded`): between two frames the workers have
+//! nothing to run, so the loop starts the next frame first and does its bookkeeping while they
+//! run it. What they measure (the completion's time, the job system's figures) is read at the
+//! completion.
 
 use std::collections::VecDeque;
 use std::ptr::NonNull;
@@ -756,6 +762,28 @@ pub struct Frames {
     profile: Profile,
     /// Where each frame's transient buffers go in its block.
     transients: Transients,
+    /// The newest completed frame, if its statistics are not in the history yet (see
+    /// [`Unrecorded`]).
+    unrecorded: Option<Unrecorded>,
+}
+
+/// A completed frame whose statistics wait to be recorded: the frame loop completes a frame,
+/// starts the next one, and only then turns the completed frame's records into its
+/// [`FrameStats`] (a few microseconds for a hundred passes), while the workers run the new
+/// frame, not between the two frames when they have nothing to run. What the statistics
+/// measure is read at the completion (the time, the job system's figures); the history has
+/// the frame by the time the call that completed it returns (`run_frame`, `finish`), or
+/// [`FrameSetup::start`] when frames are set up one by one (see [`Frames::history`]).
+/// The recorder's frame record and Tracy's frame mark go out with them (the record carries
+/// the completion's time; Tracy's mark is a few microseconds late, the time of the next
+/// frame's start).
+struct Unrecorded {
+    frame: u64,
+    failed: bool,
+    /// When it was seen complete.
+    completed: Anchor,
+    /// The job system's figures then.
+    stats: Stats,
 }
 
 // SAFETY: the raw pointers are owned heap data (the schedule, its slots) and resources made from `Send`
@@ -867,6 +895,7 @@ impl Frames {
             tag_base: TAGS.fetch_add(1, Ordering::Relaxed) << 40,
             history: VecDeque::with_capacity(config.history),
             history_len: config.history,
+            unrecorded: None,
             durations: Vec::with_capacity(passes),
             finish_at: Vec::with_capacity(passes),
             transients: Transients::new(&graph.resources),
@@ -925,8 +954,13 @@ impl Frames {
     /// Waits for room for the next frame, like [`run_frame`](Self::run_frame), and returns a
     /// [`FrameSetup`] to fill the frame's per-frame inputs before starting it.
     pub fn begin_frame(&mut self) -> Result<FrameSetup<'_>, FrameError> {
+        // A frame completed for a setup that was dropped unstarted.
+        self.record_completed();
         while self.in_flight.len() >= self.max_in_flight {
-            self.complete_oldest()?;
+            if let Err(error) = self.complete_oldest() {
+                self.record_completed();
+                return Err(error);
+            }
         }
         self.next_flags = Flag::DEFAULT_BITS;
         self.next_alpha = 1.0;
@@ -943,6 +977,7 @@ impl Frames {
                 first = outcome;
             }
         }
+        self.record_completed();
         first
     }
 
@@ -1089,7 +1124,12 @@ impl Frames {
         unsafe { &mut *cell.ptr().cast::<T>() }
     }
 
-    /// Statistics of the last completed frames, oldest first.
+    /// Statistics of the last completed frames, oldest first. A frame is in it once the call
+    /// that completed it has returned ([`run_frame`](Self::run_frame), [`finish`](Self::finish),
+    /// or [`FrameSetup::start`] after [`begin_frame`](Self::begin_frame)): its statistics are
+    /// made after the next frame has started, while the workers run it. (A frame completed by
+    /// a `begin_frame` whose setup is dropped unstarted comes in at the next `begin_frame` or
+    /// `finish`.)
     pub fn history(&self) -> &VecDeque<FrameStats> {
         &self.history
     }
@@ -1250,11 +1290,14 @@ impl Frames {
         Ok(frame)
     }
 
-    /// Waits for the oldest frame in flight, records its statistics, releases its memory.
+    /// Waits for the oldest frame in flight, releases its memory, and leaves its statistics to
+    /// be recorded ([`Unrecorded`]).
     fn complete_oldest(&mut self) -> Result<(), FrameError> {
         let Some(frame) = self.in_flight.pop_front() else {
             return Ok(());
         };
+        // Two frames completed in a row (more than one in flight): the first one's turn.
+        self.record_completed();
         let slot_ptr = self.slot_of(frame);
         // SAFETY: the slot is this frame's; jobs only share-read it.
         let slot = unsafe { slot_ptr.as_ref() };
@@ -1299,7 +1342,12 @@ impl Frames {
             failed = Some(skipped.remove(0));
         }
         let skipped: Vec<String> = skipped.into_iter().map(|(name, _)| name).collect();
-        self.record(frame, failed.is_some());
+        self.unrecorded = Some(Unrecorded {
+            frame,
+            failed: failed.is_some(),
+            completed: Anchor::now(),
+            stats: self.system.stats(),
+        });
         self.completed = Some(frame);
         let index = self.slot_index(frame);
         self.meta[index].blocks.clear();
@@ -1316,14 +1364,27 @@ impl Frames {
         }
     }
 
-    /// Appends the completed frame's statistics to the history.
-    fn record(&mut self, frame: u64, failed: bool) {
+    /// Records the completed frame's statistics, if not yet (see [`Unrecorded`]).
+    fn record_completed(&mut self) {
+        if let Some(unrecorded) = self.unrecorded.take() {
+            self.record(unrecorded);
+        }
+    }
+
+    /// Appends a completed frame's statistics to the history. Its slot is not reused before:
+    /// the frame that uses it next starts after the one after this has completed.
+    fn record(&mut self, unrecorded: Unrecorded) {
+        let Unrecorded {
+            frame,
+            failed,
+            completed: now,
+            stats,
+        } = unrecorded;
         // SAFETY: the frame has completed; the slot is only read.
         let slot = unsafe { self.slot_of(frame).as_ref() };
         let meta = &self.meta[self.slot_index(frame)];
         // Ticks to nanoseconds since the epoch: exact at the frame's start, then at the rate
         // from the epoch to now (see `Clock`).
-        let now = Anchor::now();
         let now_ns = self.clock.nanos(now);
         let rate = self.clock.rate(now);
         let started = meta.started;
@@ -1335,7 +1396,7 @@ impl Frames {
             (started_ns + rate.nanos(ticks.saturating_sub(started.ticks)))
                 .min(now_ns.max(started_ns))
         };
-        let stats = self.system.stats().since(&meta.stats_at_start);
+        let stats = stats.since(&meta.stats_at_start);
         let mut entry = if self.history.len() >= self.history_len {
             self.history.pop_front().unwrap_or_default()
         } else {
@@ -1572,9 +1633,13 @@ impl FrameSetup<'_> {
         Ok(())
     }
 
-    /// Starts the frame with time step `dt`; returns its number.
+    /// Starts the frame with time step `dt`; returns its number. Then, while the workers run it,
+    /// records the statistics of the frame completed to make room for it
+    /// ([`Frames::history`] has them when this returns).
     pub fn start(self, dt: Duration) -> Result<u64, FrameError> {
-        self.frames.start(dt)
+        let started = self.frames.start(dt);
+        self.frames.record_completed();
+        started
     }
 }
 

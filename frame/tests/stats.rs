@@ -363,3 +363,72 @@ fn every_frame_counts_at_least_its_pass_jobs() {
         }
     });
 }
+
+#[test]
+fn a_completed_frame_is_in_the_history_when_the_call_that_completed_it_returns() {
+    watchdog(30, || {
+        let newest = |frames: &Frames| frames.history().back().map(|s| (s.number, s.failed));
+        for in_flight in 1..=3u64 {
+            let config = FramesConfig::default().in_flight(in_flight as usize);
+            let mut frames = Frames::with_config(system(2), diamond(), config).unwrap();
+            for n in 0..6u64 {
+                frames.run_frame(DT).unwrap();
+                // Frame n started; frame n - in_flight completed to make room for it.
+                let expected = n.checked_sub(in_flight).map(|f| (f, false));
+                assert_eq!(
+                    newest(&frames),
+                    expected,
+                    "{in_flight} in flight, frame {n}"
+                );
+            }
+            // One by one: the completed frame comes in with the start of the next.
+            // A setup dropped unstarted (the frame before it completed, not yet recorded).
+            let _ = frames.begin_frame().unwrap();
+            let setup = frames.begin_frame().unwrap();
+            // The setup dropped unstarted: its completed frame is in by the next begin_frame.
+            assert_eq!(setup.number(), 6);
+            setup.start(DT).unwrap();
+            assert_eq!(newest(&frames), Some((6 - in_flight, false)));
+            frames.finish().unwrap();
+            assert_eq!(
+                newest(&frames),
+                Some((6, false)),
+                "finish records every frame"
+            );
+            let numbers: Vec<u64> = frames.history().iter().map(|s| s.number).collect();
+            assert_eq!(
+                numbers,
+                (0..=6).collect::<Vec<_>>(),
+                "each frame once, in order"
+            );
+        }
+    });
+}
+
+#[test]
+fn a_failed_frame_is_in_the_history_when_its_error_is_returned() {
+    watchdog(30, || {
+        let mut graph = GraphBuilder::new();
+        let out = graph.scratch("out", 0u64);
+        graph.pass("fails in frame 2", out.write(), |out, cx| {
+            *out = cx.frame().number;
+            assert_ne!(cx.frame().number, 2, "frame 2 fails");
+        });
+        let config = FramesConfig::default().in_flight(1);
+        let mut frames = Frames::with_config(system(2), graph.compile().unwrap(), config).unwrap();
+        for _ in 0..3 {
+            frames.run_frame(DT).unwrap();
+        }
+        assert!(frames.run_frame(DT).is_err(), "frame 2's error");
+        let last = frames.history().back().map(|s| (s.number, s.failed));
+        assert_eq!(last, Some((2, true)), "recorded before the error came back");
+        frames.run_frame(DT).unwrap();
+        frames.finish().unwrap();
+        let failed: Vec<bool> = frames.history().iter().map(|s| s.failed).collect();
+        assert_eq!(
+            failed,
+            [false, false, true, false],
+            "frames 0 to 3: no frame started after the error"
+        );
+    });
+}

@@ -62,6 +62,7 @@ pub struct Config {
     pub(crate) help_while_waiting: bool,
     pub(crate) recorder_memory: usize,
     pub(crate) stack_size: usize,
+    pub(crate) low_priority_threads: Option<usize>,
 }
 
 impl Default for Config {
@@ -78,6 +79,7 @@ impl Default for Config {
             },
             help_while_waiting: true,
             recorder_memory: 256 << 20,
+            low_priority_threads: None,
             stack_size: Config::DEFAULT_STACK_SIZE,
         }
     }
@@ -340,6 +342,34 @@ impl Config {
         self
     }
 
+    /// How many threads may run [`Priority::Low`](crate::Priority::Low) jobs at once (default:
+    /// every thread that runs jobs but one, at least one: the workers, and the main thread if
+    /// it helps while it waits). A job is never interrupted, so a thread inside a long Low job
+    /// (streaming, AI, any background work) cannot pick up a frame's jobs until it ends; with
+    /// the rest kept off Low jobs, frame work that arrives always finds a thread free for it.
+    /// The threads' other work is unaffected: every thread runs High and Normal jobs, and a
+    /// thread waiting inside a Low job does not count. More than the threads that run jobs
+    /// means no limit; `usize::MAX` is allowed. Zero is a [`ConfigError`]: Low jobs would never
+    /// run.
+    ///
+    /// Jobs pinned to a thread ([`Job::pinned_to`](crate::Job::pinned_to)) run there whatever
+    /// the count.
+    ///
+    /// ```
+    /// let config = jobs::Config::default().workers(4).low_priority_threads(1);
+    /// let system = jobs::JobSystem::new(config)?; // background work on one thread at a time
+    /// # drop(system);
+    /// assert_eq!(
+    ///     jobs::JobSystem::new(jobs::Config::default().low_priority_threads(0)).err(),
+    ///     Some(jobs::ConfigError::ZeroLowPriorityThreads)
+    /// );
+    /// # Ok::<(), jobs::ConfigError>(())
+    /// ```
+    pub fn low_priority_threads(mut self, threads: usize) -> Self {
+        self.low_priority_threads = Some(threads);
+        self
+    }
+
     /// Checks the configuration against this machine; returns the resolved worker cores.
     pub(crate) fn resolve(&self) -> Result<Resolved, ConfigError> {
         let available = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
@@ -371,6 +401,12 @@ impl Config {
         if !(Config::MIN_STACK_SIZE..=Config::MAX_STACK_SIZE).contains(&self.stack_size) {
             return Err(ConfigError::StackSize(self.stack_size));
         }
+        let threads_running_jobs = workers + main_runs_jobs;
+        let low_priority_threads = match self.low_priority_threads {
+            Some(0) => return Err(ConfigError::ZeroLowPriorityThreads),
+            Some(n) => n,
+            None => threads_running_jobs.saturating_sub(1).max(1),
+        };
         let machine_cores: Vec<usize> = core_affinity::get_core_ids()
             .map(|ids| ids.into_iter().map(|c| c.id).collect())
             .unwrap_or_default();
@@ -399,6 +435,7 @@ impl Config {
         };
         Ok(Resolved {
             workers,
+            low_priority_threads,
             cores: if self.pin || self.cores.is_some() {
                 cores
             } else {
@@ -410,6 +447,8 @@ impl Config {
 
 pub(crate) struct Resolved {
     pub(crate) workers: usize,
+    /// How many threads may run Low jobs at once (`executor/background.rs`).
+    pub(crate) low_priority_threads: usize,
     /// The core each worker is to be pinned to, `None` for no pinning.
     pub(crate) cores: Vec<Option<usize>>,
 }
@@ -455,6 +494,8 @@ pub enum ConfigError {
     ZeroGrain,
     /// `worker_stack_size(n)` outside [`Config::MIN_STACK_SIZE`] to [`Config::MAX_STACK_SIZE`].
     StackSize(usize),
+    /// `low_priority_threads(0)`: Low-priority jobs would never run.
+    ZeroLowPriorityThreads,
     /// The operating system refused to start a thread.
     Spawn(String),
 }
@@ -516,6 +557,11 @@ impl fmt::Display for ConfigError {
                 "worker_stack_size({n}): a worker's stack size in bytes (allowed: {} to {})",
                 Config::MIN_STACK_SIZE,
                 Config::MAX_STACK_SIZE
+            ),
+            ConfigError::ZeroLowPriorityThreads => write!(
+                f,
+                "low_priority_threads(0): Low-priority jobs need at least one thread \
+                 (allowed: 1 to usize::MAX)"
             ),
             ConfigError::Spawn(why) => write!(f, "could not start a thread: {why}"),
         }

@@ -14,7 +14,7 @@ use crossbeam_channel::{Receiver, Sender};
 use crate::batch::{self, Batch};
 use crate::config::{Config, ConfigError};
 use crate::counter::{Counter, CounterPool};
-use crate::executor::{self, with_local, Stealers, WaitOptions, WaitStop};
+use crate::executor::{self, with_local, BackgroundSlots, Stealers, WaitOptions, WaitStop};
 use crate::heap::TaggedHeap;
 use crate::job::{Completion, Job, JobRef};
 use crate::meta::Inherit;
@@ -71,6 +71,8 @@ pub(crate) struct Shared {
     spin: Duration,
     help_while_waiting: bool,
     workers: usize,
+    /// The threads that may run Low-priority jobs at once (`executor/background.rs`).
+    pub(crate) background: BackgroundSlots,
     /// Set once the workers have exited: whatever is scheduled from then on is cancelled.
     closed: AtomicBool,
     /// Workers that have started and reported their pinning (`JobSystem::new` waits for all).
@@ -187,6 +189,14 @@ impl Shared {
     /// Whether a job of one of the first `runs` priorities waits where any worker could find
     /// it (a thread that may run only those sleeps through the others).
     pub(crate) fn has_visible_work_within(&self, runs: usize) -> bool {
+        // Low jobs count only while a thread may take one (`executor/background.rs`): a worker
+        // sleeps through Low work that every slot's holder is busy with, and is woken when one
+        // is given back.
+        let runs = if self.background.any_free() {
+            runs
+        } else {
+            runs.min(Priority::ALL.len() - 1)
+        };
         (0..runs.min(Priority::ALL.len())).any(|p| {
             self.queues.has_queued(p) || self.stealers.iter().any(|deques| !deques[p].is_empty())
         })
@@ -194,7 +204,9 @@ impl Shared {
 
     /// Whether workers may shut down once idle: no blocking request can still resume a job.
     pub(crate) fn may_finish(&self) -> bool {
-        self.io_in_flight.load(Ordering::Acquire) == 0
+        // A thread running a Low job (a registered thread, helping) may still queue work, and
+        // Low jobs may wait for its slot: the workers stay until it gives it back.
+        self.io_in_flight.load(Ordering::Acquire) == 0 && self.background.none_taken()
     }
 
     /// Queues a job pinned to the thread of `slot`; cancels it if no thread will run it.
@@ -363,6 +375,7 @@ impl JobSystem {
             spin: config.spin,
             help_while_waiting: config.help_while_waiting,
             workers: resolved.workers,
+            background: BackgroundSlots::new(resolved.low_priority_threads),
             closed: AtomicBool::new(false),
             started: AtomicUsize::new(0),
         });
@@ -415,6 +428,22 @@ impl JobSystem {
     /// The number of worker threads.
     pub fn worker_count(&self) -> usize {
         self.shared.workers
+    }
+
+    /// How many threads may run [`Priority::Low`] jobs at once
+    /// ([`Config::low_priority_threads`](crate::Config::low_priority_threads); by default every
+    /// thread that runs jobs but one, at least one).
+    ///
+    /// ```
+    /// let config = jobs::Config::default().workers(3).help_while_waiting(false);
+    /// let system = jobs::JobSystem::new(config)?;
+    /// assert_eq!(system.low_priority_threads(), 2); // one worker always free for frame work
+    /// let config = jobs::Config::default().workers(1).help_while_waiting(false);
+    /// assert_eq!(jobs::JobSystem::new(config)?.low_priority_threads(), 1);
+    /// # Ok::<(), jobs::ConfigError>(())
+    /// ```
+    pub fn low_priority_threads(&self) -> usize {
+        self.shared.background.limit()
     }
 
     /// Per worker: the core it was asked to run on and whether setting its affinity to that core

@@ -1574,12 +1574,20 @@ fn dropping_the_system_inside_a_while_b_runs_elsewhere() {
 
 /// At every priority, with `b` run here and elsewhere: each half's context carries the job's
 /// priority, label and frame ("each gets a context of this job (its priority, label and
-/// frame)"), and a job `b` spawns inherits them.
+/// frame)"), and a job `b` spawns inherits them. (Both workers may run Low work here: by
+/// default only one of two does, and a Low `b` is then never stolen.)
 #[test]
 fn halves_carry_the_jobs_priority_label_and_frame() {
     watchdog(120, || {
         for workers in [1usize, 2] {
-            let system = Arc::new(quiet_system(workers));
+            let system = Arc::new(
+                JobSystem::new(
+                    config(workers)
+                        .help_while_waiting(false)
+                        .low_priority_threads(usize::MAX),
+                )
+                .expect("valid config"),
+            );
             for prio in [Priority::High, Priority::Normal, Priority::Low] {
                 let label = Label::new("attack-join");
                 let seen = Arc::new(Mutex::new(Vec::new()));

@@ -8,8 +8,10 @@ use std::fmt;
 /// The job system (`jobs::Priority` is this type) schedules by it: a worker that picks a job
 /// takes the highest-priority job it can see, its own queue and the shared queues, High before
 /// Normal before Low. A High job submitted while Low jobs are queued starts before them (running
-/// jobs are not interrupted; long Low batches check for waiting High work between items). The
-/// trace records it on every span as `args.priority`, spelled as [`as_str`](Self::as_str) says.
+/// jobs are not interrupted; long Low batches check for waiting High work between items), and
+/// Low jobs run on at most `jobs::Config::low_priority_threads` threads at once (by default all
+/// but one), so that one is always free for the frame's work. The trace records it on every
+/// span as `args.priority`, spelled as [`as_str`](Self::as_str) says.
 ///
 /// ```
 /// use jobs_trace_format::Priority;

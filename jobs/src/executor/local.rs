@@ -214,6 +214,9 @@ pub(crate) struct Local {
     /// Whether any of the above limits this thread, or it has a pinned inbox to look at first:
     /// a worker outside a limited wait skips those checks with one test.
     limited: bool,
+    /// Whether this thread holds one of the slots of the threads running Low jobs
+    /// (`background.rs`): it runs one now, or waits inside one.
+    background: bool,
 }
 
 /// What a thread may run now (`Local`'s fields of the same names).
@@ -284,6 +287,7 @@ impl Local {
             finished: [0; 3],
             since_publish: 0,
             current: Priority::Normal,
+            background: false,
         }
     }
 
@@ -353,7 +357,11 @@ impl Local {
     /// how full its deque is.
     #[inline]
     pub(crate) fn may_run_child_at_once(&self, p: usize) -> bool {
-        self.deques.is_some() && !self.pinned_only && self.depth < INLINE_DEPTH && p < self.runs
+        self.deques.is_some()
+            && !self.pinned_only
+            && self.depth < INLINE_DEPTH
+            && p < self.runs
+            && (p != LOWEST || self.background)
     }
 
     /// Jobs queued on this thread's deque from which its closure children run at once.
@@ -525,6 +533,10 @@ impl Local {
             }
         }
         for p in 0..self.runs {
+            if p == LOWEST && !self.may_take_low() {
+                // Every slot for Low work is taken (`background.rs`): leave it to their holders.
+                break;
+            }
             if p == LOWEST && self.low_work_waits() {
                 // About to take a Low job (background work, often long). First report what
                 // this thread finished: that may resume the next pass of a frame (a parent into
@@ -561,7 +573,71 @@ impl Local {
 
     /// A job stolen from another worker's deque, highest priority first.
     fn steal_work(&mut self) -> Option<JobRef> {
-        (0..self.runs).find_map(|p| self.steal_from_workers(p))
+        let runs = if self.may_take_low() {
+            self.runs
+        } else {
+            self.runs.min(LOWEST)
+        };
+        (0..runs).find_map(|p| self.steal_from_workers(p))
+    }
+
+    /// Whether this thread may take a Low job from a queue now: it holds a slot for Low work,
+    /// or one is free (`background.rs`).
+    #[inline]
+    fn may_take_low(&self) -> bool {
+        self.background || self.shared.background.any_free()
+    }
+
+    /// Before `job` runs in [`run_while`](Self::run_while): a Low job (not pinned) needs a slot
+    /// for Low work, which this thread takes if it has none (`took` says this call took it);
+    /// any other job gives back the slot this call took. False if `job` needs a slot and none
+    /// is free: it must go back to the queues.
+    #[inline]
+    fn enter_background(&mut self, job: &JobRef, took: &mut bool) -> bool {
+        let header = job.header();
+        if header.priority() == Priority::Low && !header.pinned() {
+            if !self.background {
+                if !self.shared.background.try_take() {
+                    return false;
+                }
+                self.background = true;
+                *took = true;
+            }
+        } else if *took {
+            self.leave_background();
+            *took = false;
+        }
+        true
+    }
+
+    /// Gives back this thread's slot for Low work, and wakes a sleeping worker: Low jobs may
+    /// wait that it can now take (`background.rs`).
+    pub(crate) fn leave_background(&mut self) {
+        debug_assert!(self.background, "a slot given back that was not held");
+        self.background = false;
+        self.shared.background.give_back();
+        // Always, not only when this thread sees Low work: `notify`'s read-modify-write orders
+        // the slot given back before a sleeper's look, so it either sees the free slot or is
+        // woken here (the sleep protocol's pairing, `sleep/README.md`).
+        self.shared.sleep.notify(1);
+    }
+
+    /// Lends this thread's slot for Low work back while it waits inside its Low job (the cap
+    /// counts threads running Low jobs, not threads waiting); true if it held one, to be taken
+    /// back with [`resume_background`](Self::resume_background).
+    pub(crate) fn lend_background(&mut self) -> bool {
+        if !self.background {
+            return false;
+        }
+        self.leave_background();
+        true
+    }
+
+    /// Takes back the slot lent for a wait, whatever the count: the job that held it runs on.
+    pub(crate) fn resume_background(&mut self) {
+        debug_assert!(!self.background, "a slot taken back twice");
+        self.shared.background.take_back();
+        self.background = true;
     }
 
     /// Takes a bundle of jobs of priority `p` from the shared queue: a worker keeps them in its
@@ -677,15 +753,34 @@ impl Local {
     /// As [`run`](Self::run).
     pub(crate) unsafe fn run_while(local: LocalPtr, job: JobRef, go_on: impl Fn() -> bool) {
         let mut job = job;
-        // SAFETY: forwarded from the caller; a job handed back is ours to run.
-        while let Some(next) = unsafe { Self::run_one(local, job) } {
+        // Whether this call took a slot for Low work (given back when it returns).
+        let mut took = false;
+        loop {
+            {
+                // SAFETY: no job of this call runs; a short borrow.
+                let this = unsafe { &mut *local.as_ptr() };
+                if !this.enter_background(&job, &mut took) {
+                    // A Low job, and the last slot went since it was taken: a thread holding
+                    // one runs it.
+                    this.push(job);
+                    break;
+                }
+            }
+            // SAFETY: forwarded from the caller; a job handed back is ours to run.
+            let Some(next) = (unsafe { Self::run_one(local, job) }) else {
+                break;
+            };
             // SAFETY: the job's user code has returned; a short borrow.
             let this = unsafe { &mut *local.as_ptr() };
             if this.must_queue(&next) || !go_on() {
                 this.push(next);
-                return;
+                break;
             }
             job = next;
+        }
+        if took {
+            // SAFETY: as above.
+            unsafe { &mut *local.as_ptr() }.leave_background();
         }
     }
 

@@ -1,5 +1,6 @@
 #![doc = include_str!("README.md")]
 
+mod background;
 mod children;
 mod deque;
 mod join;
@@ -10,6 +11,7 @@ mod spawner;
 mod wait;
 mod worker;
 
+pub(crate) use background::BackgroundSlots;
 pub(crate) use children::ChildCount;
 pub(crate) use join::join;
 pub(crate) use local::{

@@ -200,10 +200,14 @@ fn help(
 
 /// Sets what a thread may run (`Local::set_limits`) for a scope, and restores the outer
 /// settings when dropped. The lowest priority only ever narrows: a wait inside a job that a
-/// wait for High work runs does not open the thread to Low jobs.
+/// wait for High work runs does not open the thread to Low jobs. Every wait makes one, so it
+/// also lends the thread's slot for Low work back for the scope (`background.rs`: a thread
+/// waiting inside a Low job does not count as running one).
 pub(crate) struct RestoreLimits {
     local: LocalPtr,
     outer: Limits,
+    /// Whether the thread lent its slot for Low work, to take back.
+    lent: bool,
 }
 
 impl RestoreLimits {
@@ -223,14 +227,19 @@ impl RestoreLimits {
             lowest: lowest.min(outer.lowest),
             pinned_lowest: pinned_lowest.min(outer.pinned_lowest),
         });
-        RestoreLimits { local, outer }
+        let lent = this.lend_background();
+        RestoreLimits { local, outer, lent }
     }
 }
 
 impl Drop for RestoreLimits {
     fn drop(&mut self) {
         // SAFETY: as in `set`: the same thread, which holds no other borrow of its state here.
-        unsafe { &mut *self.local.as_ptr() }.set_limits(self.outer);
+        let this = unsafe { &mut *self.local.as_ptr() };
+        this.set_limits(self.outer);
+        if self.lent {
+            this.resume_background();
+        }
     }
 }
 

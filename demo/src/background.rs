@@ -1,7 +1,9 @@
 //! Background work: a steady stream of Low-priority jobs of a fixed length that would fill every
 //! idle moment of the workers (streaming, decompression, AI planning in a real game), to show
 //! that the job system's priorities keep it from hurting frames: a frame's jobs wait at most for
-//! one background job to end, never behind the stream.
+//! one background job to end, never behind the stream. The job system runs Low jobs on at most
+//! `Config::low_priority_threads` threads at once (all but one by default), so one stream per
+//! thread keeps those busy and the frame always finds one thread free.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -35,7 +37,7 @@ fn work(chunk: &mut Chunk, _: &mut Context<'_>) -> Action<Chunk> {
 
 impl Background {
     /// Starts `streams` background jobs of `length` each on `system`: with one per thread that
-    /// runs jobs, every idle moment has one to run.
+    /// runs jobs, every idle moment of the threads allowed to run Low jobs has one to run.
     ///
     /// ```
     /// use std::time::Duration;

@@ -592,7 +592,7 @@ impl Local {
     /// for Low work, which this thread takes if it has none (`took` says this call took it);
     /// any other job gives back the slot this call took. False if `job` needs a slot and none
     /// is free: it must go back to the queues.
-    #[inline]
+    #[inline(never)]
     fn enter_background(&mut self, job: &JobRef, took: &mut bool) -> bool {
         let header = job.header();
         if header.priority() == Priority::Low && !header.pinned() {
@@ -751,12 +751,14 @@ impl Local {
     ///
     /// # Safety
     /// As [`run`](Self::run).
+    #[inline]
     pub(crate) unsafe fn run_while(local: LocalPtr, job: JobRef, go_on: impl Fn() -> bool) {
         let mut job = job;
         // Whether this call took a slot for Low work (given back when it returns).
         let mut took = false;
         loop {
-            {
+            // One test on the common path: neither a Low job nor a slot to give back.
+            if took || job.header().priority() == Priority::Low {
                 // SAFETY: no job of this call runs; a short borrow.
                 let this = unsafe { &mut *local.as_ptr() };
                 if !this.enter_background(&job, &mut took) {

@@ -347,10 +347,15 @@ impl Config {
     /// it helps while it waits). A job is never interrupted, so a thread inside a long Low job
     /// (streaming, AI, any background work) cannot pick up a frame's jobs until it ends; with
     /// the rest kept off Low jobs, frame work that arrives always finds a thread free for it.
-    /// The threads' other work is unaffected: every thread runs High and Normal jobs, and a
-    /// thread waiting inside a Low job does not count. More than the threads that run jobs
-    /// means no limit; `usize::MAX` is allowed. Zero is a [`ConfigError`]: Low jobs would never
-    /// run.
+    /// The threads' other work is unaffected: every thread runs High and Normal jobs. A thread
+    /// that waits inside a Low job ([`JobSystem::wait`](crate::JobSystem::wait),
+    /// [`Context::join`](crate::Context::join)) keeps its place and runs the Low work it waits
+    /// for itself; a wait that may not run Low jobs (limited to Normal and above, or not
+    /// helping) lends its place for the wait, so that what it waits for can run elsewhere, and
+    /// takes it back at the end even if the count is reached meanwhile: the one case where more
+    /// than `threads` threads are inside Low jobs, until one of them ends its job. More than the
+    /// threads that run jobs means no limit; `usize::MAX` is allowed. Zero is a
+    /// [`ConfigError`]: Low jobs would never run.
     ///
     /// Jobs pinned to a thread ([`Job::pinned_to`](crate::Job::pinned_to)) run there whatever
     /// the count.

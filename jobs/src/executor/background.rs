@@ -13,12 +13,14 @@
 //! it for the job and its hand-overs, and gives it back after). Threads looking for work skip
 //! the Low queues while no slot is free, so that a job is rarely taken only to be put back; if
 //! the last slot went meanwhile, the job goes back to the queues. A thread that holds a slot
-//! and waits inside its job (`JobSystem::wait`, a `join`) lends the slot back for the wait:
-//! the cap counts threads running Low work, never threads waiting, so a Low job waiting for
-//! another cannot starve it. Jobs pinned to a thread run there whatever the count (no other
-//! thread could run them). The count is a scheduling policy, not a guarantee anything relies
-//! on for memory: relaxed atomics suffice, and a slot lent back at the end of a wait is taken
-//! whatever the count (the job was running before), so the count may pass the cap briefly.
+//! and waits inside its job (`JobSystem::wait`, a `join`) keeps it while the wait may run Low
+//! jobs: it runs what it waits for itself if no other slot is free. A wait that may not (one
+//! limited to Normal jobs and above, a thread that does not help, or one nested too deep to
+//! help) lends the slot back for the wait, so that a Low job it waits for is not starved; at
+//! the end it takes it back whatever the count (its job was running before), and only then may
+//! more threads than the cap be inside Low jobs, until one of them ends its job. Jobs pinned to
+//! a thread run there whatever the count (no other thread could run them). The count is a
+//! scheduling policy, not a guarantee anything relies on for memory: relaxed atomics suffice.
 
 use crate::sync::protocol::{AtomicUsize, Ordering};
 

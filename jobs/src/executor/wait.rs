@@ -201,8 +201,8 @@ fn help(
 /// Sets what a thread may run (`Local::set_limits`) for a scope, and restores the outer
 /// settings when dropped. The lowest priority only ever narrows: a wait inside a job that a
 /// wait for High work runs does not open the thread to Low jobs. Every wait makes one, so it
-/// also lends the thread's slot for Low work back for the scope (`background.rs`: a thread
-/// waiting inside a Low job does not count as running one).
+/// also lends the thread's slot for Low work back for a wait that may not run Low jobs itself
+/// (`background.rs`): the Low job it waits for may need the slot.
 pub(crate) struct RestoreLimits {
     local: LocalPtr,
     outer: Limits,
@@ -227,7 +227,11 @@ impl RestoreLimits {
             lowest: lowest.min(outer.lowest),
             pinned_lowest: pinned_lowest.min(outer.pinned_lowest),
         });
-        let lent = this.lend_background();
+        // A wait that may run Low jobs keeps the slot: it runs the Low work it waits for itself
+        // (no other thread can take it while the cap is reached), and the thread stays one of
+        // the threads running Low work.
+        let runs_low = !this.limits().pinned_only && this.limits().lowest == Priority::Low;
+        let lent = !runs_low && this.lend_background();
         RestoreLimits { local, outer, lent }
     }
 }

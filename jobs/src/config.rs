@@ -350,8 +350,9 @@ impl Config {
     /// The threads' other work is unaffected: every thread runs High and Normal jobs. A thread
     /// that waits inside a Low job ([`JobSystem::wait`](crate::JobSystem::wait),
     /// [`Context::join`](crate::Context::join)) keeps its place and runs the Low work it waits
-    /// for itself; a wait that may not run Low jobs (limited to Normal and above, or not
-    /// helping) lends its place for the wait, so that what it waits for can run elsewhere, and
+    /// for itself; a wait that may not run Low jobs (limited to Normal and above, a `join`
+    /// inside a job of a higher priority that runs on top of the wait, a thread that does not
+    /// help) lends its place for the wait, so that what it waits for can run elsewhere, and
     /// takes it back at the end even if the count is reached meanwhile: the one case where more
     /// than `threads` threads are inside Low jobs, until one of them ends its job. More than the
     /// threads that run jobs means no limit; `usize::MAX` is allowed. Zero is a

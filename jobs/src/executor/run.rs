@@ -146,6 +146,8 @@ unsafe fn carry_out<C>(
         // SAFETY: the step's user code has returned; these borrows are short.
         unsafe { &mut *local.as_ptr() }
     };
+    // A `Wait` passes the counter's panic on; a `WaitSettled` does not.
+    let inherit_panic = matches!(action, Action::Wait(..));
     match action {
         Action::Yield(then) => {
             // SAFETY: we own the job (the function's contract).
@@ -166,24 +168,17 @@ unsafe fn carry_out<C>(
             // SAFETY: we own the job and its step has returned.
             Carried::Return(unsafe { job.finish(local, Some(Box::new(panic))) })
         }
-        Action::Wait(counter, then) => {
+        Action::Wait(counter, then) | Action::WaitSettled(counter, then) => {
             // SAFETY: we own the job (the function's contract).
             unsafe { (*ptr).next = Next::Step(then) };
             // Jobs this thread finished for the counter may still be cached here: apply them
             // first, or the job would suspend on work that is already done.
             local_ref().flush_pending_on(counter.state());
             // After this the counter may own the job: touch nothing unless it is ours again.
-            match counter.state().wait_job(job, &local_ref().shared, true) {
-                Some(back) => Carried::Resume(back),
-                None => Carried::Return(None),
-            }
-        }
-        Action::WaitSettled(counter, then) => {
-            // As `Wait`, without passing the counter's panic on.
-            // SAFETY: we own the job (the function's contract).
-            unsafe { (*ptr).next = Next::Step(then) };
-            local_ref().flush_pending_on(counter.state());
-            match counter.state().wait_job(job, &local_ref().shared, false) {
+            match counter
+                .state()
+                .wait_job(job, &local_ref().shared, inherit_panic)
+            {
                 Some(back) => Carried::Resume(back),
                 None => Carried::Return(None),
             }

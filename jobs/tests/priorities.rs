@@ -222,6 +222,53 @@ fn a_low_batch_gives_way_to_a_high_job_between_items() {
     });
 }
 
+/// A runner of tiny items looks for higher-priority work only every so many items (paced, so
+/// that looking costs little next to them), but still within a few hundred: a High job
+/// submitted while a one-chunk Low batch of 20 million tiny items runs starts long before the
+/// batch ends.
+#[test]
+fn a_low_batch_of_tiny_items_still_gives_way_to_a_high_job_soon() {
+    watchdog(60, || {
+        let system = system(1);
+        const ITEMS: usize = 20_000_000;
+        let done = Arc::new(AtomicUsize::new(0));
+        let batch = Counter::new();
+        let d = done.clone();
+        system.submit_for(
+            &batch,
+            0..ITEMS,
+            jobs::Batch::from(Grain::fixed(ITEMS).unwrap()).priority(Priority::Low),
+            move |_| {
+                d.fetch_add(1, Ordering::Relaxed);
+            },
+        );
+        // Well into the batch: the runner's pace has settled on its longest stride.
+        assert!(poll_until(30, || done.load(Ordering::Relaxed) >= 1_000_000));
+        let submitted_at = done.load(Ordering::Relaxed);
+        let when = Arc::new(AtomicUsize::new(usize::MAX));
+        let high = Counter::new();
+        let (d, w) = (done.clone(), when.clone());
+        system.submit_counted(
+            &high,
+            Job::from_fn(move |_| w.store(d.load(Ordering::Relaxed), Ordering::Relaxed))
+                .with_priority(Priority::High),
+        );
+        poll_zero(&high, 30);
+        poll_zero(&batch, 60);
+        let when = when.load(Ordering::Relaxed);
+        // A look every 256 items at the most; the margin is for the submitting thread losing
+        // its core on this noisy machine, not for the runner.
+        assert!(
+            when.saturating_sub(submitted_at) < 1_000_000,
+            "the High job ran {} items after it was submitted (at item {submitted_at} of \
+             {ITEMS}): the runner stopped looking for higher-priority work",
+            when.saturating_sub(submitted_at)
+        );
+        assert_eq!(done.load(Ordering::Relaxed), ITEMS);
+        system.wait(&batch).unwrap();
+    });
+}
+
 #[test]
 fn yield_requeues_behind_jobs_of_the_same_priority_only() {
     watchdog(30, || {

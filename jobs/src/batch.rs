@@ -257,12 +257,11 @@ impl Pace {
         self.look(cx)
     }
 
+    /// Looks for higher-priority work; first, if due, times the looks since the clock was
+    /// last read and sets the stride for the next ones (also when this look yields: a runner
+    /// whose items turned long must not come back from the yield still pacing for short ones).
     #[inline(never)]
     fn look(&mut self, cx: &Context<'_>) -> bool {
-        self.until = self.stride;
-        if cx.higher_priority_waiting() {
-            return true;
-        }
         self.looks += 1;
         if self.stride > 1 || self.looks >= LOOKS_TIMED {
             let now = Instant::now();
@@ -277,9 +276,9 @@ impl Pace {
                 }
             }
             self.looks = 0;
-            self.until = self.stride;
         }
-        false
+        self.until = self.stride;
+        cx.higher_priority_waiting()
     }
 
     /// A step starts: time from here (the runner may have waited in a queue since its last).
@@ -389,9 +388,11 @@ fn run_items<F: Fn(usize) + Sync>(
             match outcome {
                 Ok(yielded) => stopped = yielded,
                 Err(panic) => {
-                    // Item `next` panicked: it counts as finished, and the others still run.
+                    // Item `next` panicked: it counts as finished, and the others still run,
+                    // paced like any other item (a run of panicking items still looks).
                     batch.item_panicked(cx, panic);
                     next += 1;
+                    stopped = may_yield && pace.ran_one(cx);
                 }
             }
         }

@@ -108,14 +108,16 @@ impl Tally {
 }
 
 /// One single-chunk batch on one worker (main thread not helping), item `i` taking `len(i)`,
-/// items listed in `submit_at` submitting a High job at the end of their body, items for which
-/// `panics(i)` then panicking.
+/// items listed in `submit_at` submitting a job of `job_priority` at the end of their body,
+/// items for which `panics(i)` then panicking.
 struct Probe<'a> {
     items: usize,
     priority: Priority,
     len: &'a (dyn Fn(usize) -> Duration + Sync),
     submit_at: &'a [usize],
     panics: &'a (dyn Fn(usize) -> bool + Sync),
+    /// The priority of the jobs items submit (High in most tests).
+    job_priority: Priority,
 }
 
 struct Probed {
@@ -164,7 +166,7 @@ fn probe(p: Probe<'_>) -> Probed {
             system.submit_counted(
                 &high,
                 Job::from_fn(move |_| s[k].store(c.load(SeqCst), SeqCst))
-                    .with_priority(Priority::High),
+                    .with_priority(p.job_priority),
             );
         }
         if (p.panics)(i) {
@@ -219,6 +221,7 @@ fn tiny_items_give_way_to_high_jobs_within_the_max_stride() {
                 len: &tiny,
                 submit_at: &submit_at,
                 panics: &never,
+                job_priority: Priority::High,
             });
             out.result.as_ref().expect("no item panicked");
             out.tally.assert_once(&format!("{priority:?} tiny"));
@@ -253,6 +256,7 @@ fn microsecond_items_give_way_after_about_one_item() {
                 len: &|_| Duration::from_micros(20),
                 submit_at: &submit_at,
                 panics: &never,
+                job_priority: Priority::High,
             });
             out.result.as_ref().expect("no item panicked");
             out.tally.assert_once("20 us items");
@@ -275,6 +279,15 @@ fn microsecond_items_give_way_after_about_one_item() {
     });
 }
 
+/// 100,000 tiny items, then 200 us ones.
+fn tiny_then_long(i: usize) -> Duration {
+    if i < 100_000 {
+        Duration::ZERO
+    } else {
+        Duration::from_micros(200)
+    }
+}
+
 /// Phases: tiny, long (50 us), tiny, very long (1 ms), tiny.
 fn phased(i: usize) -> Duration {
     match i {
@@ -294,21 +307,15 @@ fn phased(i: usize) -> Duration {
 #[test]
 fn after_tiny_items_turn_long_the_runner_looks_at_once_more_often() {
     watchdog(WATCH, || {
-        let long = |i: usize| {
-            if i < 100_000 {
-                Duration::ZERO
-            } else {
-                Duration::from_micros(200)
-            }
-        };
         let submit_at: Vec<usize> = (1..14).map(|k| 100_000 + 50 * k).collect();
         for priority in [Priority::Low, Priority::Normal] {
             let probed = probe(Probe {
                 items: 100_700,
                 priority,
-                len: &long,
+                len: &tiny_then_long,
                 submit_at: &submit_at,
                 panics: &never,
+                job_priority: Priority::High,
             });
             assert!(probed.result.is_ok(), "no item panics");
             probed.tally.assert_once(&format!("{priority:?}"));
@@ -339,6 +346,7 @@ fn runners_of_panicking_items_still_give_way_to_high_jobs() {
                 len: &tiny,
                 submit_at: &[100, 5_000],
                 panics: &every,
+                job_priority: Priority::High,
             });
             assert!(
                 probed.result.is_err(),
@@ -358,57 +366,6 @@ fn runners_of_panicking_items_still_give_way_to_high_jobs() {
 
 // ---------------------------------------------------------------------------------------------
 // Appended: pacing across phases, panics, edge ranges, configurations, nesting, spawners.
-
-/// Like [`probe`], with jobs of `job_priority` (not only High) submitted by the items listed in
-/// `submit_at`, `items` items of length `len` in one chunk on one worker (main thread not
-/// helping): (the item that submitted, the last item started when the job ran).
-fn probe_jobs(
-    items: usize,
-    priority: Priority,
-    job_priority: Priority,
-    len: Duration,
-    submit_at: &[usize],
-) -> Vec<(usize, usize)> {
-    let system = sys(1, false);
-    let tally = Tally::new(0, items);
-    let cur = Arc::new(AtomicUsize::new(0));
-    let started: Arc<Vec<AtomicUsize>> = Arc::new(
-        submit_at
-            .iter()
-            .map(|_| AtomicUsize::new(NOT_YET))
-            .collect(),
-    );
-    let jobs = Counter::new();
-    let batch = Batch::from(Grain::fixed(items).unwrap()).priority(priority);
-    system
-        .parallel_for(0..items, batch, |i| {
-            tally.hit(i);
-            cur.store(i, SeqCst);
-            spin(len);
-            if let Ok(k) = submit_at.binary_search(&i) {
-                let (c, s) = (cur.clone(), started.clone());
-                system.submit_counted(
-                    &jobs,
-                    Job::from_fn(move |_| s[k].store(c.load(SeqCst), SeqCst))
-                        .with_priority(job_priority),
-                );
-            }
-        })
-        .expect("no item panics");
-    poll_zero(&jobs, 60);
-    system.wait(&jobs).expect("the jobs do not panic");
-    tally.assert_once(&format!("{priority:?} batch, {job_priority:?} jobs"));
-    submit_at
-        .iter()
-        .zip(started.iter())
-        .map(|(s, r)| {
-            let r = r.load(SeqCst);
-            assert_ne!(r, NOT_YET, "the job submitted at item {s} never ran");
-            assert!(r >= *s, "the job submitted at item {s} ran at item {r}");
-            (*s, r)
-        })
-        .collect()
-}
 
 /// Which item a reported panic came from (the number after [`MARK`]).
 fn panicked_item(p: &JobPanic) -> usize {
@@ -446,20 +403,14 @@ fn rank(p: Priority) -> u8 {
 #[test]
 fn after_tiny_items_turn_long_a_look_without_a_yield_adapts_the_pace() {
     watchdog(WATCH, || {
-        let long = |i: usize| {
-            if i < 100_000 {
-                Duration::ZERO
-            } else {
-                Duration::from_micros(200)
-            }
-        };
         for priority in [Priority::Low, Priority::Normal] {
             let probed = probe(Probe {
                 items: 100_700,
                 priority,
-                len: &long,
+                len: &tiny_then_long,
                 submit_at: &[100_600],
                 panics: &never,
+                job_priority: Priority::High,
             });
             probed.result.as_ref().expect("no item panics");
             probed.tally.assert_once(&format!("{priority:?}"));
@@ -491,6 +442,7 @@ fn items_that_turn_long_then_tiny_again_keep_the_documented_pace() {
                 len: &phased,
                 submit_at: &submit_at,
                 panics: &never,
+                job_priority: Priority::High,
             });
             probed.result.as_ref().expect("no item panics");
             probed.tally.assert_once(&format!("{priority:?} phased"));
@@ -542,6 +494,7 @@ fn panicking_items_are_reported_and_the_others_still_run_once() {
                     len: &tiny,
                     submit_at: &submit_at,
                     panics: &**panics,
+                    job_priority: Priority::High,
                 });
                 probed
                     .tally
@@ -833,9 +786,22 @@ fn a_high_batch_never_yields_and_lower_batches_yield_only_to_higher_priorities()
         let len = Duration::from_micros(20);
         for batch in PRIORITIES {
             for job in PRIORITIES {
-                let waits = probe_jobs(N, batch, job, len, &submit_at);
+                let probed = probe(Probe {
+                    items: N,
+                    priority: batch,
+                    len: &|_| len,
+                    submit_at: &submit_at,
+                    panics: &never,
+                    job_priority: job,
+                });
+                assert!(probed.result.is_ok(), "no item panics");
+                probed
+                    .tally
+                    .assert_once(&format!("{batch:?} batch, {job:?} jobs"));
+                let waits = probed.delays;
                 eprintln!("{batch:?} batch, {job:?} jobs: {waits:?}");
                 for (s, r) in waits {
+                    assert!(r >= s, "the job submitted at item {s} ran at item {r}");
                     if rank(job) > rank(batch) {
                         assert!(
                             r - s <= 2,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use jobs::JobSystem;
 
-use crate::compare::{alternate, median, median_ratio, ns_per, Benchmark, Comparison, Settings};
+use crate::compare::{alternate, median, ns_per, range, ratios, Benchmark, Comparison, Settings};
 use crate::empty_spawn::{self, JOBS};
 use crate::Systems;
 
@@ -47,13 +47,18 @@ fn compare(settings: &Settings) -> Vec<Comparison> {
     });
     let (off, on) = (&figures[0], &figures[1]);
     let added: Vec<f64> = on.iter().zip(off).map(|(on, off)| on - off).collect();
+    let on_off = ratios(on, off);
     vec![Comparison {
         name: BENCHMARK.name,
         unit: "ns/job added",
         ours: median(&added),
         peer: "recorder off",
         peer_value: median(off),
-        ratio: median_ratio(on, off),
+        ratio: median(&on_off),
+        ours_range: range(&added),
+        peer_range: range(off),
+        ratio_range: range(&on_off),
+        rounds: on_off.len(),
         peer_does: "the same 1M empty spawned jobs with the recorder off; ratio = on/off",
         target: "<= 30 ns/job added",
         extra: vec![

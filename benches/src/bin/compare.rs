@@ -6,7 +6,8 @@
 //!
 //! Each benchmark builds its systems (every one with `--workers` threads), runs a warm-up
 //! round, then alternates ours and its peers for `--rounds` rounds, and reports the median of
-//! each and the median per-round ratio ours/peer, a row per peer. `--json` prints one object
+//! each and the median per-round ratio ours/peer, each with its range over the rounds, a row
+//! per peer. `--json` prints one object
 //! per line per row instead of the table.
 //!
 //! The benchmarks (`--help` lists them too; `benches/README.md` lists them with their peers):
@@ -124,12 +125,13 @@ fn usage() -> String {
 
 fn table_row(c: &Comparison) -> String {
     let mut line = format!(
-        "{:<17} {:<11} {:>10} {:>10} {:>8}  {:<22} {}; {}",
+        "{:<17} {:<11} {:>10} {:>10} {:>8} {:<15}  {:<22} {}; {}",
         c.name,
         c.peer,
         figure(c.ours),
         figure(c.peer_value),
         figure(c.ratio),
+        format!("[{}-{}]", figure(c.ratio_range.0), figure(c.ratio_range.1)),
         c.unit,
         c.target,
         c.peer_does
@@ -162,12 +164,12 @@ fn main() -> ExitCode {
     let stdout = std::io::stdout();
     if !args.json {
         println!(
-            "{} workers each; {} rounds after 1 warm-up round; medians; ratio = median of per-round ours/peer",
+            "{} workers each; {} rounds after 1 warm-up round; medians; ratio = median of per-round ours/peer [its range over the rounds]",
             settings.workers, settings.rounds
         );
         println!(
-            "{:<17} {:<11} {:>10} {:>10} {:>8}  {:<22} target; peer does",
-            "benchmark", "peer", "ours", "peer", "ratio", "unit"
+            "{:<17} {:<11} {:>10} {:>10} {:>8} {:<15}  {:<22} target; peer does",
+            "benchmark", "peer", "ours", "peer", "ratio", "[range]", "unit"
         );
     }
     let mut ran = 0;

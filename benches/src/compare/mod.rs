@@ -2,7 +2,8 @@
 //! benchmarks, each naming the function that measures it and returns its rows.
 //!
 //! - [`rounds`](alternate): the method, once: ours and the peers alternated A B A B, round by
-//!   round, after a warm-up round; medians, and the median of the per-round ratios.
+//!   round, after a warm-up round; medians, and the median of the per-round ratios, each with
+//!   its range over the rounds.
 //! - [`Lineup`]: a benchmark's contestants as data (ours and each [`Peer`], a function of one
 //!   run each); most benchmarks are a lineup measured over the systems they build.
 //! - [`Comparison`]: a row, printed as a line of the table or as one JSON object.
@@ -17,7 +18,7 @@ mod row;
 use std::time::Duration;
 
 pub use lineup::{Lineup, Peer, Unit};
-pub use rounds::{alternate, median, median_ratio, Settings};
+pub use rounds::{alternate, median, median_ratio, range, ratios, Settings};
 pub use row::{round4, Comparison};
 
 use crate::{

@@ -1,5 +1,6 @@
 //! The method of the table, once: alternate the runs A B A B, round by round, after warm-up
-//! rounds; summarize by medians and by the median of the per-round ratios.
+//! rounds; summarize by medians and by the median of the per-round ratios, each with its range
+//! over the rounds (the worst round is what a target "in every round" is about).
 
 use std::ops::RangeInclusive;
 
@@ -88,6 +89,35 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// The smallest and the largest of `values`: a row's range over its rounds (NaN, NaN if
+/// empty).
+///
+/// ```
+/// use benches::compare::range;
+/// assert_eq!(range(&[3.0, 1.0, 2.0]), (1.0, 3.0));
+/// assert!(range(&[]).0.is_nan());
+/// ```
+pub fn range(values: &[f64]) -> (f64, f64) {
+    if values.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    values
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        })
+}
+
+/// The per-round ratios `a[i] / b[i]` (rounds past the shorter slice are left out).
+///
+/// ```
+/// use benches::compare::ratios;
+/// assert_eq!(ratios(&[1.0, 4.0, 9.0], &[2.0, 2.0, 3.0]), [0.5, 2.0, 3.0]);
+/// ```
+pub fn ratios(a: &[f64], b: &[f64]) -> Vec<f64> {
+    a.iter().zip(b).map(|(x, y)| x / y).collect()
+}
+
 /// The median of the per-round ratios `a[i] / b[i]`.
 ///
 /// ```
@@ -95,6 +125,5 @@ pub fn median(values: &[f64]) -> f64 {
 /// assert_eq!(median_ratio(&[1.0, 4.0, 9.0], &[2.0, 2.0, 3.0]), 2.0);
 /// ```
 pub fn median_ratio(a: &[f64], b: &[f64]) -> f64 {
-    let ratios: Vec<f64> = a.iter().zip(b).map(|(x, y)| x / y).collect();
-    median(&ratios)
+    median(&ratios(a, b))
 }

@@ -45,12 +45,16 @@ pub const BEVY_THREAD_PREFIX: &str = "bevy-peer";
 /// ```
 ///
 /// # Panics
-/// If the variable is set but is not a positive integer.
+/// If the variable is set but is not an integer from 1 to [`jobs::Config::MAX_WORKERS`] (the
+/// criterion benches have no other way to stop with a message).
 pub fn workers_from_env() -> usize {
     match std::env::var(WORKERS_ENV) {
         Ok(value) => match value.trim().parse::<usize>() {
-            Ok(n) if n > 0 => n,
-            _ => panic!("{WORKERS_ENV}={value:?}: expected a positive integer"),
+            Ok(n) if (1..=jobs::Config::MAX_WORKERS).contains(&n) => n,
+            _ => panic!(
+                "{WORKERS_ENV}={value:?}: expected an integer from 1 to {}",
+                jobs::Config::MAX_WORKERS
+            ),
         },
         Err(_) => DEFAULT_WORKERS,
     }

@@ -27,12 +27,17 @@ use std::time::Instant;
 
 use benches::compare::{Comparison, Settings, BENCHMARKS};
 use benches::DEFAULT_WORKERS;
+use jobs::Config;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Measured rounds when `--rounds` is not given.
 const DEFAULT_ROUNDS: usize = 7;
+
+/// The most `--rounds` taken: every benchmark keeps each round's figures, and the quickest
+/// takes about a millisecond a round.
+const MAX_ROUNDS: usize = 100_000;
 
 struct Args {
     json: bool,
@@ -45,19 +50,20 @@ const USAGE: &str = "usage: compare [--json] [--only NAME]... [--rounds N] [--wo
 
   --json         one JSON object per line per row instead of the table
   --only NAME    run only this benchmark (repeatable, or comma-separated)
-  --rounds N     measured rounds per benchmark (default 7; idle_cpu, 2 s a round, at most 3)
-  --workers N    workers of each system (default 2)
+  --rounds N     measured rounds per benchmark, 1 to 100000 (default 7; idle_cpu, 2 s a
+                 round, at most 3)
+  --workers N    workers of each system, 1 to 1024 (default 2)
 
 benchmarks:";
 
-fn parse_args() -> Result<Option<Args>, String> {
+fn parse_args(argv: impl IntoIterator<Item = String>) -> Result<Option<Args>, String> {
     let mut args = Args {
         json: false,
         only: Vec::new(),
         rounds: DEFAULT_ROUNDS,
         workers: DEFAULT_WORKERS,
     };
-    let mut it = std::env::args().skip(1);
+    let mut it = argv.into_iter();
     while let Some(arg) = it.next() {
         let (flag, inline) = match arg.split_once('=') {
             Some((flag, value)) if flag.starts_with("--") => {
@@ -76,8 +82,10 @@ fn parse_args() -> Result<Option<Args>, String> {
             "--only" => args
                 .only
                 .extend(value("--only")?.split(',').map(str::to_string)),
-            "--rounds" => args.rounds = positive("--rounds", &value("--rounds")?)?,
-            "--workers" => args.workers = positive("--workers", &value("--workers")?)?,
+            "--rounds" => args.rounds = bounded("--rounds", &value("--rounds")?, MAX_ROUNDS)?,
+            "--workers" => {
+                args.workers = bounded("--workers", &value("--workers")?, Config::MAX_WORKERS)?
+            }
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -94,10 +102,12 @@ fn parse_args() -> Result<Option<Args>, String> {
     Ok(Some(args))
 }
 
-fn positive(flag: &str, value: &str) -> Result<usize, String> {
+fn bounded(flag: &str, value: &str, max: usize) -> Result<usize, String> {
     match value.parse::<usize>() {
-        Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("{flag} {value:?}: expected a positive integer")),
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{flag} {value:?}: expected an integer from 1 to {max}"
+        )),
     }
 }
 
@@ -144,7 +154,7 @@ fn table_row(c: &Comparison) -> String {
 }
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
+    let args = match parse_args(std::env::args().skip(1)) {
         Ok(Some(args)) => args,
         Ok(None) => {
             println!("{}", usage());
@@ -196,4 +206,50 @@ fn main() -> ExitCode {
         settings.rounds
     );
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(argv: &[&str]) -> Result<Option<Args>, String> {
+        parse_args(argv.iter().map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn rounds_and_workers_past_their_bounds_are_errors_that_name_them() {
+        // Before the bounds: --rounds usize::MAX panicked allocating a round's figures, and
+        // --workers 100000 panicked on the job system's ConfigError.
+        for (flag, value) in [
+            ("--rounds", "0"),
+            ("--rounds", "100001"),
+            ("--rounds", "18446744073709551615"),
+            ("--rounds", "18446744073709551616"),
+            ("--workers", "0"),
+            ("--workers", "1025"),
+            ("--workers", "100000"),
+            ("--workers", "-1"),
+        ] {
+            let error = parse(&[flag, value]).err().expect("rejected");
+            assert!(
+                error.contains(flag) && error.contains(value) && error.contains("from 1 to"),
+                "{error}"
+            );
+        }
+    }
+
+    #[test]
+    fn rounds_and_workers_at_their_bounds_are_taken() {
+        let args = parse(&["--rounds=100000", "--workers", "1024", "--json"])
+            .expect("valid")
+            .expect("not --help");
+        assert_eq!(
+            (args.rounds, args.workers, args.json),
+            (MAX_ROUNDS, Config::MAX_WORKERS, true)
+        );
+        let args = parse(&["--rounds", "1", "--workers=1"])
+            .expect("valid")
+            .expect("not --help");
+        assert_eq!((args.rounds, args.workers), (1, 1));
+    }
 }

@@ -519,9 +519,11 @@ fn the_recorder_collects_while_workers_write() {
             system.wait(&mine).expect("no panic");
         })
     };
-    // Collected while the workers may still be writing their lanes.
+    // Collected while the workers may still be writing their lanes: at most every span of the
+    // run, 60 jobs, the I/O job's three steps (its step, the blocking step, its continuation)
+    // and the helper thread's job. An optimized build can finish all of them first.
     let early = system.stop_recording().expect("recording");
-    assert!(early.spans.len() <= 63);
+    assert!(early.spans.len() <= 64, "{} spans", early.spans.len());
     system.wait(&done).expect("no panic");
     helper.join().expect("the helper thread");
     system.start_recording().expect("stopped");

@@ -140,6 +140,16 @@ pub(crate) enum Wakeup {
 }
 
 impl Wakeup {
+    /// Whether both wake the same thread the same way (a thread may hold several registrations
+    /// at once, one per nested wait: any of the equal ones may be taken back).
+    fn same_as(&self, other: &Wakeup) -> bool {
+        match (self, other) {
+            (Wakeup::Thread(a), Wakeup::Thread(b)) => a.id() == b.id(),
+            (Wakeup::Worker(a, i), Wakeup::Worker(b, j)) => Arc::ptr_eq(a, b) && i == j,
+            _ => false,
+        }
+    }
+
     pub(crate) fn wake(self) {
         match self {
             Wakeup::Thread(thread) => thread.unpark(),
@@ -414,6 +424,27 @@ impl Counter {
         }
         waiters.threads.push((round.0, wakeup));
         true
+    }
+
+    /// Takes back a registration for `round` made with [`register`](Self::register), if the
+    /// round's end has not woken it yet: a wait that gives up (its deadline passed) or goes on
+    /// sleeping another way. Without it, a thread that waits with a timeout again and again on
+    /// a counter whose round goes on would leave an entry per wait until the round ended.
+    pub(crate) fn deregister(&self, round: Round, wakeup: &Wakeup) {
+        let removed = {
+            let mut waiters = lock(&self.state.waiters);
+            let found = waiters
+                .threads
+                .iter()
+                .position(|(r, w)| *r == round.0 && w.same_as(wakeup));
+            let removed = found.map(|i| waiters.threads.swap_remove(i));
+            if waiters.idle() {
+                self.state.value.stop_looking();
+            }
+            removed
+        };
+        // Dropped outside the lock.
+        drop(removed);
     }
 
     /// The outcome of a wait for `round` (or, with `None`, of a wait that found the counter at
@@ -825,5 +856,85 @@ mod loom_models {
     #[should_panic(expected = "a wake-up was lost")]
     fn counter_model_catches_a_look_bit_cleared_under_a_waiter() {
         two_rounds(Clear::Always);
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::lock;
+    use crate::{Config, Counter, Job, JobSystem, Priority, WaitOptions};
+
+    /// Waits for 1 ms without running the Normal jobs that keep the round going.
+    fn briefly() -> WaitOptions {
+        WaitOptions::new()
+            .lowest_priority(Priority::High)
+            .timeout(Duration::from_millis(1))
+    }
+
+    fn registrations(counter: &Counter) -> usize {
+        lock(&counter.state.waiters).threads.len()
+    }
+
+    /// A Normal job that runs until `release` is set, counted on a fresh counter.
+    fn long_job(system: &JobSystem, release: &Arc<AtomicBool>) -> Counter {
+        let counter = system.counter();
+        let release = Arc::clone(release);
+        system.submit_counted(
+            &counter,
+            Job::from_fn(move |_| {
+                while !release.load(Ordering::Acquire) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }),
+        );
+        counter
+    }
+
+    /// Waits that time out take their registration back: a thread polling a long round with
+    /// short timeouts (a loading screen, a frame that gives up on a late job) left one entry
+    /// per wait until the round ended.
+    #[test]
+    fn a_timed_out_wait_leaves_no_registration_behind() {
+        let system = Arc::new(
+            JobSystem::new(
+                Config::default()
+                    .workers(2)
+                    .core_affinity(false)
+                    .spin_before_sleep(Duration::ZERO),
+            )
+            .expect("a valid config"),
+        );
+        let release = Arc::new(AtomicBool::new(false));
+        let long = long_job(&system, &release);
+        // An outside thread (parks).
+        for _ in 0..20 {
+            let ended = system.wait_with(&long, briefly()).expect("no panic");
+            assert!(!ended);
+        }
+        let outside = registrations(&long);
+        // A worker waiting inside a job (sleeps in the sleep protocol).
+        let inside = system.counter();
+        let (waiter, target) = (Arc::clone(&system), long.clone());
+        system.submit_counted(
+            &inside,
+            Job::from_fn(move |_| {
+                for _ in 0..20 {
+                    let ended = waiter.wait_with(&target, briefly()).expect("no panic");
+                    assert!(!ended);
+                }
+            }),
+        );
+        // Not run here: on a worker, which sleeps in the sleep protocol while it waits.
+        let on_a_worker = WaitOptions::new().lowest_priority(Priority::High);
+        assert!(system.wait_with(&inside, on_a_worker).expect("no panic"));
+        let worker = registrations(&long);
+        release.store(true, Ordering::Release);
+        system.wait(&long).expect("no panic");
+        assert_eq!(outside, 0, "an outside thread's timed waits");
+        assert_eq!(worker, 0, "a worker's timed waits inside a job");
     }
 }

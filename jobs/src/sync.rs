@@ -32,4 +32,17 @@ pub(crate) mod protocol {
     pub(crate) fn wait<'a, T>(condvar: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
         condvar.wait(guard).unwrap_or_else(|e| e.into_inner())
     }
+
+    /// Waits on `condvar` for at most `timeout`, ignoring poisoning. (`loom` 0.7 does not time
+    /// out: its wait returns only when notified, so a model must not rely on the timeout.)
+    pub(crate) fn wait_timeout<'a, T>(
+        condvar: &Condvar,
+        guard: MutexGuard<'a, T>,
+        timeout: std::time::Duration,
+    ) -> MutexGuard<'a, T> {
+        match condvar.wait_timeout(guard, timeout) {
+            Ok((guard, _)) => guard,
+            Err(e) => e.into_inner().0,
+        }
+    }
 }

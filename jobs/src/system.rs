@@ -202,6 +202,15 @@ impl Shared {
         })
     }
 
+    /// Wakes a sleeping worker if any work is visible: called by a thread that slept in the
+    /// sleep protocol inside a wait and leaves it for its job, since a publisher's wake may have
+    /// chosen it just as its wait ended (`sleep/README.md`, *Waiting inside a job*).
+    pub(crate) fn pass_on_wake(&self) {
+        if self.has_visible_work() {
+            self.sleep.notify(1);
+        }
+    }
+
     /// Whether workers may shut down once idle: no blocking request can still resume a job.
     pub(crate) fn may_finish(&self) -> bool {
         // A thread running a Low job (a registered thread, helping) may still queue work, and

@@ -223,6 +223,24 @@ const SHUT_DOWN_POLL: Duration = Duration::from_millis(1);
 /// higher: a frame's job that joins does not pick up a long background job while a short half
 /// finishes elsewhere.
 fn wait_for_half(local: LocalPtr, latch: &JoinLatch<Wakeup>, priority: Priority) {
+    let mut slept = false;
+    look_and_sleep(local, latch, priority, &mut slept);
+    if slept {
+        // A publisher's wake may have chosen this thread just as the latch was set: it goes
+        // back to its job instead of looking, so wake another sleeper if there is work
+        // (`sleep/README.md`, *Waiting inside a job*).
+        // SAFETY: a short borrow of this thread's state, in user context (no other borrow).
+        unsafe { local.as_ref() }.shared.pass_on_wake();
+    }
+}
+
+/// [`wait_for_half`]'s loop; `slept` is set once the thread slept in the sleep protocol.
+fn look_and_sleep(
+    local: LocalPtr,
+    latch: &JoinLatch<Wakeup>,
+    priority: Priority,
+    slept: &mut bool,
+) {
     let this = || {
         // SAFETY: `local` is this thread's state, and every borrow made here ends before a job
         // runs (see `executor::local::LocalPtr`).
@@ -282,6 +300,7 @@ fn wait_for_half(local: LocalPtr, latch: &JoinLatch<Wakeup>, priority: Priority)
                 }
                 // As an idle worker sleeps: woken for new work too, which it then helps with.
                 shared.sleep.start_looking();
+                *slept = true;
                 let wake = shared.sleep.sleep(
                     index,
                     || shared.has_visible_work_within(runs) || latch.is_set(),

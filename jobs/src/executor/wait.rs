@@ -5,10 +5,13 @@
 //! finds nothing to run. It sleeps in one of two ways, both woken by the counter when the round
 //! ends (the thread registers once per wait, see `counter.rs`), never by polling:
 //! - a **worker** that still helps sleeps in its system's sleep protocol (`sleep/`), as an idle
-//!   worker does: a publisher wakes it for new work as it would any sleeping worker, and the
-//!   counter wakes it by its index ([`Sleep::wake_worker`](crate::sleep::Sleep::wake_worker));
-//! - any **other** thread (an outside thread, a worker nested too deep to help, a wait with a
-//!   deadline) parks, and is unparked by the counter, or by a job pinned to it (the main thread).
+//!   worker does: a publisher wakes it for new work as it would any sleeping worker, the
+//!   counter wakes it by its index ([`Sleep::wake_worker`](crate::sleep::Sleep::wake_worker)),
+//!   and a wait with a deadline wakes itself when it passes. A publisher's wake that lands on
+//!   it as the wait ends (the round over, the deadline passed) is passed on to another sleeper
+//!   if there is work to see, since the thread goes back to its job instead of looking;
+//! - any **other** thread (an outside thread, a worker nested too deep to help) parks, and is
+//!   unparked by the counter, or by a job pinned to it (the main thread).
 //!
 //! ## Nesting
 //! A job that waits with `JobSystem::wait` runs other jobs on top of itself. The nesting is
@@ -63,17 +66,24 @@ pub(crate) fn help_until(
     // unwind through here would be the executor's own bug: abort rather than free borrowed
     // stack under a running job.
     let abort = AbortOnUnwind;
-    let result = help(shared, local, counter, round, options);
+    let mut slept = false;
+    let result = help(shared, local, counter, round, options, &mut slept);
+    if slept {
+        shared.pass_on_wake();
+    }
     std::mem::forget(abort);
     result
 }
 
+/// `slept`: set once the thread slept in the sleep protocol (a publisher's wake may have
+/// landed on it just as the wait ended).
 fn help(
     shared: &Arc<Shared>,
     local: LocalPtr,
     counter: &Counter,
     round: Round,
     options: WaitOptions,
+    slept: &mut bool,
 ) -> Result<(), WaitStop> {
     let deadline = options.deadline;
     let this = || {
@@ -99,10 +109,11 @@ fn help(
     };
     let _limits = RestoreLimits::set(local, !helps, options.lowest, pinned_lowest);
     let mut sleeper = match worker {
-        Some(index) if helps && deadline.is_none() => Sleeper::Worker(index),
+        Some(index) if helps => Sleeper::Worker(index),
         _ => Sleeper::Parked,
     };
-    let mut registered = false;
+    // This wait's entry in the counter's list, while it has one (taken back if it gives up).
+    let mut registered: Option<Wakeup> = None;
     let mut idle_since: Option<Instant> = None;
     let mut backoff = Backoff::new();
     loop {
@@ -110,6 +121,9 @@ fn help(
             return Ok(());
         }
         if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            if let Some(wakeup) = registered.take() {
+                counter.deregister(round, &wakeup);
+            }
             return Err(WaitStop::TimedOut);
         }
         let found = if helps {
@@ -157,15 +171,15 @@ fn help(
             }
             continue;
         }
-        if !registered {
+        if registered.is_none() {
             let wakeup = match sleeper {
                 Sleeper::Worker(index) => Wakeup::Worker(Arc::clone(shared), index),
                 Sleeper::Parked => Wakeup::Thread(thread::current()),
             };
-            if !counter.register(round, wakeup) {
+            if !counter.register(round, wakeup.clone()) {
                 return Ok(());
             }
-            registered = true;
+            registered = Some(wakeup);
             continue; // look once more: work may have arrived meanwhile
         }
         // Exactly, under the counter's lock: the quick look can miss an end after 2^31 rounds.
@@ -175,8 +189,10 @@ fn help(
         match sleeper {
             Sleeper::Worker(index) => {
                 shared.sleep.start_looking();
-                let wake = shared.sleep.sleep(
+                *slept = true;
+                let wake = shared.sleep.sleep_until(
                     index,
+                    deadline,
                     || shared.has_visible_work() || counter.has_ended(round),
                     || false,
                 );
@@ -184,7 +200,9 @@ fn help(
                 if wake == Wake::Done {
                     // The system shut down around this wait: go on helping, parked in between.
                     sleeper = Sleeper::Parked;
-                    registered = false;
+                    if let Some(wakeup) = registered.take() {
+                        counter.deregister(round, &wakeup);
+                    }
                 }
             }
             Sleeper::Parked => match deadline {

@@ -11,6 +11,7 @@
 //! the storing thread then loads 0), which reports deadlocks that cannot happen.
 
 use super::{Sleep, Wake};
+use crate::sync::protocol::lock;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
@@ -145,4 +146,145 @@ fn counter_wakes_a_worker_waiting_inside_a_job() {
         sleep.wake_worker(0);
         waiter.join().unwrap();
     });
+}
+
+/// A worker waiting inside a job (index 0, the first a publisher wakes) and an idle worker
+/// (index 1) sleep; a publisher pushes a job and wakes one sleeper just as the wait's round
+/// ends. The waiter, woken by either, sees its round over and goes back to its job (here: a
+/// long step) without looking for work: if the publisher's wake was the one it took, it must
+/// pass the wake on, or the job stays queued with the idle worker asleep. (A wait with a
+/// deadline that passes is the same race: `loom` 0.7 cannot time a wait out, so it is modelled
+/// by the round's end.)
+///
+/// Once the waiter is back in its job and the publisher is done, the idle worker is the only
+/// one looking: asleep after its last look under the lock found nothing, with the job queued,
+/// nothing would wake it before the job's step is over. The publisher checks for that state
+/// under the lock, then ends the step and shuts down (either would drain the job and hide the
+/// loss) and reports it.
+fn wake_lands_on_a_wait_that_ends(pass_on: bool) {
+    loom::model(move || {
+        let sleep = Arc::new(Sleep::new(2));
+        let queue = Arc::new(AtomicUsize::new(0));
+        let ended = Arc::new(AtomicUsize::new(0));
+        // Whether the idle worker's last look under the lock found no work (written under it).
+        let saw_none = Arc::new(AtomicUsize::new(0));
+        let waiter = {
+            let (sleep, queue, ended) = (sleep.clone(), queue.clone(), ended.clone());
+            thread::spawn(move || {
+                sleep.start_looking();
+                let mut slept = false;
+                // `help_until`: look, sleep while nothing to run and the round goes on.
+                while ended.load(Ordering::Acquire) == 0 {
+                    let n = queue.load(Ordering::Relaxed);
+                    if n > 0
+                        && queue
+                            .compare_exchange(n, n - 1, Ordering::Acquire, Ordering::Relaxed)
+                            .is_ok()
+                    {
+                        continue;
+                    }
+                    slept = true;
+                    let has_work =
+                        || queue.load(Ordering::Relaxed) > 0 || ended.load(Ordering::Acquire) != 0;
+                    assert_eq!(sleep.sleep(0, has_work, || false), Wake::Look);
+                }
+                sleep.stop_looking();
+                // `Shared::pass_on_wake`.
+                if pass_on && slept && queue.load(Ordering::Relaxed) > 0 {
+                    sleep.notify(1);
+                }
+                // Back in its job, which runs on: it takes no more work until the publisher
+                // has looked for a stranded job.
+            })
+        };
+        let idle = {
+            let (sleep, queue, saw_none) = (sleep.clone(), queue.clone(), saw_none.clone());
+            thread::spawn(move || {
+                sleep.start_looking();
+                loop {
+                    let n = queue.load(Ordering::Relaxed);
+                    if n > 0
+                        && queue
+                            .compare_exchange(n, n - 1, Ordering::Acquire, Ordering::Relaxed)
+                            .is_ok()
+                    {
+                        continue;
+                    }
+                    saw_none.store(0, Ordering::Relaxed);
+                    let has_work = || {
+                        let found = queue.load(Ordering::Relaxed) > 0;
+                        saw_none.store(usize::from(!found), Ordering::Relaxed);
+                        found
+                    };
+                    if sleep.sleep(1, has_work, || true) == Wake::Done {
+                        return;
+                    }
+                }
+            })
+        };
+        // The round ends (the counter wakes its registered waiter by index)...
+        let ender = {
+            let (sleep, ended) = (sleep.clone(), ended.clone());
+            thread::spawn(move || {
+                ended.store(1, Ordering::Release);
+                sleep.wake_worker(0);
+            })
+        };
+        // ...while a job is published.
+        queue.fetch_add(1, Ordering::Release);
+        sleep.notify(1);
+        ender.join().unwrap();
+        waiter.join().unwrap();
+        let lost = loop {
+            {
+                let state = lock(&sleep.lock);
+                if queue.load(Ordering::Relaxed) == 0 {
+                    break false;
+                }
+                if state.asleep[1] && saw_none.load(Ordering::Relaxed) == 1 {
+                    break true;
+                }
+            }
+            thread::yield_now();
+        };
+        // The job's step is over: worker 0 is an idle worker again, until shutdown.
+        let worker = {
+            let (sleep, queue) = (sleep.clone(), queue.clone());
+            thread::spawn(move || {
+                sleep.start_looking();
+                loop {
+                    let n = queue.load(Ordering::Relaxed);
+                    if n > 0
+                        && queue
+                            .compare_exchange(n, n - 1, Ordering::Acquire, Ordering::Relaxed)
+                            .is_ok()
+                    {
+                        continue;
+                    }
+                    if sleep.sleep(0, || queue.load(Ordering::Relaxed) > 0, || true) == Wake::Done {
+                        return;
+                    }
+                }
+            })
+        };
+        sleep.terminate();
+        worker.join().unwrap();
+        idle.join().unwrap();
+        assert!(
+            !lost,
+            "a wake-up was lost: the job stayed queued with its worker asleep"
+        );
+    });
+}
+
+#[test]
+fn a_wake_that_lands_on_an_ending_wait_is_passed_on() {
+    wake_lands_on_a_wait_that_ends(true);
+}
+
+/// The model catches the stranded job without the pass-on.
+#[test]
+#[should_panic(expected = "a wake-up was lost")]
+fn sleep_model_catches_a_wake_lost_on_an_ending_wait() {
+    wake_lands_on_a_wait_that_ends(false);
 }

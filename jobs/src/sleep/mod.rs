@@ -2,7 +2,11 @@
 
 use crossbeam_utils::CachePadded;
 
-use crate::sync::protocol::{fence, lock, wait, AtomicUsize, Condvar, Mutex, Ordering};
+use std::time::Instant;
+
+use crate::sync::protocol::{
+    fence, lock, wait, wait_timeout, AtomicUsize, Condvar, Mutex, Ordering,
+};
 
 #[cfg(all(test, loom))]
 mod loom;
@@ -75,6 +79,20 @@ impl Sleep {
     pub(crate) fn sleep(
         &self,
         me: usize,
+        has_work: impl FnMut() -> bool,
+        may_finish: impl Fn() -> bool,
+    ) -> Wake {
+        self.sleep_until(me, None, has_work, may_finish)
+    }
+
+    /// [`sleep`](Self::sleep), and with a `deadline`, wakes itself when it passes (a worker
+    /// waiting inside a job with a deadline: woken for new work like any sleeper, and at its
+    /// deadline). A publisher's wake may land on a sleeper whose deadline has just passed, which
+    /// then leaves without looking: the caller passes it on (README.md, *Waiting inside a job*).
+    pub(crate) fn sleep_until(
+        &self,
+        me: usize,
+        deadline: Option<Instant>,
         mut has_work: impl FnMut() -> bool,
         may_finish: impl Fn() -> bool,
     ) -> Wake {
@@ -112,7 +130,18 @@ impl Sleep {
                 self.wake_all(&mut state);
                 break;
             }
-            state = wait(&self.wakers[me], state);
+            match deadline {
+                None => state = wait(&self.wakers[me], state),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        // Wakes itself, as a publisher would (and under the same lock).
+                        self.wake(&mut state.asleep[me]);
+                        break;
+                    }
+                    state = wait_timeout(&self.wakers[me], state, deadline - now);
+                }
+            }
         }
         // Whoever cleared our flag counted us as looking again.
         if state.done {

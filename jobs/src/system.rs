@@ -21,7 +21,7 @@ use crate::meta::Inherit;
 use crate::panic::JobPanic;
 use crate::pinned::{self, Inboxes, NotRegistered, RegisterError, ThreadRegistration};
 use crate::queue::{Entry, Queues};
-use crate::sleep::Sleep;
+use crate::sleep::{Seen, Sleep};
 use crate::stats::{Stats, StatsShared};
 use crate::sync::lock;
 use crate::trace::{self, lane::RawSpan, probe, Recorder, RecordingError, Trace};
@@ -189,10 +189,16 @@ impl Shared {
     /// Whether a job of one of the first `runs` priorities waits where any worker could find
     /// it (a thread that may run only those sleeps through the others).
     pub(crate) fn has_visible_work_within(&self, runs: usize) -> bool {
-        // Low jobs count only while a thread may take one (`executor/background.rs`): a worker
-        // sleeps through Low work that every slot's holder is busy with, and is woken when one
-        // is given back.
-        let runs = if self.background.any_free() {
+        self.has_visible_work_for(runs, false)
+    }
+
+    /// Whether a job waits that a thread running the first `runs` priorities could take now.
+    /// Low jobs count only while the thread may take one (`executor/background.rs`): it holds
+    /// a slot for Low work (`holds_slot`: it waits inside a Low job and keeps its slot), or one
+    /// is free. A worker sleeps through Low work that every slot's holder is busy with, and is
+    /// woken when one is given back.
+    pub(crate) fn has_visible_work_for(&self, runs: usize, holds_slot: bool) -> bool {
+        let runs = if holds_slot || self.background.any_free() {
             runs
         } else {
             runs.min(Priority::ALL.len() - 1)
@@ -200,6 +206,18 @@ impl Shared {
         (0..runs.min(Priority::ALL.len())).any(|p| {
             self.queues.has_queued(p) || self.stealers.iter().any(|deques| !deques[p].is_empty())
         })
+    }
+
+    /// What a thread running the first `runs` priorities (holding a slot for Low work if
+    /// `holds_slot`) sees before it sleeps: work it may take, only work it may not, or none.
+    pub(crate) fn seen_by(&self, runs: usize, holds_slot: bool) -> Seen {
+        if self.has_visible_work_for(runs, holds_slot) {
+            Seen::Work
+        } else if self.has_visible_work_for(Priority::ALL.len(), true) {
+            Seen::Beyond
+        } else {
+            Seen::Nothing
+        }
     }
 
     /// Wakes a sleeping worker if any work is visible: called by a thread that slept in the

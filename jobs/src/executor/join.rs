@@ -42,7 +42,7 @@ use super::worker::Backoff;
 use crate::counter::Wakeup;
 use crate::job::{Header, JobRef, VTable};
 use crate::panic::{drop_payload, AbortOnUnwind, Cancelled, Payload};
-use crate::sleep::Wake;
+use crate::sleep::{InWait, Seen, Wake};
 use crate::{Context, Priority};
 
 /// The second half of a join, in the joining thread's frame (module docs). The header comes
@@ -291,7 +291,7 @@ fn look_and_sleep(
             // Before sleeping, look once more with every priority this thread may run.
             continue;
         }
-        let runs = this().limits().lowest.index() + 1;
+        let (runs, holds_slot) = this().may_run();
         match worker {
             Some(index) => {
                 let wakeup = || Wakeup::Worker(Arc::clone(&this().shared), index);
@@ -301,9 +301,16 @@ fn look_and_sleep(
                 // As an idle worker sleeps: woken for new work too, which it then helps with.
                 shared.sleep.start_looking();
                 *slept = true;
-                let wake = shared.sleep.sleep(
+                let wake = shared.sleep.sleep_as(
                     index,
-                    || shared.has_visible_work_within(runs) || latch.is_set(),
+                    InWait::new(None, runs, holds_slot),
+                    || {
+                        if latch.is_set() {
+                            Seen::Work
+                        } else {
+                            shared.seen_by(runs, holds_slot)
+                        }
+                    },
                     || false,
                 );
                 shared.sleep.stop_looking();

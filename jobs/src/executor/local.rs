@@ -295,6 +295,13 @@ impl Local {
         self.index
     }
 
+    /// What this thread may run now, for a look at the queues before it sleeps
+    /// (`Shared::has_visible_work_for`): the first how many priorities, and whether it holds a
+    /// slot for Low work.
+    pub(crate) fn may_run(&self) -> (usize, bool) {
+        (self.runs, self.background)
+    }
+
     pub(crate) fn on_main_thread(&self) -> bool {
         self.main
     }

@@ -28,7 +28,7 @@ use super::local::{Limits, Local, LocalPtr};
 use super::worker::Backoff;
 use crate::counter::{Counter, Round, Wakeup};
 use crate::panic::AbortOnUnwind;
-use crate::sleep::Wake;
+use crate::sleep::{InWait, Seen, Wake};
 use crate::system::Shared;
 use crate::Priority;
 
@@ -188,12 +188,21 @@ fn help(
         }
         match sleeper {
             Sleeper::Worker(index) => {
+                // What it may run (not what any worker may: it would never sleep while work
+                // it may not run waits, and its wake-ups would be lost on it).
+                let (runs, holds_slot) = this().may_run();
                 shared.sleep.start_looking();
                 *slept = true;
-                let wake = shared.sleep.sleep_until(
+                let wake = shared.sleep.sleep_as(
                     index,
-                    deadline,
-                    || shared.has_visible_work() || counter.has_ended(round),
+                    InWait::new(deadline, runs, holds_slot),
+                    || {
+                        if counter.has_ended(round) {
+                            Seen::Work
+                        } else {
+                            shared.seen_by(runs, holds_slot)
+                        }
+                    },
                     || false,
                 );
                 shared.sleep.stop_looking();

@@ -38,8 +38,9 @@ impl Backoff {
     }
 }
 use crate::panic::AbortOnUnwind;
-use crate::sleep::Wake;
+use crate::sleep::{InWait, Wake};
 use crate::system::Shared;
+use crate::Priority;
 
 /// The body of worker thread `index`.
 pub(crate) fn worker_main(shared: Arc<Shared>, index: usize, core: Option<usize>, deques: Deques) {
@@ -99,10 +100,12 @@ pub(crate) fn worker_main(shared: Arc<Shared>, index: usize, core: Option<usize>
                 std::thread::yield_now();
                 continue;
             }
-            let wake =
-                shared
-                    .sleep
-                    .sleep(index, || shared.has_visible_work(), || shared.may_finish());
+            // Takes Low work only while a slot for it is free; wakes a waiting slot holder for
+            // it otherwise (`sleep/README.md`, *Ranks*).
+            let look = || shared.seen_by(Priority::ALL.len(), false);
+            let wake = shared
+                .sleep
+                .sleep_as(index, InWait::IDLE, look, || shared.may_finish());
             match wake {
                 Wake::Look => deadline = Instant::now() + spin,
                 Wake::Done => break 'work,

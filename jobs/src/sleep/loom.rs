@@ -10,7 +10,7 @@
 //! precedes it in modification order (`store(1)` on one thread, `fetch_add(0)` on another, and
 //! the storing thread then loads 0), which reports deadlocks that cannot happen.
 
-use super::{Sleep, Wake};
+use super::{InWait, Seen, Sleep, Wake};
 use crate::sync::protocol::lock;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
@@ -248,25 +248,7 @@ fn wake_lands_on_a_wait_that_ends(pass_on: bool) {
             thread::yield_now();
         };
         // The job's step is over: worker 0 is an idle worker again, until shutdown.
-        let worker = {
-            let (sleep, queue) = (sleep.clone(), queue.clone());
-            thread::spawn(move || {
-                sleep.start_looking();
-                loop {
-                    let n = queue.load(Ordering::Relaxed);
-                    if n > 0
-                        && queue
-                            .compare_exchange(n, n - 1, Ordering::Acquire, Ordering::Relaxed)
-                            .is_ok()
-                    {
-                        continue;
-                    }
-                    if sleep.sleep(0, || queue.load(Ordering::Relaxed) > 0, || true) == Wake::Done {
-                        return;
-                    }
-                }
-            })
-        };
+        let worker = idle_worker(&sleep, &queue, 0);
         sleep.terminate();
         worker.join().unwrap();
         idle.join().unwrap();
@@ -287,4 +269,130 @@ fn a_wake_that_lands_on_an_ending_wait_is_passed_on() {
 #[should_panic(expected = "a wake-up was lost")]
 fn sleep_model_catches_a_wake_lost_on_an_ending_wait() {
     wake_lands_on_a_wait_that_ends(false);
+}
+
+/// A worker waiting inside a job limited to higher priorities (index 0) is looking, about to
+/// sleep, as a Low job is pushed onto a busy worker's own deque; an idle worker (index 1)
+/// sleeps. The pusher sees someone looking and wakes nobody (`Local::announce`), but the looker
+/// may not take the job: its look before sleeping sees work beyond what it may take and wakes a
+/// sleeper of a higher rank (README.md, *Ranks*). Without that, the job stays queued with the
+/// idle worker asleep (`lost` as in `wake_lands_on_a_wait_that_ends`).
+fn limited_looker(wakes_above: bool) {
+    loom::model(move || {
+        let sleep = Arc::new(Sleep::new(2));
+        let queue = Arc::new(AtomicUsize::new(0));
+        let ended = Arc::new(AtomicUsize::new(0));
+        let saw_none = Arc::new(AtomicUsize::new(0));
+        let waiter = {
+            let (sleep, queue, ended) = (sleep.clone(), queue.clone(), ended.clone());
+            thread::spawn(move || {
+                sleep.start_looking();
+                let limited = InWait::new(None, 2, false);
+                let look = || {
+                    if ended.load(Ordering::Acquire) != 0 {
+                        Seen::Work
+                    } else if queue.load(Ordering::Relaxed) > 0 && wakes_above {
+                        Seen::Beyond
+                    } else {
+                        Seen::Nothing
+                    }
+                };
+                while ended.load(Ordering::Acquire) == 0 {
+                    assert_eq!(sleep.sleep_as(0, limited, look, || false), Wake::Look);
+                }
+                sleep.stop_looking();
+            })
+        };
+        let idle = {
+            let (sleep, queue, saw_none) = (sleep.clone(), queue.clone(), saw_none.clone());
+            thread::spawn(move || {
+                sleep.start_looking();
+                loop {
+                    let n = queue.load(Ordering::Relaxed);
+                    if n > 0
+                        && queue
+                            .compare_exchange(n, n - 1, Ordering::Acquire, Ordering::Relaxed)
+                            .is_ok()
+                    {
+                        continue;
+                    }
+                    saw_none.store(0, Ordering::Relaxed);
+                    let has_work = || {
+                        let found = queue.load(Ordering::Relaxed) > 0;
+                        saw_none.store(usize::from(!found), Ordering::Relaxed);
+                        found
+                    };
+                    if sleep.sleep(1, has_work, || true) == Wake::Done {
+                        return;
+                    }
+                }
+            })
+        };
+        // A busy worker pushes onto its own empty deque and announces it (`Local::announce`).
+        queue.fetch_add(1, Ordering::Release);
+        loom::sync::atomic::fence(Ordering::SeqCst);
+        let (looking, sleeping) = sleep.hints();
+        if sleeping > 0 && looking == 0 {
+            sleep.notify(1);
+        }
+        // The job is taken, or stranded: the idle worker asleep after a look that found
+        // nothing, and the waiter asleep too (nobody else will wake either).
+        let lost = loop {
+            {
+                let state = lock(&sleep.lock);
+                if queue.load(Ordering::Relaxed) == 0 {
+                    break false;
+                }
+                if state.asleep[0] && state.asleep[1] && saw_none.load(Ordering::Relaxed) == 1 {
+                    break true;
+                }
+            }
+            thread::yield_now();
+        };
+        // The wait ends; worker 0 is an idle worker again, until shutdown.
+        ended.store(1, Ordering::Release);
+        sleep.wake_worker(0);
+        waiter.join().unwrap();
+        let worker = idle_worker(&sleep, &queue, 0);
+        sleep.terminate();
+        worker.join().unwrap();
+        idle.join().unwrap();
+        assert!(
+            !lost,
+            "a wake-up was lost: the job stayed queued with its worker asleep"
+        );
+    });
+}
+
+/// Worker `me` taking jobs from `queue` and sleeping while there are none, until shutdown.
+fn idle_worker(sleep: &Arc<Sleep>, queue: &Arc<AtomicUsize>, me: usize) -> thread::JoinHandle<()> {
+    let (sleep, queue) = (sleep.clone(), queue.clone());
+    thread::spawn(move || {
+        sleep.start_looking();
+        loop {
+            let n = queue.load(Ordering::Relaxed);
+            if n > 0
+                && queue
+                    .compare_exchange(n, n - 1, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+            {
+                continue;
+            }
+            if sleep.sleep(me, || queue.load(Ordering::Relaxed) > 0, || true) == Wake::Done {
+                return;
+            }
+        }
+    })
+}
+
+#[test]
+fn a_limited_looker_wakes_a_sleeper_for_work_it_may_not_take() {
+    limited_looker(true);
+}
+
+/// The model catches the stranded job when the looker does not wake a higher rank.
+#[test]
+#[should_panic(expected = "a wake-up was lost")]
+fn sleep_model_catches_a_limited_looker_keeping_a_wake() {
+    limited_looker(false);
 }

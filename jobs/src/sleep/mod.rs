@@ -4,6 +4,8 @@ use crossbeam_utils::CachePadded;
 
 use std::time::Instant;
 
+use crate::Priority;
+
 use crate::sync::protocol::{
     fence, lock, wait, wait_timeout, AtomicUsize, Condvar, Mutex, Ordering,
 };
@@ -24,10 +26,64 @@ pub(crate) struct Sleep {
 
 struct State {
     asleep: Vec<bool>,
+    /// What the sleeper of each index may take ([`InWait::rank`]): publishers wake the sleepers
+    /// of the highest rank first.
+    rank: Vec<u8>,
     /// Workers that take part: all of them, unless some failed to start.
     workers: usize,
     terminating: bool,
     done: bool,
+}
+
+/// What a worker about to sleep sees in the queues ([`Sleep::sleep_as`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Seen {
+    /// Work it may take (or, inside a wait, the end of what it waits for).
+    Work,
+    /// Only work it may not take: of a priority its wait does not run, or Low work while no
+    /// slot for Low work is free.
+    Beyond,
+    /// No work.
+    Nothing,
+}
+
+/// What a sleeping worker may take, and until when it sleeps ([`Sleep::sleep_as`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct InWait {
+    /// When the wait gives up: the sleeper wakes itself then.
+    deadline: Option<Instant>,
+    /// What the sleeper may take, in ranks that nest (a sleeper may take all that one of a
+    /// lower rank may): a wait limited to the first `n` priorities ranks `n`; an idle worker, or
+    /// a wait that may run every priority, ranks one more than the limited ones; one that also
+    /// holds a slot for Low work (it may take a Low job when no slot is free) ranks highest.
+    rank: u8,
+}
+
+impl InWait {
+    /// The highest rank.
+    const HIGHEST: u8 = Priority::ALL.len() as u8 + 1;
+
+    /// An idle worker: no deadline, takes every priority while a slot for Low work is free.
+    pub(crate) const IDLE: InWait = InWait {
+        deadline: None,
+        rank: Priority::ALL.len() as u8,
+    };
+
+    /// A wait until `deadline` (if any) by a thread that may run the first `runs` priorities,
+    /// and holds a slot for Low work if `holds_slot`.
+    pub(crate) fn new(deadline: Option<Instant>, runs: usize, holds_slot: bool) -> InWait {
+        let all = Priority::ALL.len();
+        let rank = match runs.min(all) {
+            runs if runs < all => runs,
+            _ if holds_slot => all + 1,
+            _ => all,
+        };
+        InWait {
+            deadline,
+            // At most `Priority::ALL.len() + 1`.
+            rank: rank as u8,
+        }
+    }
 }
 
 /// Why [`Sleep::sleep`] returned.
@@ -46,6 +102,7 @@ impl Sleep {
             idle: CachePadded::new(AtomicUsize::new(0)),
             lock: Mutex::new(State {
                 asleep: vec![false; workers],
+                rank: vec![InWait::IDLE.rank; workers],
                 workers,
                 terminating: false,
                 done: false,
@@ -73,35 +130,49 @@ impl Sleep {
         self.idle.fetch_sub(1, Ordering::Relaxed);
     }
 
-    /// Puts worker `me` (which is looking) to sleep until a publisher wakes it, unless
-    /// `has_work` finds work after it announced itself. `may_finish` tells whether the system
-    /// could shut down now (no blocking request in flight). Returns with the worker looking again.
+    /// [`sleep_as`](Self::sleep_as) for an idle worker that sees work or none (the models).
+    #[cfg(all(test, loom))]
     pub(crate) fn sleep(
         &self,
         me: usize,
-        has_work: impl FnMut() -> bool,
-        may_finish: impl Fn() -> bool,
-    ) -> Wake {
-        self.sleep_until(me, None, has_work, may_finish)
-    }
-
-    /// [`sleep`](Self::sleep), and with a `deadline`, wakes itself when it passes (a worker
-    /// waiting inside a job with a deadline: woken for new work like any sleeper, and at its
-    /// deadline). A publisher's wake may land on a sleeper whose deadline has just passed, which
-    /// then leaves without looking: the caller passes it on (README.md, *Waiting inside a job*).
-    pub(crate) fn sleep_until(
-        &self,
-        me: usize,
-        deadline: Option<Instant>,
         mut has_work: impl FnMut() -> bool,
         may_finish: impl Fn() -> bool,
     ) -> Wake {
+        let look = || {
+            if has_work() {
+                Seen::Work
+            } else {
+                Seen::Nothing
+            }
+        };
+        self.sleep_as(me, InWait::IDLE, look, may_finish)
+    }
+
+    /// Puts worker `me` (which is looking) to sleep until a publisher wakes it, unless `look`
+    /// finds work it may take after it announced itself; it sleeps as one that may take what
+    /// `inside` says (an idle worker: [`InWait::IDLE`]). If `look` finds only work it may not
+    /// take, it wakes a sleeper that may take more (README.md, *Ranks*): a publisher may have
+    /// left the work to it, as it was looking then. `may_finish` tells whether the system could
+    /// shut down now (no blocking request in flight). Returns with the worker looking again.
+    ///
+    /// A worker waiting inside a job sleeps with a deadline, and wakes itself when that passes;
+    /// it may leave without looking for work (its round over, its deadline passed): the caller
+    /// then passes the wake on (`Shared::pass_on_wake`).
+    pub(crate) fn sleep_as(
+        &self,
+        me: usize,
+        inside: InWait,
+        mut look: impl FnMut() -> Seen,
+        may_finish: impl Fn() -> bool,
+    ) -> Wake {
+        let InWait { deadline, rank } = inside;
         {
             let mut state = lock(&self.lock);
             if state.done {
                 return Wake::Done;
             }
             state.asleep[me] = true;
+            state.rank[me] = rank;
             // AcqRel read-modify-write, paired with the one in `notify`: either the publisher's
             // comes first, and then this one acquires its push, so the re-check below sees the
             // job; or this one comes first, and the publisher reads `sleeping > 0` (README.md).
@@ -113,18 +184,22 @@ impl Sleep {
         // the look at every deque below sees its job (README.md).
         fence(Ordering::SeqCst);
         let mut state = lock(&self.lock);
-        if has_work() {
-            // Back to looking, unless a publisher already woke us (and counted us looking).
-            if state.asleep[me] {
-                self.wake(&mut state.asleep[me]);
+        match look() {
+            Seen::Work => {
+                // Back to looking, unless a publisher already woke us (and counted us looking).
+                if state.asleep[me] {
+                    self.wake(&mut state.asleep[me]);
+                }
+                return Wake::Look;
             }
-            return Wake::Look;
+            Seen::Beyond => self.wake_above(&mut state, rank),
+            Seen::Nothing => {}
         }
         while state.asleep[me] && !state.done {
             if state.terminating
                 && self.sleeping.load(Ordering::Relaxed) == state.workers
                 && may_finish()
-                && !has_work()
+                && look() != Seen::Work
             {
                 state.done = true;
                 self.wake_all(&mut state);
@@ -151,7 +226,10 @@ impl Sleep {
         }
     }
 
-    /// Wakes up to `count` sleeping workers. Call after publishing work.
+    /// Wakes up to `count` sleeping workers. Call after publishing work. The sleepers that may
+    /// take the most go first ([`InWait::rank`]): if the one woken may not take the work, no
+    /// sleeper may, and every thread that may is awake and looks before it sleeps (README.md,
+    /// *Waiting inside a job*).
     pub(crate) fn notify(&self, count: usize) {
         // A read-modify-write, not a load: it reads the latest value and releases the push that
         // came before it, pairing with the one in `sleep` (README.md).
@@ -162,14 +240,17 @@ impl Sleep {
         let mut chosen = [usize::MAX; 4];
         {
             let mut state = lock(&self.lock);
-            for (index, asleep) in state.asleep.iter_mut().enumerate() {
-                if woken == count || woken == chosen.len() {
-                    break;
-                }
-                if *asleep {
-                    self.wake(asleep);
-                    chosen[woken] = index;
-                    woken += 1;
+            let State { asleep, rank, .. } = &mut *state;
+            for wanted in (0..=InWait::HIGHEST).rev() {
+                for (index, (asleep, &rank)) in asleep.iter_mut().zip(rank.iter()).enumerate() {
+                    if woken == count || woken == chosen.len() {
+                        break;
+                    }
+                    if *asleep && rank == wanted {
+                        self.wake(asleep);
+                        chosen[woken] = index;
+                        woken += 1;
+                    }
                 }
             }
         }
@@ -217,6 +298,26 @@ impl Sleep {
     /// Whether shutdown has finished (every worker is on its way out).
     pub(crate) fn is_done(&self) -> bool {
         lock(&self.lock).done
+    }
+
+    /// Wakes one sleeper of a rank above `rank`, the highest first (under the lock).
+    fn wake_above(&self, state: &mut State, rank: u8) {
+        let State {
+            asleep,
+            rank: ranks,
+            ..
+        } = state;
+        for wanted in (rank.saturating_add(1)..=InWait::HIGHEST).rev() {
+            let found = asleep
+                .iter()
+                .zip(ranks.iter())
+                .position(|(&asleep, &r)| asleep && r == wanted);
+            if let Some(index) = found {
+                self.wake(&mut asleep[index]);
+                self.wakers[index].notify_one();
+                return;
+            }
+        }
     }
 
     fn wake_all(&self, state: &mut State) {

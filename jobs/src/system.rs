@@ -181,17 +181,6 @@ impl Shared {
         &self.stealers
     }
 
-    /// Whether any worker could find a job now: in a shared queue or in a worker's deque.
-    pub(crate) fn has_visible_work(&self) -> bool {
-        self.has_visible_work_within(Priority::ALL.len())
-    }
-
-    /// Whether a job of one of the first `runs` priorities waits where any worker could find
-    /// it (a thread that may run only those sleeps through the others).
-    pub(crate) fn has_visible_work_within(&self, runs: usize) -> bool {
-        self.has_visible_work_for(runs, false)
-    }
-
     /// Whether a job waits that a thread running the first `runs` priorities could take now.
     /// Low jobs count only while the thread may take one (`executor/background.rs`): it holds
     /// a slot for Low work (`holds_slot`: it waits inside a Low job and keeps its slot), or one
@@ -222,9 +211,11 @@ impl Shared {
 
     /// Wakes a sleeping worker if any work is visible: called by a thread that slept in the
     /// sleep protocol inside a wait and leaves it for its job, since a publisher's wake may have
-    /// chosen it just as its wait ended (`sleep/README.md`, *Waiting inside a job*).
+    /// chosen it just as its wait ended (`sleep/README.md`, *Waiting inside a job*). Low work
+    /// counts even with no slot free: another wait holding one may take it (the sleeper woken
+    /// first is the one that may take the most, or hands the wake up, *Ranks*).
     pub(crate) fn pass_on_wake(&self) {
-        if self.has_visible_work() {
+        if self.has_visible_work_for(Priority::ALL.len(), true) {
             self.sleep.notify(1);
         }
     }

@@ -128,7 +128,7 @@ mod tests {
 /// The wake-up when a slot is given back: a worker that went to sleep because Low work waited
 /// and every slot was taken must not sleep through the slot coming free (`Local::leave_background`
 /// gives it back, then notifies; the sleeper counts Low work only while a slot is free,
-/// `Shared::has_visible_work_within`). Run with the sleep models:
+/// `Shared::seen_by`). Run with the sleep models:
 /// `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p jobs --release --lib background`.
 #[cfg(all(test, loom))]
 mod loom_models {

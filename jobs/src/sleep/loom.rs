@@ -197,31 +197,7 @@ fn wake_lands_on_a_wait_that_ends(pass_on: bool) {
                 // has looked for a stranded job.
             })
         };
-        let idle = {
-            let (sleep, queue, saw_none) = (sleep.clone(), queue.clone(), saw_none.clone());
-            thread::spawn(move || {
-                sleep.start_looking();
-                loop {
-                    let n = queue.load(Ordering::Relaxed);
-                    if n > 0
-                        && queue
-                            .compare_exchange(n, n - 1, Ordering::Acquire, Ordering::Relaxed)
-                            .is_ok()
-                    {
-                        continue;
-                    }
-                    saw_none.store(0, Ordering::Relaxed);
-                    let has_work = || {
-                        let found = queue.load(Ordering::Relaxed) > 0;
-                        saw_none.store(usize::from(!found), Ordering::Relaxed);
-                        found
-                    };
-                    if sleep.sleep(1, has_work, || true) == Wake::Done {
-                        return;
-                    }
-                }
-            })
-        };
+        let idle = idle_worker(&sleep, &queue, 1, Some(&saw_none));
         // The round ends (the counter wakes its registered waiter by index)...
         let ender = {
             let (sleep, ended) = (sleep.clone(), ended.clone());
@@ -235,20 +211,9 @@ fn wake_lands_on_a_wait_that_ends(pass_on: bool) {
         sleep.notify(1);
         ender.join().unwrap();
         waiter.join().unwrap();
-        let lost = loop {
-            {
-                let state = lock(&sleep.lock);
-                if queue.load(Ordering::Relaxed) == 0 {
-                    break false;
-                }
-                if state.asleep[1] && saw_none.load(Ordering::Relaxed) == 1 {
-                    break true;
-                }
-            }
-            thread::yield_now();
-        };
+        let lost = stranded(&sleep, &queue, &saw_none, &[]);
         // The job's step is over: worker 0 is an idle worker again, until shutdown.
-        let worker = idle_worker(&sleep, &queue, 0);
+        let worker = idle_worker(&sleep, &queue, 0, None);
         sleep.terminate();
         worker.join().unwrap();
         idle.join().unwrap();
@@ -303,31 +268,7 @@ fn limited_looker(wakes_above: bool) {
                 sleep.stop_looking();
             })
         };
-        let idle = {
-            let (sleep, queue, saw_none) = (sleep.clone(), queue.clone(), saw_none.clone());
-            thread::spawn(move || {
-                sleep.start_looking();
-                loop {
-                    let n = queue.load(Ordering::Relaxed);
-                    if n > 0
-                        && queue
-                            .compare_exchange(n, n - 1, Ordering::Acquire, Ordering::Relaxed)
-                            .is_ok()
-                    {
-                        continue;
-                    }
-                    saw_none.store(0, Ordering::Relaxed);
-                    let has_work = || {
-                        let found = queue.load(Ordering::Relaxed) > 0;
-                        saw_none.store(usize::from(!found), Ordering::Relaxed);
-                        found
-                    };
-                    if sleep.sleep(1, has_work, || true) == Wake::Done {
-                        return;
-                    }
-                }
-            })
-        };
+        let idle = idle_worker(&sleep, &queue, 1, Some(&saw_none));
         // A busy worker pushes onto its own empty deque and announces it (`Local::announce`).
         queue.fetch_add(1, Ordering::Release);
         loom::sync::atomic::fence(Ordering::SeqCst);
@@ -337,23 +278,12 @@ fn limited_looker(wakes_above: bool) {
         }
         // The job is taken, or stranded: the idle worker asleep after a look that found
         // nothing, and the waiter asleep too (nobody else will wake either).
-        let lost = loop {
-            {
-                let state = lock(&sleep.lock);
-                if queue.load(Ordering::Relaxed) == 0 {
-                    break false;
-                }
-                if state.asleep[0] && state.asleep[1] && saw_none.load(Ordering::Relaxed) == 1 {
-                    break true;
-                }
-            }
-            thread::yield_now();
-        };
+        let lost = stranded(&sleep, &queue, &saw_none, &[0]);
         // The wait ends; worker 0 is an idle worker again, until shutdown.
         ended.store(1, Ordering::Release);
         sleep.wake_worker(0);
         waiter.join().unwrap();
-        let worker = idle_worker(&sleep, &queue, 0);
+        let worker = idle_worker(&sleep, &queue, 0, None);
         sleep.terminate();
         worker.join().unwrap();
         idle.join().unwrap();
@@ -364,9 +294,15 @@ fn limited_looker(wakes_above: bool) {
     });
 }
 
-/// Worker `me` taking jobs from `queue` and sleeping while there are none, until shutdown.
-fn idle_worker(sleep: &Arc<Sleep>, queue: &Arc<AtomicUsize>, me: usize) -> thread::JoinHandle<()> {
-    let (sleep, queue) = (sleep.clone(), queue.clone());
+/// Worker `me` taking jobs from `queue` and sleeping while there are none, until shutdown;
+/// with `saw_none`, it records there whether its last look under the sleep lock found no job.
+fn idle_worker(
+    sleep: &Arc<Sleep>,
+    queue: &Arc<AtomicUsize>,
+    me: usize,
+    saw_none: Option<&Arc<AtomicUsize>>,
+) -> thread::JoinHandle<()> {
+    let (sleep, queue, saw_none) = (sleep.clone(), queue.clone(), saw_none.cloned());
     thread::spawn(move || {
         sleep.start_looking();
         loop {
@@ -378,11 +314,44 @@ fn idle_worker(sleep: &Arc<Sleep>, queue: &Arc<AtomicUsize>, me: usize) -> threa
             {
                 continue;
             }
-            if sleep.sleep(me, || queue.load(Ordering::Relaxed) > 0, || true) == Wake::Done {
+            let record = |found: bool| {
+                if let Some(saw_none) = &saw_none {
+                    saw_none.store(usize::from(!found), Ordering::Relaxed);
+                }
+            };
+            record(true);
+            let has_work = || {
+                let found = queue.load(Ordering::Relaxed) > 0;
+                record(found);
+                found
+            };
+            if sleep.sleep(me, has_work, || true) == Wake::Done {
                 return;
             }
         }
     })
+}
+
+/// Waits (yielding) until the job in `queue` is taken, or stranded: the watched idle worker
+/// (index 1) asleep after a look under the lock that found nothing, with the sleepers `also`
+/// asleep too, and nobody else left to wake them. Under the lock, so the state it reads is one
+/// the sleepers left.
+fn stranded(sleep: &Sleep, queue: &AtomicUsize, saw_none: &AtomicUsize, also: &[usize]) -> bool {
+    loop {
+        {
+            let state = lock(&sleep.lock);
+            if queue.load(Ordering::Relaxed) == 0 {
+                return false;
+            }
+            if state.asleep[1]
+                && saw_none.load(Ordering::Relaxed) == 1
+                && also.iter().all(|&other| state.asleep[other])
+            {
+                return true;
+            }
+        }
+        thread::yield_now();
+    }
 }
 
 #[test]

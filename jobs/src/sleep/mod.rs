@@ -294,12 +294,6 @@ impl Sleep {
         self.wake_all(&mut state);
     }
 
-    #[cfg(loom)]
-    /// Whether shutdown has finished (every worker is on its way out).
-    pub(crate) fn is_done(&self) -> bool {
-        lock(&self.lock).done
-    }
-
     /// Wakes one sleeper of a rank above `rank`, the highest first (under the lock).
     fn wake_above(&self, state: &mut State, rank: u8) {
         let State {

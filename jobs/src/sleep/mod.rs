@@ -86,7 +86,7 @@ impl InWait {
     }
 }
 
-/// Why [`Sleep::sleep`] returned.
+/// Why [`Sleep::sleep_as`] returned.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Wake {
     /// Work appeared before the worker went to sleep, or a publisher woke it: look again.
@@ -155,8 +155,8 @@ impl Sleep {
     /// left the work to it, as it was looking then. `may_finish` tells whether the system could
     /// shut down now (no blocking request in flight). Returns with the worker looking again.
     ///
-    /// A worker waiting inside a job sleeps with a deadline, and wakes itself when that passes;
-    /// it may leave without looking for work (its round over, its deadline passed): the caller
+    /// A worker waiting inside a job may sleep with a deadline, and wakes itself when that
+    /// passes; it may leave without looking for work (its round over, its deadline passed): the caller
     /// then passes the wake on (`Shared::pass_on_wake`).
     pub(crate) fn sleep_as(
         &self,
@@ -229,7 +229,7 @@ impl Sleep {
     /// Wakes up to `count` sleeping workers. Call after publishing work. The sleepers that may
     /// take the most go first ([`InWait::rank`]): if the one woken may not take the work, no
     /// sleeper may, and every thread that may is awake and looks before it sleeps (README.md,
-    /// *Waiting inside a job*).
+    /// *Ranks*).
     pub(crate) fn notify(&self, count: usize) {
         // A read-modify-write, not a load: it reads the latest value and releases the push that
         // came before it, pairing with the one in `sleep` (README.md).

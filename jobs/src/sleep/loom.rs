@@ -16,6 +16,15 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 
+/// Takes one job from the stand-in queue if it holds any (one try, as a worker's look).
+fn take_one(queue: &AtomicUsize) -> bool {
+    let n = queue.load(Ordering::Relaxed);
+    n > 0
+        && queue
+            .compare_exchange(n, n - 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+}
+
 /// `workers` workers against one publisher of `jobs` jobs.
 fn model(workers: usize, jobs: usize) {
     loom::model(move || {
@@ -28,12 +37,7 @@ fn model(workers: usize, jobs: usize) {
                 thread::spawn(move || {
                     sleep.start_looking();
                     loop {
-                        let n = queue.load(Ordering::Relaxed);
-                        if n > 0
-                            && queue
-                                .compare_exchange(n, n - 1, Ordering::Acquire, Ordering::Relaxed)
-                                .is_ok()
-                        {
+                        if take_one(&queue) {
                             taken.fetch_add(1, Ordering::Relaxed);
                             continue;
                         }
@@ -175,12 +179,7 @@ fn wake_lands_on_a_wait_that_ends(pass_on: bool) {
                 let mut slept = false;
                 // `help_until`: look, sleep while nothing to run and the round goes on.
                 while ended.load(Ordering::Acquire) == 0 {
-                    let n = queue.load(Ordering::Relaxed);
-                    if n > 0
-                        && queue
-                            .compare_exchange(n, n - 1, Ordering::Acquire, Ordering::Relaxed)
-                            .is_ok()
-                    {
+                    if take_one(&queue) {
                         continue;
                     }
                     slept = true;
@@ -306,12 +305,7 @@ fn idle_worker(
     thread::spawn(move || {
         sleep.start_looking();
         loop {
-            let n = queue.load(Ordering::Relaxed);
-            if n > 0
-                && queue
-                    .compare_exchange(n, n - 1, Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-            {
+            if take_one(&queue) {
                 continue;
             }
             let record = |found: bool| {
